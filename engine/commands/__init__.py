@@ -1,0 +1,1 @@
+"""Sub-commands of the `mailgate` CLI, one module each (HELP, add_arguments, run)."""
