@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
+from email import policy as _policy
+from email.message import Message as MimeMessage
+from email.parser import BytesParser
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,191 @@ class Message:
         """The first decoded value of header `name`, or None."""
         wanted = name.lower()
         return next((value for key, value in self.headers if key == wanted), None)
+
+
+# Message-IDs (Message-ID, In-Reply-To, References, Content-ID and a bounce's
+# original Message-ID) are kept WITHOUT angle brackets everywhere.
+
+_PARSER = BytesParser(policy=_policy.compat32)  # compat32: raw strings, no eager header objects
+_MAX_DEFECTS = 50
+_BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def parse(raw: bytes) -> Message:
+    """Build the Message for raw RFC 5322 bytes; never raises (F-FAIL-1).
+
+    What cannot be read at all yields a Message whose `unreadable` says why,
+    so the engine can quarantine it.
+    """
+    try:
+        raw = bytes(raw)
+        if not raw.strip():
+            return unreadable_message(raw, "empty message")
+        return _parse(raw)
+    except Exception as err:  # the poll loop must go on whatever the bytes are
+        return unreadable_message(raw if isinstance(raw, bytes) else b"", f"parse failed: {type(err).__name__}: {err}"[:200])
+    except RecursionError as err:  # pragma: no cover - RecursionError is an Exception too
+        return unreadable_message(raw, f"parse failed: {err}")
+
+
+def _parse(raw: bytes) -> Message:
+    from engine.mime import headers as hdr
+    from engine.mime.bodies import walk
+
+    mime = _PARSER.parsebytes(raw)
+    defects: list[str] = []
+    fields = tuple((name.lower(), hdr.decode_header(value, defects)) for name, value in mime.raw_items())
+    found = walk(mime)
+    defects += found.defects
+    _unpack_tnef(found)
+    text, html = _texts(found)
+    attachments = tuple(_freeze(item) for item in found.attachments)
+    why = _why_unreadable(raw, fields, text, html, attachments)
+    first = lambda name: _first_raw(mime, name)  # noqa: E731 - a local shorthand
+    from_ = hdr.addresses(first("from"), defects)
+    sender = hdr.addresses(first("sender"), defects)
+    date = hdr.iso_date(first("date"))
+    if first("date") is not None and date is None:
+        defects.append("unreadable Date header")
+    ids = hdr.message_ids(first("message-id"))
+    reply = hdr.message_ids(first("in-reply-to"))
+    return Message(
+        message_id=ids[0] if ids else None,
+        from_=Address(*from_[0]) if from_ else None,
+        sender=Address(*sender[0]) if sender else None,
+        reply_to=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "reply-to"), defects)),
+        to=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "to"), defects)),
+        cc=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "cc"), defects)),
+        return_path=hdr.return_path(first("return-path")),
+        subject=hdr.decode_header(first("subject") or "", defects),
+        date=date,
+        in_reply_to=reply[0] if reply else None,
+        references=hdr.message_ids(first("references")),
+        headers=fields,
+        text=text,
+        html=html,
+        attachments=attachments,
+        auto_generated=_classify(mime, defects),
+        bounce=_bounce(mime, defects),
+        defects=_short_defects(mime, defects),
+        size=len(raw),
+        body_digest=_digest(text, html, attachments),
+        unreadable=why,
+    )
+
+
+def _first_raw(mime: MimeMessage, name: str) -> str | None:
+    for key, value in mime.raw_items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _all_raw(mime: MimeMessage, name: str) -> str | None:
+    # Some mailers split To/Cc over several header fields: read them all.
+    values = [value for key, value in mime.raw_items() if key.lower() == name]
+    return ", ".join(values) if values else None
+
+
+def _texts(found) -> tuple[str, str | None]:
+    from engine.mime.html import sanitize, to_text
+
+    html = sanitize(_newlines("\n".join(found.html))) if found.html else None
+    if found.plain:
+        text = "\n\n".join(_newlines(segment) for segment in found.plain)
+    elif html is not None:
+        text = to_text(html)
+    else:
+        text = ""
+    return text, html
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _freeze(item) -> Attachment:
+    return Attachment(
+        filename=item.filename,
+        content_type=item.content_type,
+        size=len(item.data),
+        sha256=item.sha256,
+        inline=item.inline,
+        content_id=item.content_id,
+        data=item.data,
+    )
+
+
+def _unpack_tnef(found) -> None:
+    """Replace winmail.dat parts by what they carry (F-ATT-3)."""
+    from engine.mime.tnefparts import unpack_into
+
+    unpack_into(found)
+
+
+def _classify(mime: MimeMessage, defects: list[str]) -> AutoGenerated:
+    try:
+        from engine.autogen import classify
+    except ImportError:
+        return AutoGenerated(False, ())
+    try:
+        return classify(mime)
+    except Exception as err:  # a classifier bug must not make the mail unreadable
+        defects.append(f"auto-generated check failed: {type(err).__name__}")
+        return AutoGenerated(False, ())
+
+
+def _bounce(mime: MimeMessage, defects: list[str]) -> Bounce | None:
+    try:
+        from engine.bounce import detect
+    except ImportError:
+        return None
+    try:
+        found = detect(mime)
+    except Exception as err:  # same: a bounce we cannot read is just a mail
+        defects.append(f"bounce check failed: {type(err).__name__}")
+        return None
+    if found is None or not found.original_message_id:
+        return found
+    original = found.original_message_id.strip().strip("<>").strip()
+    return Bounce(recipients=found.recipients, original_message_id=original or None)
+
+
+def _short_defects(mime: MimeMessage, ours: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for part in mime.walk():
+        for defect in getattr(part, "defects", ()):
+            name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(defect).__name__.removesuffix("Defect")).lower()
+            found.append(name)
+    unique = list(dict.fromkeys(found + ours))
+    return tuple(unique[:_MAX_DEFECTS])
+
+
+def _digest(text: str, html: str | None, attachments: tuple[Attachment, ...]) -> str:
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+    digest.update(b"\0" + (html or "").encode("utf-8", "surrogatepass"))
+    for item in attachments:
+        digest.update(b"\0" + item.sha256.encode("ascii"))
+    return digest.hexdigest()
+
+
+def _why_unreadable(raw, fields, text, html, attachments) -> str | None:
+    if fields or attachments or html:
+        return None
+    if not text.strip():
+        return "no header fields and no readable text"
+    sample = raw[:4096]
+    if _BINARY.search(sample) and len(_BINARY.findall(sample)) > len(sample) // 20:
+        return "no header fields and a binary body: not a mail"
+    return None
+
+
+def unreadable_message(raw: bytes, why: str) -> Message:
+    """The Message for bytes that cannot be read: empty fields, `unreadable` set."""
+    return Message(
+        message_id=None, from_=None, sender=None, reply_to=(), to=(), cc=(),
+        return_path=None, subject="", date=None, in_reply_to=None, references=(),
+        headers=(), text="", html=None, attachments=(),
+        auto_generated=AutoGenerated(False, ()), bounce=None, defects=(why,),
+        size=len(raw), body_digest=hashlib.sha256(raw).hexdigest(), unreadable=why,
+    )

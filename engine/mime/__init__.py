@@ -1,0 +1,1 @@
+"""MIME helpers behind parse(): charsets, header values, body parts, HTML."""

@@ -1,0 +1,326 @@
+"""Walk a parsed MIME tree: pick the text and HTML bodies, collect attachments."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from email.message import Message as MimeMessage
+
+from engine.mime import headers
+from engine.mime.charset import decode_text
+from engine.mime.flowed import unflow
+
+MAX_DEPTH = 25  # deeper nesting is hostile or broken; stop walking there
+MAX_PARTS = 2000
+
+_REPORT_ATTACHED = {"message/rfc822", "text/rfc822-headers", "message/delivery-status",
+                    "message/disposition-notification", "message/feedback-report",
+                    "message/global", "message/global-headers", "message/global-delivery-status"}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+@dataclass
+class RawAttachment:
+    """An attachment found while walking, before it becomes a frozen Attachment."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool
+    content_id: str | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Bodies:
+    """What a walk collected: text and HTML segments, attachments, defects."""
+
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[RawAttachment] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    parts: int = 0
+
+    def absorb(self, other: "Bodies", text: bool = True) -> None:
+        """Take over another walk's findings (its bodies only when `text`)."""
+        if text:
+            self.plain += other.plain
+            self.html += other.html
+        self.attachments += other.attachments
+        self.defects += other.defects
+        self.parts += other.parts
+
+
+def walk(msg: MimeMessage) -> Bodies:
+    """Collect bodies and attachments of a parsed message (any email policy)."""
+    found = Bodies()
+    _part(msg, found, depth=0, path="1", parent="")
+    return found
+
+
+def _part(part: MimeMessage, found: Bodies, depth: int, path: str, parent: str) -> None:
+    found.parts += 1
+    if depth > MAX_DEPTH or found.parts > MAX_PARTS:
+        if not any(d.startswith("structure too deep") for d in found.defects):
+            found.defects.append("structure too deep or too many parts: rest skipped")
+        return
+    ctype = part.get_content_type()
+    if ctype.startswith("multipart/") and not part.is_multipart():
+        _broken_multipart(part, found, depth, path, ctype)
+    elif not part.is_multipart():
+        _leaf(part, found, path, ctype)
+    elif not ctype.startswith("message/"):
+        _multipart(part, found, depth, path, ctype)
+    elif ctype in ("message/rfc822", "message/global") and parent != "multipart/report":
+        _forwarded(part, found, depth, path)
+    else:  # a returned mail in a report, delivery-status blocks, message/partial
+        _attachment(part, found, path, ctype, default_inline=False)
+
+
+def _multipart(part: MimeMessage, found: Bodies, depth: int, path: str, ctype: str) -> None:
+    children = part.get_payload()
+    if not isinstance(children, list):
+        return
+    if ctype == "multipart/alternative":
+        _alternative(children, found, depth, path, ctype)
+    elif ctype == "multipart/related":
+        _related(part, children, found, depth, path, ctype)
+    else:
+        for index, child in enumerate(children, 1):
+            _part(child, found, depth + 1, f"{path}.{index}", ctype)
+
+
+def _broken_multipart(part: MimeMessage, found: Bodies, depth: int, path: str, ctype: str) -> None:
+    # The stdlib found no boundary: retry the way RFC 2046 and mime4j read it
+    # (unfolded parameter, delimiter lines matched by prefix), else keep the
+    # content as text rather than as an opaque attachment.
+    from engine.mime.split import split_parts
+
+    children = split_parts(part)
+    if children:
+        found.defects.append(f"part {path}: boundary recovered")
+        for index, child in enumerate(children, 1):
+            _part(child, found, depth + 1, f"{path}.{index}", ctype)
+        return
+    data = payload(part, found, path)
+    if data.strip():
+        text, _ = decode_text(data, _charset(part))
+        found.plain.append(text)
+
+
+def _alternative(children: list, found: Bodies, depth: int, path: str, ctype: str) -> None:
+    # Keep the richest plain and HTML version; attachments of every branch.
+    walks = []
+    for index, child in enumerate(children, 1):
+        sub = Bodies(parts=found.parts)
+        _part(child, sub, depth + 1, f"{path}.{index}", ctype)
+        found.parts = sub.parts
+        sub.parts = 0
+        walks.append(sub)
+    plain = next((w.plain for w in reversed(walks) if w.plain), [])
+    html = next((w.html for w in reversed(walks) if w.html), [])
+    for sub in walks:
+        found.absorb(sub, text=False)
+    found.plain += plain
+    found.html += html
+
+
+def _related(part: MimeMessage, children: list, found: Bodies, depth: int, path: str, ctype: str) -> None:
+    start = headers.message_ids(part.get_param("start") or "")
+    root = 0
+    for index, child in enumerate(children):
+        if start and headers.message_ids(child.get("content-id", "")) == start:
+            root = index
+    for index, child in enumerate(children):
+        where = f"{path}.{index + 1}"
+        if index == root:
+            _part(child, found, depth + 1, where, ctype)
+        elif child.is_multipart():
+            _part(child, found, depth + 1, where, ctype)
+        else:
+            _attachment(child, found, where, child.get_content_type(), default_inline=True)
+
+
+def _forwarded(part: MimeMessage, found: Bodies, depth: int, path: str) -> None:
+    children = part.get_payload()
+    if not isinstance(children, list) or not children:
+        return
+    inner = children[0]
+    inner = _reparse_encoded(part, inner, found)
+    sub = Bodies(parts=found.parts)
+    _part(inner, sub, depth + 1, f"{path}.1", "message/rfc822")
+    found.parts = sub.parts
+    sub.parts = 0
+    banner = _forward_banner(inner)
+    sub.plain = [banner + "\n\n" + "\n\n".join(sub.plain)] if sub.plain else []
+    found.absorb(sub)
+
+
+def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> MimeMessage:
+    # A base64 / QP encoded message/rfc822 (not allowed, but sent): the stdlib
+    # parsed the encoded text as a mail; decode it and parse again.
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte not in ("base64", "quoted-printable"):
+        return inner
+    from email.parser import BytesParser
+    from email import policy
+    import binascii
+
+    encoded = inner.as_bytes(policy=policy.compat32) if hasattr(inner, "as_bytes") else b""
+    try:
+        data = binascii.a2b_base64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
+    except (binascii.Error, ValueError):
+        found.defects.append("undecodable encoded message/rfc822 part")
+        return inner
+    found.defects.append(f"{cte} encoded message/rfc822 part")
+    return BytesParser(policy=policy.compat32).parsebytes(data)
+
+
+def _forward_banner(inner: MimeMessage) -> str:
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject", "To"):
+        value = inner.get(name)
+        if value is not None:
+            lines.append(f"{name}: {headers.decode_header(str(value))}")
+    return "\n".join(lines)
+
+
+def _leaf(part: MimeMessage, found: Bodies, path: str, ctype: str) -> None:
+    if ctype in ("text/plain", "text/html") and _disposition(part) != "attachment":
+        if filename(part) is None or not (found.plain or found.html):
+            _body(part, found, path, ctype)
+            return
+    _attachment(part, found, path, ctype, default_inline=False)
+
+
+def _body(part: MimeMessage, found: Bodies, path: str, ctype: str) -> None:
+    data = payload(part, found, path)
+    if not data.strip():
+        return  # an empty body part is no attachment either
+    text, defect = decode_text(data, _charset(part))
+    if defect:
+        found.defects.append(f"part {path}: {defect}")
+    if ctype == "text/html":
+        found.html.append(text)
+    else:
+        if _param(part, "format").lower() == "flowed":
+            text = unflow(text, delsp=_param(part, "delsp").lower() == "yes")
+        found.plain.append(text)
+
+
+def _attachment(part: MimeMessage, found: Bodies, path: str, ctype: str, default_inline: bool) -> None:
+    if part.is_multipart():  # a message/* inside a report: keep it whole
+        data = b"".join(_as_bytes(block) for block in part.get_payload())
+    else:
+        data = payload(part, found, path)
+    name = filename(part)
+    if not data and name is None:
+        return
+    disposition = _disposition(part)
+    cid = headers.message_ids(part.get("content-id", ""))
+    inline = disposition == "inline" or (disposition is None and (default_inline or bool(cid)))
+    found.attachments.append(RawAttachment(
+        filename=name or _made_up_name(ctype, path),
+        content_type=ctype,
+        data=data,
+        inline=inline,
+        content_id=cid[0] if cid else None,
+    ))
+
+
+def _as_bytes(part: MimeMessage) -> bytes:
+    from email import policy
+
+    try:
+        return part.as_bytes(policy=policy.compat32)
+    except Exception:  # a broken part can fail to serialise; keep the text
+        return str(getattr(part, "_payload", "")).encode("utf-8", "surrogateescape")
+
+
+def payload(part: MimeMessage, found: Bodies, path: str) -> bytes:
+    """The decoded payload bytes of a leaf part; defects go to `found`."""
+    # The raw attribute: get_payload() re-decodes 8-bit text lossily.
+    raw = getattr(part, "_payload", None)
+    if not isinstance(raw, str):
+        return b""
+    data = raw.encode("ascii", "surrogateescape")
+    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    try:
+        if cte == "base64":
+            return _base64(data, found, path)
+        if cte == "quoted-printable":
+            return binascii.a2b_qp(data)
+        if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+            return part.get_payload(decode=True) or b""
+    except Exception as err:  # junk in an encoded body: keep the raw bytes
+        found.defects.append(f"part {path}: undecodable {cte} ({type(err).__name__})")
+    return data
+
+
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def _base64(data: bytes, found: Bodies, path: str) -> bytes:
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        pass
+    # Lenient like mail clients: drop junk, decode the whole quads.
+    clean = _NOT_BASE64.sub(b"", data.split(b"=", 1)[0] if b"==" in data[:-4] else data)
+    clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
+    found.defects.append(f"part {path}: invalid base64")
+    try:
+        return binascii.a2b_base64(clean)
+    except binascii.Error:
+        return b""
+
+
+def filename(part: MimeMessage) -> str | None:
+    """The decoded, path-free file name of a part (RFC 2231 and RFC 2047), or None."""
+    try:
+        raw = part.get_filename()
+    except Exception:  # odd RFC 2231 continuations can break the stdlib
+        raw = None
+    if raw is None:
+        return None
+    name = headers.decode_words(headers.to_text(headers.unfold(str(raw))))
+    name = _UNSAFE_NAME.sub("/", name).rsplit("/", 1)[-1].strip().strip(".") or ""
+    return name[:255] or None
+
+
+def _made_up_name(ctype: str, path: str) -> str:
+    if ctype in ("message/rfc822", "message/global"):
+        ext = ".eml"
+    elif ctype.startswith("message/") or ctype == "text/rfc822-headers":
+        ext = ".txt"
+    else:
+        ext = mimetypes.guess_extension(ctype, strict=False) or ".bin"
+    return f"{ctype.split('/', 1)[0]}-{path}{ext}"
+
+
+def _disposition(part: MimeMessage) -> str | None:
+    value = part.get("content-disposition")
+    if value is None:
+        return None
+    return str(value).split(";", 1)[0].strip().lower() or None
+
+
+def _charset(part: MimeMessage) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:  # a malformed RFC 2231 charset parameter
+        return None
+
+
+def _param(part: MimeMessage, name: str) -> str:
+    try:
+        value = part.get_param(name)
+    except Exception:
+        return ""
+    return value if isinstance(value, str) else ""

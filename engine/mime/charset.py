@@ -1,0 +1,121 @@
+"""Turn bytes in a named (possibly wrong or unknown) charset into readable text."""
+
+from __future__ import annotations
+
+import codecs
+from functools import lru_cache
+
+# Labels mailers really send that Python does not know, or knows under a
+# different meaning: map them to the codec browsers use for the same label.
+_ALIASES = {
+    "x-unknown": "",
+    "unknown-8bit": "",
+    "x-user-defined": "",
+    "default": "",
+    "unknown": "",
+    "iso-8859-8-i": "iso-8859-8",
+    "iso-8859-8-e": "iso-8859-8",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman",
+    "x-sjis": "cp932",
+    "shift_jis": "cp932",
+    "x-gbk": "gbk",
+    "gb2312": "gb18030",  # senders label GBK/GB18030 text as gb2312
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "windows-874": "cp874",
+    "iso-8859-1": "cp1252",  # as browsers do: C1 bytes are almost always cp1252
+    "latin1": "cp1252",
+    "us-ascii": "cp1252",  # 8-bit bytes under us-ascii are mostly cp1252
+    "ascii": "cp1252",
+    "utf8": "utf-8",
+    "utf-7": "utf-7",
+    "x-utf-7": "utf-7",
+}
+
+
+@lru_cache(maxsize=256)
+def codec_for(label: str | None) -> str | None:
+    """The Python codec name for a MIME charset label, or None when unknown."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    name = name.split("*", 1)[0]  # RFC 2231 language suffix: utf-8*en
+    name = _ALIASES.get(name, name)
+    if not name:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    # Codecs that are not text encodings (e.g. "base64", "zlib") must not be
+    # used even if a mail names them.
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
+
+
+def decode_text(data: bytes, label: str | None = None) -> tuple[str, str | None]:
+    """Decode `data`; returns (text, defect) where defect says what went wrong."""
+    codec = codec_for(label)
+    if codec in _LAX and not data.isascii() and _is_utf8(data):
+        # 8-bit bytes labelled ascii/latin-1 are, in today's mail, mostly UTF-8
+        return data.decode("utf-8"), None
+    if codec is not None:
+        try:
+            return data.decode(codec), None
+        except (UnicodeDecodeError, LookupError):
+            pass
+        except Exception:  # some codecs (utf-7, iso2022) raise odd errors
+            pass
+        defect = f"text not valid {label}"
+    elif label and codec_for(label) is None and label.strip().lower() not in _ALIASES:
+        defect = f"unknown charset {label.strip()[:40]}"
+    else:
+        defect = None
+    return guess_text(data), defect
+
+
+_LAX = {"cp1252", "ascii", "latin_1", "iso8859-1"}
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def guess_text(data: bytes) -> str:
+    """Best readable text for bytes of unknown charset; never raises."""
+    if data.isascii():
+        return data.decode("ascii")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if len(data) >= 32:
+        guess = _normalizer_guess(data)
+        if guess is not None:
+            return guess
+    # cp1252 leaves five bytes undefined; latin-1 maps every byte.
+    return data.decode("cp1252", errors="strict") if _cp1252_ok(data) else data.decode("latin-1")
+
+
+def _cp1252_ok(data: bytes) -> bool:
+    return not any(b in data for b in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
+
+
+def _normalizer_guess(data: bytes) -> str | None:
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+        if best is None or best.encoding is None:
+            return None
+        return data.decode(best.encoding, errors="replace")
+    except Exception:  # the guesser is a nicety; fall back to cp1252/latin-1
+        return None
