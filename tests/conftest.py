@@ -23,3 +23,6 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"the shared corpus is missing at {CORPUS}")
     return CORPUS
+
+# Real servers started on loopback by the integration tests (Dovecot for the mail sources).
+pytest_plugins = ["tests.servers.dovecot"]

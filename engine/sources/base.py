@@ -1,0 +1,154 @@
+"""What every mail source offers the poller: fetched messages, after-actions and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal, Optional, Protocol, Sequence, TypeVar
+
+from engine.errors import MailgateError
+
+TLS_MODES = ("implicit", "starttls", "none")
+ACTION_KINDS = ("mark_read", "delete", "move", "none")
+
+SkipFn = Callable[[str], bool]
+E = TypeVar("E", bound=MailgateError)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message as the server holds it; `key` is stable for this mailbox."""
+
+    key: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class AfterAction:
+    """What to do with a message once its ticket change committed (F-MB-9)."""
+
+    kind: Literal["mark_read", "delete", "move", "none"] = "mark_read"
+    folder: Optional[str] = None
+    create_folder: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTION_KINDS:
+            raise ValueError(f"unknown after-action {self.kind!r}; use one of {ACTION_KINDS}")
+        if self.kind == "move" and not self.folder:
+            raise ValueError("after-action 'move' needs a folder")
+
+    @classmethod
+    def mark_read(cls) -> "AfterAction":
+        return cls("mark_read")
+
+    @classmethod
+    def delete(cls) -> "AfterAction":
+        return cls("delete")
+
+    @classmethod
+    def move(cls, folder: str, create_folder: bool = False) -> "AfterAction":
+        return cls("move", folder, create_folder)
+
+    @classmethod
+    def none(cls) -> "AfterAction":
+        return cls("none")
+
+
+@dataclass(frozen=True)
+class AckReport:
+    """What an ack did: keys acted on, kept in place (with why) and no longer valid."""
+
+    action: AfterAction
+    done: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every key got the action it was asked for."""
+        return not self.kept and not self.stale and not self.problems
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """The outcome of test_connection (F-MB-7): counts on success, server words on failure."""
+
+    ok: bool
+    protocol: str
+    server: str
+    folder: str = ""
+    tls: str = ""
+    auth_mechanism: str = ""
+    message_count: Optional[int] = None
+    unread_count: Optional[int] = None
+    capabilities: tuple[str, ...] = ()
+    error: str = ""
+    server_text: str = ""
+    hint: str = ""
+    auth_failed: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """A mailbox the poller reads from; every source module implements this."""
+
+    skipped: list[str]
+
+    def fetch(
+        self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None
+    ) -> Iterator[list[Fetched]]:
+        """Yield batches of at most `batch_size` messages, `max_messages` in all, oldest first.
+
+        Keys for which `skip(key)` is true are not downloaded; they are collected in
+        `self.skipped` so the caller can re-run the after-action on them (an ack lost
+        to a crash is completed on the next poll).
+        """
+        ...
+
+    def ack(self, keys: Sequence[str], action: AfterAction) -> AckReport:
+        """Apply `action` to all `keys` at once; called only after their batch committed."""
+        ...
+
+    def test_connection(self) -> ConnectionReport:
+        """Connect, authenticate, open the folder and count; never raises."""
+        ...
+
+    def close(self) -> None:
+        """End the session cleanly (POP3: QUIT, which is when deletions happen)."""
+        ...
+
+
+def source_error(cls: type[E], message: str, server_text: str = "", hint: str = "") -> E:
+    """Build a SourceError/AuthError carrying the server's own words and a hint for admins."""
+    text = message
+    if server_text:
+        text += f": server said: {server_text}"
+    if hint:
+        text += f" (hint: {hint})"
+    err = cls(text)
+    err.server_text = server_text  # type: ignore[attr-defined]
+    err.hint = hint  # type: ignore[attr-defined]
+    return err
+
+
+def failed_report(protocol: str, server: str, exc: Exception, folder: str = "") -> ConnectionReport:
+    """Turn an exception from connecting into a ConnectionReport for test-connection."""
+    from engine.errors import AuthError
+
+    return ConnectionReport(
+        ok=False,
+        protocol=protocol,
+        server=server,
+        folder=folder,
+        error=str(exc),
+        server_text=getattr(exc, "server_text", "") or "",
+        hint=getattr(exc, "hint", "") or "",
+        auth_failed=isinstance(exc, AuthError),
+    )
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    """Slices of `items` of at most `size` (size < 1 means 1)."""
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

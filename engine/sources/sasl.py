@@ -1,0 +1,138 @@
+"""SASL client mechanisms and the `auth: auto` choice shared by the IMAP and POP3 sources."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+from engine.errors import SourceError
+
+# Most secure first. "LOGIN-COMMAND" stands for the protocol's own clear-text login
+# (IMAP LOGIN, POP3 USER/PASS); the SASL LOGIN mechanism is obsolete and not offered.
+LOGIN_COMMAND = "LOGIN-COMMAND"
+TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
+PASSWORD_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", LOGIN_COMMAND)
+# These put the password (or a bearer token) on the wire as is: only over TLS when
+# forbid_plaintext_login is set. SCRAM and CRAM-MD5 never reveal the password.
+CLEARTEXT = frozenset({"PLAIN", LOGIN_COMMAND, "OAUTHBEARER", "XOAUTH2"})
+CONFIG_NAMES = {"login": LOGIN_COMMAND, "user": LOGIN_COMMAND}
+
+Mechanism = Callable[[bytes], bytes]
+
+
+def normalise(names: Union[str, Sequence[str]]) -> Union[str, tuple[str, ...]]:
+    """Config spelling (`auto`, or a list like `[scram-sha-256, login]`) to mechanism names."""
+    if isinstance(names, str):
+        if names.lower() == "auto":
+            return "auto"
+        names = [names]
+    return tuple(CONFIG_NAMES.get(n.lower(), n.upper()) for n in names)
+
+
+def choose(
+    advertised: Iterable[str],
+    allowed: Union[str, Sequence[str]],
+    *,
+    tls_active: bool,
+    forbid_plaintext: bool,
+    have_token: bool,
+) -> str:
+    """Pick the mechanism to use, or raise SourceError saying why none is acceptable.
+
+    `advertised` holds the server's SASL mechanisms plus LOGIN_COMMAND when its clear-text
+    login is available. With `auto` the most secure advertised mechanism wins; with a list
+    the first one in the admin's order that the server offers.
+    """
+    offered = {m.upper() for m in advertised}
+    wanted = normalise(allowed)
+    if wanted == "auto":
+        wanted = TOKEN_MECHANISMS if have_token else PASSWORD_MECHANISMS
+    refused = []
+    for name in wanted:
+        if name not in offered:
+            continue
+        if name in CLEARTEXT and forbid_plaintext and not tls_active:
+            refused.append(name)
+            continue
+        return name
+    if refused:
+        raise SourceError(
+            f"refusing {', '.join(refused)} without TLS (forbid_plaintext_login is on); "
+            "use tls: implicit or starttls, or a challenge-response mechanism"
+        )
+    raise SourceError(
+        f"the server offers none of the allowed authentication methods {list(wanted)}; "
+        f"it offers {sorted(offered) or 'nothing'}"
+    )
+
+
+def mechanism(name: str, username: str, password: Optional[str], token: Optional[str]) -> Mechanism:
+    """A callable answering server challenges for SASL mechanism `name`."""
+    if name == "PLAIN":
+        return lambda _challenge: f"\0{username}\0{password}".encode()
+    if name == "CRAM-MD5":
+        return _cram_md5(username, password or "")
+    if name.startswith("SCRAM-"):
+        return Scram(name, username, password or "")
+    if name == "XOAUTH2":
+        return lambda _c: f"user={username}\1auth=Bearer {token}\1\1".encode()
+    if name == "OAUTHBEARER":
+        return lambda _c: f"n,a={_saslname(username)},\1auth=Bearer {token}\1\1".encode()
+    raise SourceError(f"unsupported SASL mechanism {name}")
+
+
+def _cram_md5(username: str, password: str) -> Mechanism:
+    def respond(challenge: bytes) -> bytes:
+        digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
+        return f"{username} {digest}".encode()
+
+    return respond
+
+
+def _saslname(name: str) -> str:
+    return name.replace("=", "=3D").replace(",", "=2C")
+
+
+class Scram:
+    """RFC 5802 SCRAM client (no channel binding); verifies the server's signature too."""
+
+    def __init__(self, name: str, username: str, password: str) -> None:
+        self.hash = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}[name.upper()]
+        self.password = password.encode()
+        self.nonce = base64.b64encode(secrets.token_bytes(18)).decode()
+        self.first_bare = f"n={_saslname(username)},r={self.nonce}"
+        self.step = 0
+        self.server_signature = b""
+
+    def __call__(self, challenge: bytes) -> bytes:
+        self.step += 1
+        if self.step == 1:
+            return f"n,,{self.first_bare}".encode()
+        if self.step == 2:
+            return self._final(challenge.decode())
+        self._verify(challenge.decode())
+        return b""
+
+    def _hmac(self, key: bytes, msg: bytes) -> bytes:
+        return hmac.new(key, msg, self.hash).digest()
+
+    def _final(self, server_first: str) -> bytes:
+        attrs = dict(part.split("=", 1) for part in server_first.split(","))
+        if not attrs.get("r", "").startswith(self.nonce):
+            raise SourceError("SCRAM: the server's nonce does not extend ours")
+        salted = hashlib.pbkdf2_hmac(self.hash, self.password, base64.b64decode(attrs["s"]), int(attrs["i"]))
+        without_proof = f"c={base64.b64encode(b'n,,').decode()},r={attrs['r']}"
+        auth_message = f"{self.first_bare},{server_first},{without_proof}".encode()
+        client_key = self._hmac(salted, b"Client Key")
+        signature = self._hmac(hashlib.new(self.hash, client_key).digest(), auth_message)
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        self.server_signature = self._hmac(self._hmac(salted, b"Server Key"), auth_message)
+        return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+    def _verify(self, server_final: str) -> None:
+        attrs = dict(part.split("=", 1) for part in server_final.split(",") if "=" in part)
+        if "v" in attrs and base64.b64decode(attrs["v"]) != self.server_signature:
+            raise SourceError("SCRAM: the server's signature is wrong (not the real server?)")

@@ -1,0 +1,1 @@
+"""Real servers (Dovecot, ...) that the integration tests start privately on loopback."""

@@ -1,0 +1,295 @@
+"""A private Dovecot (IMAP + POP3, plain and TLS) on loopback for the test session."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import pytest
+
+DEFAULT_PORTS = {"imap": 14143, "imaps": 14993, "pop3": 14110, "pop3s": 14995}
+HOST = "127.0.0.1"
+INSTALL_HINT = "install it with: sudo bash scripts/install.d/dovecot.sh"
+
+
+@dataclass(frozen=True)
+class MailUser:
+    """A mailbox account on the test Dovecot, with its Maildir on disk."""
+
+    name: str
+    password: str
+    maildir: Path
+
+
+class DovecotServer:
+    """Handle on the running instance: ports, CA file, users, seeding and its log."""
+
+    def __init__(self, root: Path, ports: dict[str, int], ca_file: Path) -> None:
+        self.root, self.ports, self.ca_file = root, ports, ca_file
+        self.host = HOST
+        self.log_file = root / "dovecot.log"
+        self.users_file = root / "users"
+        self._uid, self._gid = _mail_ids()
+
+    def add_user(self, prefix: str = "user", password: Optional[str] = None) -> MailUser:
+        """Create a fresh account (Dovecot re-reads the passwd-file when it changes)."""
+        name = f"{prefix}{secrets.token_hex(4)}"
+        password = password or f"pw-{secrets.token_hex(6)}"
+        home = self.root / "mail" / name
+        maildir = home / "Maildir"
+        home.mkdir(parents=True, exist_ok=True)
+        mailbox.Maildir(str(maildir), create=True)
+        self._own(home)
+        line = f"{name}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}::\n"
+        with open(self.users_file, "a", encoding="utf-8") as fh:
+            fh.write(line)
+        return MailUser(name, password, maildir)
+
+    def seed(self, user: MailUser, messages: Iterable[bytes], folder: Optional[str] = None,
+             seen: bool = False) -> list[str]:
+        """Drop messages straight into the user's Maildir (new/, or cur/ with S when seen)."""
+        box = mailbox.Maildir(str(user.maildir), create=False)
+        if folder:
+            box = box.add_folder(folder) if folder not in box.list_folders() else box.get_folder(folder)
+        keys = []
+        for raw in messages:
+            msg = mailbox.MaildirMessage(raw)
+            if seen:
+                msg.set_subdir("cur")
+                msg.add_flag("S")
+            keys.append(box.add(msg))
+        self._own(user.maildir)
+        return keys
+
+    def _own(self, path: Path) -> None:
+        """Hand files the test wrote as root to the unprivileged mail user."""
+        if os.geteuid() != 0:
+            return
+        for top, dirs, files in os.walk(path):
+            for name in [top, *(os.path.join(top, f) for f in dirs + files)]:
+                os.chown(name, self._uid, self._gid)
+
+    def imap(self, user: MailUser):
+        """A logged-in IMAPClient on the plain port, for checking what the server holds."""
+        from imapclient import IMAPClient
+
+        client = IMAPClient(self.host, port=self.ports["imap"], ssl=False, timeout=30)
+        client.login(user.name, user.password)
+        return client
+
+    def log(self) -> str:
+        """Everything Dovecot logged so far (logins carry `method=`)."""
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+
+def make_message(n: int, size: int = 2000, subject: Optional[str] = None) -> bytes:
+    """A plausible plain-text mail of roughly `size` bytes, numbered `n`."""
+    date = format_datetime(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    head = (
+        f"From: Sender {n} <sender{n}@example.com>\r\nTo: help@example.org\r\n"
+        f"Subject: {subject or f'Test message {n}'}\r\nDate: {date}\r\n"
+        f"Message-ID: <test-{n}-{secrets.token_hex(4)}@example.com>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    line = f"Line of message {n}: the printer on floor {n % 7} is jammed again.\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return (head + body).encode()
+
+
+def _mail_ids() -> tuple[int, int]:
+    """Dovecot refuses UID 0 for mail, so as root the mail belongs to `nobody`."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    nobody = pwd.getpwnam("nobody")
+    return nobody.pw_uid, nobody.pw_gid
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_ports() -> dict[str, int]:
+    """The fixed ports when free; otherwise (another session runs) free ones from the OS."""
+    if all(_free(p) for p in DEFAULT_PORTS.values()):
+        return dict(DEFAULT_PORTS)
+    ports = {}
+    for name in DEFAULT_PORTS:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            ports[name] = sock.getsockname()[1]
+    return ports
+
+
+def _make_certificates(root: Path) -> Path:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=root)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj", "/CN=mailgate test CA",
+        "-keyout", "ca.key", "-out", "ca.pem",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    (root / "ext.cnf").write_text(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "3", "-extfile", "ext.cnf", "-out", "server.pem")
+    return root / "ca.pem"
+
+
+def _config(root: Path, ports: dict[str, int]) -> str:
+    """dovecot.conf for a private instance: own dirs, passwd-file users, loopback only."""
+    if os.geteuid() == 0:
+        identity = ""  # defaults: dovenull for logins, dovecot internally, mail as `nobody`
+    else:
+        me = pwd.getpwuid(os.getuid()).pw_name
+        identity = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
+                    "service imap-login {\n  chroot =\n}\nservice pop3-login {\n  chroot =\n}\n"
+                    "service anvil {\n  chroot =\n}\n")
+    return f"""
+instance_name = mailgate-test-{os.getpid()}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+protocols = imap pop3
+listen = {HOST}
+{identity}
+ssl = yes
+ssl_cert = <{root}/server.pem
+ssl_key = <{root}/server.key
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+auth_failure_delay = 0
+auth_verbose = yes
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+pop3_uidl_format = %08Xu%08Xv
+namespace inbox {{
+  inbox = yes
+  separator = .
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {ports['imap']}
+  }}
+  inet_listener imaps {{
+    port = {ports['imaps']}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {ports['pop3']}
+  }}
+  inet_listener pop3s {{
+    port = {ports['pop3s']}
+    ssl = yes
+  }}
+}}
+"""
+
+
+def _wait_for(ports: dict[str, int], proc: subprocess.Popen, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(ports)
+    while pending:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise RuntimeError(f"dovecot did not come up on {pending}: {text[-2000:]}")
+        for name, port in list(pending.items()):
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                del pending[name]
+            except OSError:
+                time.sleep(0.1)
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine, but never silently in CI."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must run the Dovecot tests ({INSTALL_HINT})")
+    pytest.skip(f"{reason} ({INSTALL_HINT})")
+
+
+def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
+    """Write the config and certificates under `root`, start Dovecot, wait for its ports."""
+    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+    if not binary or not shutil.which("openssl"):
+        raise FileNotFoundError("dovecot or openssl is not installed")
+    ports = _pick_ports()
+    ca_file = _make_certificates(root)
+    for sub in ("run", "state", "mail"):
+        (root / sub).mkdir(exist_ok=True)
+    (root / "users").touch()
+    (root / "dovecot.conf").write_text(_config(root, ports))
+    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
+    try:
+        _wait_for(ports, proc, root / "dovecot.log")
+    except Exception:
+        stop_dovecot(proc)
+        raise
+    return DovecotServer(root, ports, ca_file), proc
+
+
+def stop_dovecot(proc: subprocess.Popen) -> None:
+    """SIGTERM the master (it stops its children), SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    """The private Dovecot for this test session (skips locally, fails in CI when missing)."""
+    root = Path(tempfile.mkdtemp(prefix="mailgate-dovecot-"))
+    os.chmod(root, 0o755)
+    try:
+        server, proc = start_dovecot(root)
+    except FileNotFoundError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        _unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        stop_dovecot(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def mail_user(dovecot: DovecotServer) -> MailUser:
+    """A fresh, empty account on the test Dovecot, so tests never see each other's mail."""
+    return dovecot.add_user()
