@@ -13,6 +13,7 @@ from engine.errors import MailgateError, UsageError
 COMMANDS = (
     "validate",
     "schema",
+    "inspect",
 )
 
 
