@@ -1,0 +1,161 @@
+"""The per-message processing log, the cross-mailbox duplicate keys and the quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.errors import DuplicateMessage
+from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_row
+from engine.store.schema import message_keys, processing_log, quarantine
+
+log = processing_log
+
+
+def _entry(row: Any) -> LogEntry:
+    return from_row(LogEntry, row, trace=json.loads(row.trace))
+
+
+def _quarantine_columns(with_raw: bool) -> list[Any]:
+    columns = [c for c in quarantine.c if c.name != "raw"]
+    columns.append(func.length(quarantine.c.raw).label("size"))
+    if with_raw:
+        columns.append(quarantine.c.raw)
+    return columns
+
+
+class LogReads(Session):
+    """Read side: what was done with which message, and loop/bundle counts."""
+
+    def processed(self, mailbox: str, message_key: str) -> LogEntry | None:
+        """The log entry of this message in this mailbox, or None if never processed."""
+        here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
+        rows = self._rows(select(log).where(here))
+        return _entry(rows[0]) if rows else None
+
+    def duplicate_key_seen(self, message_key: str) -> DuplicateKey | None:
+        """F-PRE-6: the first claim of this key by any mailbox, or None."""
+        rows = self._rows(select(message_keys).where(message_keys.c.message_key == message_key))
+        return from_row(DuplicateKey, rows[0]) if rows else None
+
+    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
+        """F-PRE-5: messages logged from this sender to this mailbox since `since`."""
+        stmt = select(func.count()).select_from(log).where(
+            (log.c.mailbox == mailbox) & (log.c.sender == fold_address(address)) & (log.c.created_at >= since)
+        )
+        return int(self._scalar(stmt) or 0)
+
+    def recent_ticket_by_sender_subject(
+        self, mailbox: str, address: str, subject_key: str, since: datetime
+    ) -> int | None:
+        """F-REF-7: the newest ticket this sender opened in this mailbox with this subject since `since`."""
+        stmt = (
+            select(log.c.ticket_number)
+            .where(log.c.mailbox == mailbox, log.c.sender == fold_address(address),
+                   log.c.subject_key == subject_key, log.c.outcome == "create_ticket",
+                   log.c.ticket_number.is_not(None), log.c.created_at >= since)
+            .order_by(log.c.created_at.desc(), log.c.id.desc())
+            .limit(1)
+        )
+        return self._scalar(stmt)
+
+    def processing_log(
+        self, *, mailbox: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> list[LogEntry]:
+        """Log entries, newest first, optionally filtered (`mailgate log`)."""
+        stmt = select(log).order_by(log.c.id.desc()).limit(limit)
+        if mailbox is not None:
+            stmt = stmt.where(log.c.mailbox == mailbox)
+        if outcome is not None:
+            stmt = stmt.where(log.c.outcome == outcome)
+        return [_entry(r) for r in self._rows(stmt)]
+
+    def quarantined(self, *, mailbox: str | None = None, include_replayed: bool = False) -> list[QuarantineItem]:
+        """Quarantined messages without their bytes, oldest first."""
+        stmt = select(*_quarantine_columns(False)).order_by(quarantine.c.id)
+        if mailbox is not None:
+            stmt = stmt.where(quarantine.c.mailbox == mailbox)
+        if not include_replayed:
+            stmt = stmt.where(quarantine.c.replayed_at.is_(None))
+        return [from_row(QuarantineItem, r) for r in self._rows(stmt)]
+
+    def quarantine_item(self, item_id: int) -> QuarantineItem | None:
+        """One quarantined message with its raw bytes exactly as fetched (F-FAIL-1)."""
+        stmt = select(*_quarantine_columns(True)).where(quarantine.c.id == item_id)
+        rows = self._rows(stmt)
+        return from_row(QuarantineItem, rows[0], raw=bytes(rows[0].raw)) if rows else None
+
+
+class LogWrites(Session):
+    """Write side: logging outcomes, claiming keys, quarantining."""
+
+    def log_processing(
+        self,
+        mailbox: str,
+        message_key: str,
+        outcome: str,
+        reason: str = "",
+        trace: Any = (),
+        *,
+        ticket_number: int | None = None,
+        note_id: int | None = None,
+        sender: str | None = None,
+        subject_key: str | None = None,
+        message_id: str | None = None,
+    ) -> int:
+        """Record what became of a message and return the log id.
+
+        Raises DuplicateMessage when (mailbox, message_key) is already logged,
+        which rolls back the caller's whole transaction: the database's unique
+        key decides, so two pollers racing on one message cannot both win.
+        A message logged as `quarantine` may be logged again (replay, F-FAIL-2).
+        """
+        now = self.now()
+        values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
+                      ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
+                      subject_key=subject_key, message_id=bare_message_id(message_id), updated_at=now)
+        inserted = self._try(insert(log).values(mailbox=mailbox, message_key=message_key, created_at=now, **values))
+        if inserted is not None:
+            return inserted.inserted_primary_key[0]
+        here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
+        replay = update(log).where(here & (log.c.outcome == "quarantine")).values(**values)
+        if self._exec(replay).rowcount != 1:
+            raise DuplicateMessage(mailbox, message_key)
+        return self._scalar(select(log.c.id).where(here))
+
+    def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None) -> bool:
+        """F-PRE-6 across mailboxes: True if this mail is new everywhere, False if claimed already.
+
+        Call it early in the transaction; on False the caller treats the mail
+        as a duplicate (its first delivery made the ticket).
+        """
+        values = dict(message_key=message_key, mailbox=mailbox, ticket_number=ticket_number, created_at=self.now())
+        return self._try(insert(message_keys).values(**values)) is not None
+
+    def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
+        """Record which ticket the first delivery of a mail produced."""
+        stmt = update(message_keys).where(message_keys.c.message_key == message_key)
+        self._exec(stmt.values(ticket_number=ticket_number))
+
+    def quarantine(self, mailbox: str, message_key: str, raw: bytes, error: str) -> int:
+        """Keep a message that could not be processed, byte for byte (F-FAIL-1); return its id.
+
+        Quarantining the same message again (a replay that failed) refreshes
+        the error and makes it pending again.
+        """
+        here = (quarantine.c.mailbox == mailbox) & (quarantine.c.message_key == message_key)
+        existing = self._scalar(select(quarantine.c.id).where(here))
+        if existing is not None:
+            self._exec(update(quarantine).where(here).values(raw=raw, error=error, replayed_at=None))
+            return existing
+        values = dict(mailbox=mailbox, message_key=message_key, raw=raw, error=error, created_at=self.now())
+        return self._insert(insert(quarantine).values(**values))
+
+    def mark_replayed(self, item_id: int) -> None:
+        """Note that a quarantined message was processed again successfully."""
+        stmt = update(quarantine).where(quarantine.c.id == item_id).values(replayed_at=self.now())
+        self._exec(stmt)

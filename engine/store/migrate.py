@@ -1,0 +1,84 @@
+"""Versioned schema migrations, applied in one transaction when a store is opened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, func, insert, select, text
+
+from engine.store import schema
+from engine.store.errors import SchemaTooNew
+from engine.store.schema import UTCDateTime
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step: the version it brings the database to, and how."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _initial(conn: Connection) -> None:
+    # Version 1 is schema.py as first released. When schema.py changes, add a
+    # step that ALTERs version-1 databases, and freeze this step's table list
+    # so a fresh database still goes through every step in order.
+    schema.metadata.create_all(conn, checkfirst=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial tables", _initial),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+_versions_metadata = MetaData()
+schema_version = Table(
+    "schema_version",
+    _versions_metadata,
+    Column("version", Integer, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+# Any constant works: it only has to be the same for every mailgate process.
+_PG_LOCK_KEY = 0x6D61696C  # "mail"
+
+
+def current_version(conn: Connection) -> int:
+    """The version the database is at (0 when it has no schema_version table)."""
+    if not conn.dialect.has_table(conn, "schema_version"):
+        return 0
+    return conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+
+
+def migrate(engine: Engine, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the database up to the last step; return the version it ends at.
+
+    Raises SchemaTooNew when a newer mailgate already migrated the database.
+    All pending steps run in one transaction: a failure leaves it as it was.
+    """
+    latest = migrations[-1].version
+    with engine.connect() as conn:
+        conn.execution_options(mailgate_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # Two pollers starting on a fresh database must not both migrate it.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            version = current_version(conn)
+            if version > latest:
+                raise SchemaTooNew(
+                    f"the store is at schema version {version} but this mailgate knows only up to "
+                    f"{latest}: upgrade mailgate, or point it at another store"
+                )
+            _versions_metadata.create_all(conn)
+            for step in migrations:
+                if step.version > version:
+                    step.apply(conn)
+                    conn.execute(insert(schema_version).values(
+                        version=step.version, description=step.description,
+                        applied_at=datetime.now(timezone.utc)))
+            return max(version, latest)

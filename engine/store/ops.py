@@ -1,0 +1,81 @@
+"""Operational state: the auth-failure monitor (F-MB-11) and mailbox leases (SPEC 6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, insert, select, update
+
+from engine.store.base import Session
+from engine.store.records import Lease, MonitorState, from_row
+from engine.store.schema import leases, monitor_state
+
+monitor = monitor_state
+
+
+class OpsReads(Session):
+    """Read side: monitor counters and who holds a mailbox."""
+
+    def monitor_state(self, mailbox: str) -> MonitorState | None:
+        """The mailbox's monitor counters, or None if it never failed."""
+        rows = self._rows(select(monitor).where(monitor.c.mailbox == mailbox))
+        return from_row(MonitorState, rows[0]) if rows else None
+
+    def lease(self, mailbox: str) -> Lease | None:
+        """The mailbox's lease row (possibly expired), or None."""
+        rows = self._rows(select(leases).where(leases.c.mailbox == mailbox))
+        return from_row(Lease, rows[0]) if rows else None
+
+
+class OpsWrites(Session):
+    """Write side: counting failures, taking and giving back leases."""
+
+    def _ensure_monitor(self, mailbox: str) -> None:
+        values = dict(mailbox=mailbox, auth_failures=0, updated_at=self.now())
+        if self.monitor_state(mailbox) is None:
+            self._try(insert(monitor).values(**values))
+
+    def record_auth_failure(self, mailbox: str, error: str) -> int:
+        """Count one more consecutive authentication failure; return the count."""
+        self._ensure_monitor(mailbox)
+        stmt = update(monitor).where(monitor.c.mailbox == mailbox)
+        self._exec(stmt.values(auth_failures=monitor.c.auth_failures + 1, last_error=error, updated_at=self.now()))
+        return int(self._scalar(select(monitor.c.auth_failures).where(monitor.c.mailbox == mailbox)))
+
+    def record_auth_success(self, mailbox: str) -> MonitorState | None:
+        """Reset the failure count; return the state before, so the caller can close a monitor ticket."""
+        before = self.monitor_state(mailbox)
+        if before is not None and (before.auth_failures or before.monitor_ticket is not None):
+            stmt = update(monitor).where(monitor.c.mailbox == mailbox)
+            self._exec(stmt.values(auth_failures=0, monitor_ticket=None, last_error=None, updated_at=self.now()))
+        return before
+
+    def set_monitor_ticket(self, mailbox: str, ticket_number: int | None) -> None:
+        """Remember the open monitor ticket, so it is opened only once per outage."""
+        self._ensure_monitor(mailbox)
+        stmt = update(monitor).where(monitor.c.mailbox == mailbox)
+        self._exec(stmt.values(monitor_ticket=ticket_number, updated_at=self.now()))
+
+    def take_lease(self, mailbox: str, holder: str, ttl: timedelta) -> bool:
+        """Hold the mailbox for `ttl` if nobody else holds a live lease on it.
+
+        Taking over an expired lease (its holder died) is a conditional
+        UPDATE, so of two pollers racing for it exactly one succeeds.
+        """
+        now = self.now()
+        values = dict(mailbox=mailbox, holder=holder, expires_at=now + ttl)
+        if self._try(insert(leases).values(**values)) is not None:
+            return True
+        free = (leases.c.mailbox == mailbox) & ((leases.c.holder == holder) | (leases.c.expires_at <= now))
+        return self._exec(update(leases).where(free).values(holder=holder, expires_at=now + ttl)).rowcount == 1
+
+    def renew_lease(self, mailbox: str, holder: str, ttl: timedelta) -> bool:
+        """Extend our live lease; False if it expired and someone else took it."""
+        now = self.now()
+        ours = (leases.c.mailbox == mailbox) & (leases.c.holder == holder)
+        return self._exec(update(leases).where(ours).values(expires_at=now + ttl)).rowcount == 1
+
+    def release_lease(self, mailbox: str, holder: str) -> bool:
+        """Give the mailbox back; False if we did not hold it."""
+        ours = (leases.c.mailbox == mailbox) & (leases.c.holder == holder)
+        return self._exec(delete(leases).where(ours)).rowcount == 1

@@ -1,0 +1,140 @@
+"""The outbox (mail waiting for SMTP, with retries) and the Message-IDs of mail we sent."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import func, insert, select, update
+
+from engine.errors import StoreError
+from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.records import OutboxMessage, from_row
+from engine.store.schema import outbox, outgoing_messages
+
+# Seconds to wait after the 1st, 2nd, ... failed attempt; one more failure
+# after the last delay marks the message failed for good (about 10 h in all).
+RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
+
+
+def retry_delay(attempts: int) -> timedelta | None:
+    """The wait after `attempts` failed attempts, or None when it is time to give up."""
+    if attempts < 1 or attempts > len(RETRY_DELAYS):
+        return None
+    return timedelta(seconds=RETRY_DELAYS[attempts - 1])
+
+
+def _message(row: Any) -> OutboxMessage:
+    headers = tuple(tuple(pair) for pair in json.loads(row.headers))
+    return from_row(OutboxMessage, row, headers=headers)
+
+
+class OutboxReads(Session):
+    """Read side: what is due, and how many auto-replies an address got."""
+
+    def outbox_message(self, outbox_id: int) -> OutboxMessage | None:
+        """One outbox row by its id, or None."""
+        rows = self._rows(select(outbox).where(outbox.c.id == outbox_id))
+        return _message(rows[0]) if rows else None
+
+    def due_outbox(self, now: datetime | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Pending messages whose next attempt is due, oldest first."""
+        when = now or self.now()
+        stmt = (
+            select(outbox)
+            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= when)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in self._rows(stmt)]
+
+    def outbox_messages(self, *, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Outbox rows, newest first, optionally by status."""
+        stmt = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(outbox.c.status == status)
+        return [_message(r) for r in self._rows(stmt)]
+
+    def auto_replies_sent(self, address: str, since: datetime) -> int:
+        """F-OUT-1: auto-replies queued for this address since `since` (sent or not)."""
+        stmt = select(func.count()).select_from(outbox).where(
+            outbox.c.kind == "auto_reply", outbox.c.to_addr == fold_address(address), outbox.c.created_at >= since
+        )
+        return int(self._scalar(stmt) or 0)
+
+
+class OutboxWrites(Session):
+    """Write side: queueing in the ticket's transaction, then recording delivery."""
+
+    def enqueue_outbox(
+        self,
+        to_addr: str,
+        headers: Iterable[tuple[str, str]],
+        body: str,
+        message_id: str,
+        *,
+        ticket_number: int | None = None,
+        kind: str = "notice",
+        mailbox: str | None = None,
+        html: str | None = None,
+    ) -> int:
+        """Queue a mail (F-OUT-5) and return its outbox id.
+
+        Its Message-ID is recorded against the ticket at once, so a reply
+        threads back (F-REF-1) even if it arrives before we log the send.
+        """
+        pairs = [[str(name), str(value)] for name, value in headers]
+        for name, value in pairs:
+            if "\r" in name + value or "\n" in name + value:
+                raise StoreError(f"header {name!r} contains a line break (F-OUT-4)")
+        now = self.now()
+        bare = bare_message_id(message_id)
+        values = dict(kind=kind, mailbox=mailbox, to_addr=fold_address(to_addr), headers=json.dumps(pairs),
+                      body=body, html=html, message_id=bare, ticket_number=ticket_number,
+                      status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        outbox_id = self._insert(insert(outbox).values(**values))
+        if ticket_number is not None:
+            self.record_outgoing_message_id(bare, ticket_number)
+        return outbox_id
+
+    def record_outgoing_message_id(self, message_id: str, ticket_number: int) -> None:
+        """Remember that mail with this Message-ID was about this ticket."""
+        bare = bare_message_id(message_id)
+        values = dict(message_id=bare, ticket_number=ticket_number, created_at=self.now())
+        self._try(insert(outgoing_messages).values(**values))  # recorded already: fine
+
+    def claim_outbox(self, outbox_id: int, hold: timedelta = timedelta(minutes=10)) -> bool:
+        """Push a due message's next attempt `hold` ahead; False if another sender got it first.
+
+        Lets several pollers drain one outbox without sending a message twice
+        in the common case (SMTP itself cannot be exactly-once).
+        """
+        now = self.now()
+        due = (outbox.c.id == outbox_id) & (outbox.c.status == "pending") & (outbox.c.next_attempt_at <= now)
+        result = self._exec(update(outbox).where(due).values(next_attempt_at=now + hold))
+        return result.rowcount == 1
+
+    def mark_outbox_sent(self, outbox_id: int) -> None:
+        """The SMTP server accepted the message."""
+        now = self.now()
+        stmt = update(outbox).where(outbox.c.id == outbox_id)
+        self._exec(stmt.values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None))
+
+    def mark_outbox_failed(self, outbox_id: int, error: str, *, permanent: bool = False) -> datetime | None:
+        """Record a failed attempt; return when to retry, or None once given up.
+
+        A permanent failure (an SMTP 5xx) gives up at once; otherwise the
+        delays of RETRY_DELAYS apply.
+        """
+        attempts = self._scalar(select(outbox.c.attempts).where(outbox.c.id == outbox_id))
+        if attempts is None:
+            raise StoreError(f"outbox message {outbox_id} does not exist")
+        delay = None if permanent else retry_delay(attempts + 1)
+        values: dict[str, Any] = dict(attempts=attempts + 1, last_error=error)
+        if delay is None:
+            values["status"] = "failed"
+        else:
+            values["next_attempt_at"] = self.now() + delay
+        self._exec(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+        return values.get("next_attempt_at")

@@ -1,0 +1,288 @@
+"""The ticket store's tables, as SQLAlchemy Core metadata shared by SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so a later migration can drop or alter them by name
+# on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ROLES = ("requester", "technician")
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and read back timezone-aware.
+
+    SQLite has no time zones and PostgreSQL's would differ per session; naive
+    UTC in the column keeps comparisons and ordering identical on both.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value  # naive values are taken to be UTC already
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _created() -> Column:
+    return Column("created_at", UTCDateTime, nullable=False)
+
+
+def _ticket_ref(nullable: bool = True, name: str = "ticket_number") -> Column:
+    return Column(name, Integer, ForeignKey("tickets.number"), nullable=nullable)
+
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("shares_tickets", Boolean, nullable=False, default=False),
+    _created(),
+)
+
+organisation_domains = Table(
+    "organisation_domains",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("domain", String(255), primary_key=True),  # lower case
+    Index(None, "domain"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("email", String(320)),
+    # Case-folded in Python, so matching (F-USR-1) is the same on both databases
+    # (SQLite's lower() only knows ASCII).
+    Column("email_key", String(320)),
+    Column("role", String(20), nullable=False, default="requester"),
+    Column("organisation_id", Integer, ForeignKey("organisations.id")),
+    Column("location", String(200)),
+    _created(),
+    CheckConstraint("role IN ('requester', 'technician')", name="role"),
+    Index(None, "email_key"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    _created(),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("number", Integer, primary_key=True),
+    Column("subject", Text, nullable=False, default=""),
+    Column("status", String(30), nullable=False, default="open"),
+    Column("type", String(200)),
+    Column("subtype", String(200)),
+    Column("ticket_class", String(200)),
+    Column("category", String(200)),
+    Column("priority", String(100)),
+    Column("assignee_user_id", Integer, ForeignKey("users.id")),
+    Column("assignee_group_id", Integer, ForeignKey("groups.id")),
+    Column("requester_id", Integer, ForeignKey("users.id")),
+    Column("organisation_id", Integer, ForeignKey("organisations.id")),
+    Column("template", String(200)),
+    Column("source_mailbox", String(200)),
+    Column("source", String(100)),  # e.g. "Email", "System - Email Monitor"
+    Column("logging_technician_id", Integer, ForeignKey("users.id")),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("hidden_from_portal", Boolean, nullable=False, default=False),
+    _created(),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Index(None, "status"),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ticket_ref(nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id")),
+    Column("author_address", String(320)),
+    Column("text", Text, nullable=False, default=""),
+    Column("html", Text),  # sanitised by the parser (F-BODY-2); never raw mail HTML
+    Column("hidden_from_portal", Boolean, nullable=False, default=False),
+    Column("message_id", String(998)),  # without angle brackets
+    _created(),
+    Index(None, "ticket_number"),
+    Index(None, "message_id"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    _created(),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ticket_ref(nullable=False),
+    Column("note_id", Integer, ForeignKey("notes.id")),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("filename", String(500), nullable=False, default=""),
+    Column("content_type", String(255), nullable=False, default="application/octet-stream"),
+    Column("size", Integer, nullable=False),
+    Column("inline", Boolean, nullable=False, default=False),
+    Column("content_id", String(998)),
+    _created(),
+    Index(None, "ticket_number"),
+)
+
+distribution = Table(
+    "distribution",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ticket_ref(nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id")),
+    Column("address", String(320), nullable=False),  # case-folded
+    _created(),
+    UniqueConstraint("ticket_number", "address"),
+)
+
+outgoing_messages = Table(
+    "outgoing_messages",
+    metadata,
+    Column("message_id", String(998), primary_key=True),  # without angle brackets
+    _ticket_ref(nullable=False),
+    _created(),
+)
+
+processing_log = Table(
+    "processing_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox", String(200), nullable=False),
+    Column("message_key", String(200), nullable=False),
+    Column("outcome", String(30), nullable=False),
+    Column("reason", String(200), nullable=False, default=""),
+    Column("trace", Text, nullable=False, default="[]"),  # JSON
+    _ticket_ref(),
+    Column("note_id", Integer, ForeignKey("notes.id")),
+    Column("sender", String(320)),  # case-folded, for loop prevention (F-PRE-5)
+    Column("subject_key", Text),  # normalised subject, for auto-bundle (F-REF-7)
+    Column("message_id", String(998)),
+    _created(),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # The database, not Python, makes a second delivery a no-op (F-PRE-6, SPEC 6).
+    UniqueConstraint("mailbox", "message_key"),
+    Index(None, "mailbox", "sender", "created_at"),
+    Index(None, "outcome"),
+)
+
+message_keys = Table(
+    "message_keys",
+    metadata,
+    # One row per distinct mail across all mailboxes (F-PRE-6).
+    Column("message_key", String(200), primary_key=True),
+    Column("mailbox", String(200), nullable=False),
+    _ticket_ref(),
+    _created(),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox", String(200), nullable=False),
+    Column("message_key", String(200), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("error", Text, nullable=False, default=""),
+    _created(),
+    Column("replayed_at", UTCDateTime),
+    UniqueConstraint("mailbox", "message_key"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(30), nullable=False, default="notice"),  # auto_reply, notice, error, update
+    Column("mailbox", String(200)),
+    Column("to_addr", String(320), nullable=False),
+    Column("headers", Text, nullable=False, default="[]"),  # JSON list of [name, value]
+    Column("body", Text, nullable=False, default=""),
+    Column("html", Text),
+    Column("message_id", String(998), nullable=False, unique=True),
+    _ticket_ref(),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    _created(),
+    Column("sent_at", UTCDateTime),
+    CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "kind", "to_addr", "created_at"),
+)
+
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("mailbox", String(200), primary_key=True),
+    Column("auth_failures", Integer, nullable=False, default=0),
+    Column("monitor_ticket", Integer, ForeignKey("tickets.number")),
+    Column("last_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("mailbox", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

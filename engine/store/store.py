@@ -1,0 +1,145 @@
+"""Opening a store (SQLite or PostgreSQL by URL) and its transactions."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from engine.errors import MailgateError, StoreError
+from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
+from engine.store.log import LogReads, LogWrites
+from engine.store.migrate import migrate
+from engine.store.ops import OpsReads, OpsWrites
+from engine.store.outbox import OutboxReads, OutboxWrites
+from engine.store.tickets import TicketReads, TicketWrites
+from engine.store.users import UserReads, UserWrites
+
+DEFAULT_URL = "sqlite:///mailgate.db"
+SQLITE_BUSY_SECONDS = 30
+
+
+class Reads(UserReads, TicketReads, LogReads, OutboxReads, OpsReads):
+    """Every read method; the engine's StateView is served from these."""
+
+
+class Reader(Reads, ConnectionSession):
+    """Reads from one consistent snapshot (`Store.snapshot()`)."""
+
+
+class Tx(UserWrites, TicketWrites, LogWrites, OutboxWrites, OpsWrites, Reader):
+    """One write transaction: every write method, and reads that see its own writes."""
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    memory = parsed.database in (None, "", ":memory:")
+    if memory:
+        # One shared connection, or every checkout would see a new empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Take transaction control from the sqlite3 module so BEGIN is ours.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable with WAL across application crashes
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        # A writer takes the write lock at BEGIN: no late lock upgrade that
+        # could fail with "database is locked" halfway through a transaction.
+        write = conn.get_execution_options().get("mailgate_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as err:
+        raise StoreError(f"not a store URL: {url!r} ({err})") from err
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise StoreError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
+
+
+class Store(Reads, EngineSession):
+    """The ticket store. Reads on it run each in a short transaction of their own."""
+
+    def __init__(self, engine: Engine, clock: Clock = utc_now):
+        self._engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, clock: Clock = utc_now) -> "Store":
+        """Connect to the store at `url`, migrating its schema to the current version."""
+        engine = _make_engine(url)
+        try:
+            migrate(engine)
+        except MailgateError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as err:
+            engine.dispose()
+            raise StoreError(f"cannot open the store at {_safe(url)}: {err}") from err
+        return cls(engine, clock)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        now = self._clock()  # one timestamp for everything the transaction writes
+        with self._session(write=True) as conn:
+            yield Tx(conn, lambda: now)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        """A read-only view that does not change while the block runs (dry-run, evaluate)."""
+        with self._session(write=False) as conn:
+            yield Reader(conn, self._clock)
+
+    @contextmanager
+    def _session(self, *, write: bool):
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(mailgate_write=write)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as err:
+            raise StoreError(f"store transaction failed: {err}") from err
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _safe(url: str) -> str:
+    """The URL with any password hidden, for error messages."""
+    return make_url(url).render_as_string(hide_password=True)

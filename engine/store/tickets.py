@@ -1,0 +1,167 @@
+"""Tickets, notes, attachments and distribution lists."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from engine.errors import StoreError
+from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
+from engine.store.schema import attachments, blobs, distribution, notes, outgoing_messages, tickets
+
+# What create_ticket / set_ticket_fields accept; number and timestamps are the store's.
+TICKET_FIELDS = (
+    "subject", "status", "type", "subtype", "ticket_class", "category", "priority",
+    "assignee_user_id", "assignee_group_id", "requester_id", "organisation_id",
+    "template", "source_mailbox", "source", "logging_technician_id", "hidden",
+    "hidden_from_portal",
+)
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - set(TICKET_FIELDS)
+    if unknown:
+        raise StoreError(f"unknown ticket fields: {', '.join(sorted(unknown))}")
+
+
+class TicketReads(Session):
+    """Read side: tickets and what hangs off them."""
+
+    def ticket(self, number: int) -> Ticket | None:
+        """The ticket with this number, or None."""
+        rows = self._rows(select(tickets).where(tickets.c.number == number))
+        return from_row(Ticket, rows[0]) if rows else None
+
+    def tickets(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Ticket]:
+        """Tickets, newest first, optionally only those with this status."""
+        stmt = select(tickets).order_by(tickets.c.number.desc()).limit(limit).offset(offset)
+        if status is not None:
+            stmt = stmt.where(tickets.c.status == status)
+        return [from_row(Ticket, r) for r in self._rows(stmt)]
+
+    def notes(self, number: int) -> list[Note]:
+        """The ticket's notes, oldest first."""
+        stmt = select(notes).where(notes.c.ticket_number == number).order_by(notes.c.id)
+        return [from_row(Note, r) for r in self._rows(stmt)]
+
+    def attachments(self, number: int) -> list[Attachment]:
+        """The ticket's attachments (metadata only), in the order stored."""
+        table = attachments
+        stmt = select(table).where(table.c.ticket_number == number).order_by(table.c.id)
+        return [from_row(Attachment, r) for r in self._rows(stmt)]
+
+    def blob(self, sha256: str) -> bytes | None:
+        """The stored content with this SHA-256 (hex), or None."""
+        value = self._scalar(select(blobs.c.content).where(blobs.c.sha256 == sha256.lower()))
+        return None if value is None else bytes(value)
+
+    def distribution_list(self, number: int) -> tuple[DistributionEntry, ...]:
+        """Addresses (case-folded) and user ids on the ticket's distribution list."""
+        table = distribution
+        stmt = select(table.c.address, table.c.user_id).where(table.c.ticket_number == number)
+        rows = self._rows(stmt.order_by(table.c.id))
+        return tuple(DistributionEntry(address=r.address, user_id=r.user_id) for r in rows)
+
+    def ticket_by_message_id(self, message_id: str) -> int | None:
+        """F-REF-1: the ticket a Message-ID belongs to, from mail we sent or notes we stored."""
+        bare = bare_message_id(message_id)
+        if bare is None:
+            return None
+        table = outgoing_messages
+        found = self._scalar(select(table.c.ticket_number).where(table.c.message_id == bare))
+        if found is not None:
+            return found
+        stmt = select(notes.c.ticket_number).where(notes.c.message_id == bare)
+        return self._scalar(stmt.order_by(notes.c.id).limit(1))
+
+
+class TicketWrites(Session):
+    """Write side: what apply does to tickets."""
+
+    def create_ticket(self, subject: str, **fields: Any) -> int:
+        """Create a ticket (status open unless given) and return its number."""
+        _check_fields(fields)
+        now = self.now()
+        values = {"status": "open", "hidden": False, "hidden_from_portal": False, **fields}
+        return self._insert(insert(tickets).values(subject=subject, created_at=now, updated_at=now, **values))
+
+    def set_ticket_fields(self, number: int, **fields: Any) -> None:
+        """Change ticket fields; setting status closed/open also sets closed_at."""
+        _check_fields(fields)
+        values: dict[str, Any] = {**fields, "updated_at": self.now()}
+        if fields.get("status") == "closed":
+            values["closed_at"] = values["updated_at"]
+        elif "status" in fields:
+            values["closed_at"] = None
+        result = self._exec(update(tickets).where(tickets.c.number == number).values(**values))
+        if result.rowcount != 1:
+            raise StoreError(f"ticket {number} does not exist")
+
+    def close_ticket(self, number: int) -> None:
+        """Close the ticket."""
+        self.set_ticket_fields(number, status="closed")
+
+    def reopen_ticket(self, number: int, **fields: Any) -> None:
+        """Reopen the ticket, optionally reassigning it at the same time (F-REF-4)."""
+        self.set_ticket_fields(number, status="open", **fields)
+
+    def add_note(
+        self,
+        number: int,
+        text: str,
+        *,
+        html: str | None = None,
+        author_id: int | None = None,
+        author_address: str | None = None,
+        hidden_from_portal: bool = False,
+        message_id: str | None = None,
+    ) -> int:
+        """Add a note (html must already be sanitised) and return its id."""
+        now = self.now()
+        values = dict(ticket_number=number, text=text, html=html, author_id=author_id,
+                      author_address=author_address, hidden_from_portal=hidden_from_portal,
+                      message_id=bare_message_id(message_id), created_at=now)
+        note_id = self._insert(insert(notes).values(**values))
+        self._exec(update(tickets).where(tickets.c.number == number).values(updated_at=now))
+        return note_id
+
+    def add_distribution(self, number: int, address: str, user_id: int | None = None) -> bool:
+        """Put an address on the ticket's distribution list; False if it was there."""
+        key = fold_address(address)
+        table = distribution
+        here = (table.c.ticket_number == number) & (table.c.address == key)
+        if self._scalar(select(table.c.id).where(here)) is not None:
+            return False
+        self._exec(insert(table).values(ticket_number=number, address=key, user_id=user_id,
+                                        created_at=self.now()))
+        return True
+
+    def store_attachment(
+        self,
+        number: int,
+        content: bytes,
+        *,
+        filename: str = "",
+        content_type: str = "application/octet-stream",
+        note_id: int | None = None,
+        inline: bool = False,
+        content_id: str | None = None,
+    ) -> int:
+        """Attach content to a ticket (or one of its notes); the bytes are kept once per SHA-256."""
+        digest = self.put_blob(content)
+        values = dict(ticket_number=number, note_id=note_id, sha256=digest, filename=filename,
+                      content_type=content_type, size=len(content), inline=inline,
+                      content_id=bare_message_id(content_id), created_at=self.now())
+        return self._insert(insert(attachments).values(**values))
+
+    def put_blob(self, content: bytes) -> str:
+        """Store content unless already there; return its SHA-256 (hex)."""
+        digest = hashlib.sha256(content).hexdigest()
+        if self._scalar(select(blobs.c.sha256).where(blobs.c.sha256 == digest)) is not None:
+            return digest
+        row = dict(sha256=digest, size=len(content), content=content, created_at=self.now())
+        self._try(insert(blobs).values(**row))  # a racing writer may have stored it: fine
+        return digest

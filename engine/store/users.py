@@ -1,0 +1,180 @@
+"""Users, organisations and groups: lookups for the engine, writes for apply and import."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import delete, insert, select, update
+
+from engine.errors import StoreError
+from engine.store.base import Session, fold_address
+from engine.store.records import Group, Organisation, User, from_row
+from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
+
+USER_FIELDS = ("name", "email", "role", "organisation_id", "location")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise StoreError(f"user role {role!r} is not one of {', '.join(ROLES)}")
+
+
+def _domains(values: Iterable[str]) -> list[str]:
+    """Lower-case, de-duplicated, order kept; a leading '@' is tolerated."""
+    seen: list[str] = []
+    for value in values:
+        domain = value.strip().lstrip("@").lower()
+        if domain and domain not in seen:
+            seen.append(domain)
+    return seen
+
+
+class UserReads(Session):
+    """Read side: what the engine's StateView asks about people."""
+
+    def user(self, user_id: int) -> User | None:
+        """The user with this id, or None."""
+        return self._one_user(select(users).where(users.c.id == user_id))
+
+    def user_by_email(self, address: str) -> User | None:
+        """F-USR-1: match case-insensitively; with several matches the lowest id."""
+        stmt = select(users).where(users.c.email_key == fold_address(address))
+        return self._one_user(stmt.order_by(users.c.id).limit(1))
+
+    def user_by_login(self, login: str) -> User | None:
+        """The user with this login (exact), or None."""
+        return self._one_user(select(users).where(users.c.login == login))
+
+    def users(self) -> list[User]:
+        """Every user, by id."""
+        return [from_row(User, r) for r in self._rows(select(users).order_by(users.c.id))]
+
+    def _one_user(self, stmt: Any) -> User | None:
+        rows = self._rows(stmt)
+        return from_row(User, rows[0]) if rows else None
+
+    def organisation(self, organisation_id: int) -> Organisation | None:
+        """The organisation with this id, with its domains, or None."""
+        return self._one_org(select(organisations).where(organisations.c.id == organisation_id))
+
+    def organisation_by_name(self, name: str) -> Organisation | None:
+        """The organisation with this exact name, or None."""
+        return self._one_org(select(organisations).where(organisations.c.name == name))
+
+    def organisation_by_domain(self, domain: str) -> Organisation | None:
+        """F-USR-2: the first organisation (lowest id) listing this email domain."""
+        wanted = domain.strip().lstrip("@").lower()
+        stmt = (
+            select(organisations)
+            .join(organisation_domains, organisation_domains.c.organisation_id == organisations.c.id)
+            .where(organisation_domains.c.domain == wanted)
+            .order_by(organisations.c.id)
+            .limit(1)
+        )
+        return self._one_org(stmt)
+
+    def organisations(self) -> list[Organisation]:
+        """Every organisation, by id."""
+        rows = self._rows(select(organisations).order_by(organisations.c.id))
+        return [self._org(r) for r in rows]
+
+    def _one_org(self, stmt: Any) -> Organisation | None:
+        rows = self._rows(stmt)
+        return self._org(rows[0]) if rows else None
+
+    def _org(self, row: Any) -> Organisation:
+        stmt = select(organisation_domains.c.domain).where(
+            organisation_domains.c.organisation_id == row.id
+        )
+        domains = tuple(r[0] for r in self._rows(stmt.order_by(organisation_domains.c.domain)))
+        return from_row(Organisation, row, domains=domains)
+
+    def group(self, name: str) -> Group | None:
+        """The group with this exact name and its member ids, or None."""
+        rows = self._rows(select(groups).where(groups.c.name == name))
+        return self._group(rows[0]) if rows else None
+
+    def groups(self) -> list[Group]:
+        """Every group, by id."""
+        return [self._group(r) for r in self._rows(select(groups).order_by(groups.c.id))]
+
+    def _group(self, row: Any) -> Group:
+        stmt = select(group_members.c.user_id).where(group_members.c.group_id == row.id)
+        members = tuple(r[0] for r in self._rows(stmt.order_by(group_members.c.user_id)))
+        return from_row(Group, row, member_ids=members)
+
+
+class UserWrites(Session):
+    """Write side: creating and updating people (apply, directory import)."""
+
+    def create_user(
+        self,
+        login: str,
+        *,
+        name: str = "",
+        email: str | None = None,
+        role: str = "requester",
+        organisation_id: int | None = None,
+        location: str | None = None,
+    ) -> int:
+        """Create a user and return its id; the login must be new."""
+        _check_role(role)
+        values = dict(login=login, name=name, email=email, email_key=fold_address(email), role=role,
+                      organisation_id=organisation_id, location=location, created_at=self.now())
+        if self.user_by_login(login) is not None:
+            raise StoreError(f"a user with login {login!r} already exists")
+        return self._insert(insert(users).values(**values))
+
+    def update_user(self, user_id: int, **fields: Any) -> None:
+        """Change some of name, email, role, organisation_id, location."""
+        unknown = set(fields) - set(USER_FIELDS)
+        if unknown:
+            raise StoreError(f"unknown user fields: {', '.join(sorted(unknown))}")
+        if "role" in fields:
+            _check_role(fields["role"])
+        if "email" in fields:
+            fields["email_key"] = fold_address(fields["email"])
+        if fields:
+            self._exec(update(users).where(users.c.id == user_id).values(**fields))
+
+    def create_organisation(self, name: str, *, domains: Iterable[str] = (), shares_tickets: bool = False) -> int:
+        """Create an organisation with its email domains and return its id."""
+        values = dict(name=name, shares_tickets=shares_tickets, created_at=self.now())
+        if self.organisation_by_name(name) is not None:
+            raise StoreError(f"an organisation named {name!r} already exists")
+        org_id = self._insert(insert(organisations).values(**values))
+        self.set_organisation_domains(org_id, domains)
+        return org_id
+
+    def update_organisation(self, organisation_id: int, *, shares_tickets: bool) -> None:
+        """Change whether the organisation's members see each other's tickets."""
+        stmt = update(organisations).where(organisations.c.id == organisation_id)
+        self._exec(stmt.values(shares_tickets=shares_tickets))
+
+    def set_organisation_domains(self, organisation_id: int, domains: Iterable[str]) -> None:
+        """Replace the organisation's email domains."""
+        table = organisation_domains
+        self._exec(delete(table).where(table.c.organisation_id == organisation_id))
+        for domain in _domains(domains):
+            self._exec(insert(table).values(organisation_id=organisation_id, domain=domain))
+
+    def create_group(self, name: str) -> int:
+        """Create a group and return its id."""
+        if self.group(name) is not None:
+            raise StoreError(f"a group named {name!r} already exists")
+        return self._insert(insert(groups).values(name=name, created_at=self.now()))
+
+    def add_member(self, group_id: int, user_id: int) -> bool:
+        """Add a user to a group; False when they were a member already."""
+        table = group_members
+        member = (table.c.group_id == group_id) & (table.c.user_id == user_id)
+        if self._scalar(select(table.c.user_id).where(member)) is not None:
+            return False
+        self._exec(insert(table).values(group_id=group_id, user_id=user_id))
+        return True
+
+    def set_members(self, group_id: int, user_ids: Iterable[int]) -> None:
+        """Replace the group's members."""
+        self._exec(delete(group_members).where(group_members.c.group_id == group_id))
+        for user_id in dict.fromkeys(user_ids):
+            self._exec(insert(group_members).values(group_id=group_id, user_id=user_id))
