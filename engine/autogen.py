@@ -14,7 +14,8 @@ Headers = dict[str, list[str]]
 
 # Local parts that only machines send from (RFC 5321 postmaster, MTA daemons).
 # Compared with '-', '_', '.' and spaces removed, so post_master and "Mail Delivery System" match.
-_DAEMONS = {"mailerdaemon", "maildaemon", "postmaster", "maildeliverysystem", "maildeliverysubsystem"}
+_DAEMONS = {"mailerdaemon", "maildaemon", "postmaster", "maildeliverysystem", "maildeliverysubsystem",
+            "mdaemon"}  # MDaemon's own daemon address
 _PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
 # Calendar methods a calendar program sends on its own (PUBLISH is a person sharing an .ics).
 _CAL_METHODS = {"request", "cancel", "reply", "counter", "declinecounter", "add", "refresh"}
@@ -27,11 +28,12 @@ _REPORT_PARTS = {
     "message/feedback-report": "feedback-report",
 }
 # Bounce subjects: used only together with a machine-like envelope (see _subject).
-_BOUNCE_SUBJECT = re.compile(
-    r"^\s*(undeliver(able|ed)|undelivered mail|returned mail|mail delivery (failed|failure)"
-    r"|delivery (status notification|failure|has failed|notification)|failure notice"
-    r"|non[- ]?delivery|nondeliverable|warning: could not send|mail system error"
-    r"|message (not delivered|delivery failure)|delivery report)",
+BOUNCE_SUBJECT = re.compile(
+    r"^\s*(undeliver(able|ed)|returned mail|mail delivery (failed|failure|warning|problem)"
+    r"|(permanent |temporary )?delivery (status notification|failure|has failed|notification|problem)"
+    r"|failure notice|non[- ]?delivery|nondeliverable|warning: could not send|mail system error"
+    r"|mail not delivered|message (not delivered|delivery failure)|delivery report"
+    r"|automatically rejected mail|returned to sender)",
     re.IGNORECASE,
 )
 # Headers whose presence (with a value other than "no") marks an autoresponder or robot.
@@ -218,10 +220,18 @@ def _ics_method(part: email.message.Message) -> str:
     return match.group(1).decode("ascii").lower() if match else ""
 
 
+def bounce_subject(msg: email.message.Message) -> bool:
+    """Whether the subject starts like a mail system's failure notice (weak evidence alone)."""
+    try:
+        return bool(BOUNCE_SUBJECT.search(_decoded(str(msg.get("subject", "") or ""))))
+    except Exception:  # noqa: BLE001 - an unreadable subject is no evidence
+        return False
+
+
 def _subject(headers: Headers, parts) -> list[str]:
     """A bounce subject counts only from a null or daemon envelope, never on its own."""
     subject = _decoded(_first(headers, "subject") or "")
-    if not _BOUNCE_SUBJECT.search(subject):
+    if not BOUNCE_SUBJECT.search(subject):
         return []
     # Evidence a person does not produce: a null or daemon envelope, or the returned mail
     # (or its headers) attached beside a subject that starts with a failure phrase.

@@ -1,0 +1,217 @@
+"""Find what a bounce reports (F-REF-9): failed recipients and the original Message-ID."""
+
+from __future__ import annotations
+
+import email.message
+import email.policy
+import logging
+import re
+from email.parser import BytesParser, HeaderParser
+
+import flufl.bounce
+
+from engine import autogen, bouncetext, dsn
+from engine.message import Bounce, FailedRecipient
+
+_MAX_PARTS = 200
+_MAX_TEXT = 200_000  # characters of body text searched; a bounce says what it must early
+_MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID[ \t]*:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_RETURNED = ("message/rfc822", "message/global", "text/rfc822-headers",
+             "message/rfc822-headers", "message/global-headers", "text/rfc822-header")
+# autogen reasons that make a mail bounce-shaped enough to look for failed recipients in.
+_BOUNCE_REASONS = ("multipart/report: delivery-status", "message/delivery-status part",
+                   "message/global-delivery-status part", "return-path: <>", "sender:",
+                   "x-failed-recipients", "exchange: ndr", "subject: delivery failure")
+_MAIL_SYSTEM = ("sender:", "x-failed-recipients", "exchange: ndr", "subject: delivery failure")
+_AUTO_REPLY = ("multipart/report: disposition-notification", "auto-submitted: auto-replied", "x-autoreply", "x-autorespond", "x-apple-action",
+               "exchange: out-of-office", "precedence: auto_reply", "precedence: auto-reply")
+_NOT_BOUNCES = ("multipart/report: feedback-report", "message/feedback-report part")
+
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # it logs each detector it runs
+
+
+def detect(msg: email.message.Message) -> Bounce | None:
+    """The bounce `msg` is, or None for any other mail (vacation replies, ARF, MDN); never raises."""
+    try:
+        return _detect(msg)
+    except Exception:  # noqa: BLE001 - a bounce we cannot read is not worth failing the parse
+        return None
+
+
+def _detect(msg: email.message.Message) -> Bounce | None:
+    reasons = autogen.classify(msg).reasons
+    if _refused(reasons):
+        return None
+    by_subject = autogen.bounce_subject(msg)  # weak alone: only flufl's detectors may then look
+    if not (by_subject or any(r.startswith(_BOUNCE_REASONS) for r in reasons)):
+        return None
+    blocks = dsn.blocks_in(msg, _MAX_PARTS) or []
+    recipients = dsn.failures(blocks)
+    # A DSN that states no per-recipient action at all is as good as none.
+    stated = any(b.get("action") for b in blocks)
+    if not recipients and not stated:
+        recipients = dsn.failures(dsn.blocks_in_text(body_text(msg)))
+    if not recipients and not stated:
+        recipients = _from_flufl(msg)
+    if not recipients and not stated and _from_mail_system(reasons):
+        recipients = bouncetext.failed_recipients(body_text(msg), _sender_addresses(msg))
+    recipients = _merge(recipients, _x_failed_recipients(msg))
+    if not recipients:
+        return None  # a success DSN, or a bounce-shaped mail naming nobody
+    return Bounce(recipients=tuple(recipients), original_message_id=original_message_id(msg))
+
+
+def _refused(reasons: tuple[str, ...]) -> bool:
+    """A complaint (ARF), or a person's vacation reply or read receipt: not a bounce."""
+    if any(r.startswith(_NOT_BOUNCES) for r in reasons):
+        return True
+    report = any("delivery-status" in r for r in reasons)
+    # Exim and Google Groups mark their bounces auto-replied too, hence the exceptions.
+    personal = any(r.startswith(_AUTO_REPLY) for r in reasons)
+    return personal and not (report or _from_mail_system(reasons))
+
+
+def _from_mail_system(reasons: tuple[str, ...]) -> bool:
+    """Stronger evidence than a null Return-Path (which vacation replies carry too)."""
+    return any(r.startswith(_MAIL_SYSTEM) for r in reasons)
+
+
+def _from_flufl(msg: email.message.Message) -> list[FailedRecipient]:
+    """flufl.bounce's provider-specific detectors, for bounces that are not RFC 3464 DSNs."""
+    try:
+        temporary, permanent = flufl.bounce.all_failures(_compat32(msg))
+    except Exception:  # noqa: BLE001 - a detector tripping over odd input finds nothing
+        return []
+    text = body_text(msg)
+    found = []
+    for raw, is_permanent in [(a, False) for a in sorted(temporary)] + [(a, True) for a in sorted(permanent)]:
+        address = raw.decode("ascii", "replace").strip("<>.")
+        status, diagnostic = _context(text, address)
+        found.append(FailedRecipient(address=address, permanent=is_permanent,
+                                     status=status, diagnostic=diagnostic))
+    return found
+
+
+def _compat32(msg: email.message.Message) -> email.message.Message:
+    """flufl.bounce walks payloads the compat32 way; reparse a policy.default message."""
+    if msg.policy is email.policy.compat32:
+        return msg
+    return BytesParser(policy=email.policy.compat32).parsebytes(msg.as_bytes())
+
+
+def _context(text: str, address: str) -> tuple[str, str]:
+    """Status code and the lines saying why, from the first place the body names `address`."""
+    lines = text.splitlines()
+    wanted = address.lower()
+    for index, line in enumerate(lines):
+        if wanted in line.lower():
+            window = " ".join(part.strip() for part in lines[index:index + 4] if part.strip())
+            return dsn.status_code(window), window[:500]
+    return "", ""
+
+
+def _sender_addresses(msg: email.message.Message) -> set[str]:
+    """Addresses of the bounce's addressee and of the returned mail's sender: not failures."""
+    names = ("to", "cc", "from", "reply-to", "sender")
+    values = [v for n in names for v in _header_values(msg, n)]
+    for part in _returned_parts(msg):
+        values += [v for n in ("from", "sender", "return-path", "reply-to") for v in _header_values(part, n)]
+    return {a.lower() for v in values for a in re.findall(r"[^\s<>\"',;:()]+@[^\s<>\"',;:()]+", v)}
+
+
+def _returned_parts(msg: email.message.Message) -> list[email.message.Message]:
+    """The returned mail (or its headers) as message objects."""
+    found = []
+    for index, part in enumerate(msg.walk()):
+        if index >= _MAX_PARTS:
+            break
+        if part is not msg and part.get_content_type() in _RETURNED:
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                found.append(payload[0])
+            else:
+                found.append(HeaderParser().parsestr(_part_text(part)))
+    return found
+
+
+def _part_text(part: email.message.Message) -> str:
+    try:
+        raw = part.get_payload(decode=True) or b""
+    except Exception:  # noqa: BLE001 - undecodable payload
+        raw = str(part.get_payload()).encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def _x_failed_recipients(msg: email.message.Message) -> list[FailedRecipient]:
+    """Exim's X-Failed-Recipients header: addresses it gave up on."""
+    values = _header_values(msg, "x-failed-recipients")
+    addresses = [a for v in values for a in re.split(r"[,\s]+", v) if "@" in a]
+    return [FailedRecipient(address=a.strip("<>"), permanent=True) for a in addresses]
+
+
+def _merge(first: list[FailedRecipient], extra: list[FailedRecipient]) -> list[FailedRecipient]:
+    """`first` plus the addresses of `extra` it lacks (the first reader knows more)."""
+    known = {r.address.lower() for r in first}
+    return first + [r for r in extra if r.address.lower() not in known]
+
+
+def original_message_id(msg: email.message.Message) -> str | None:
+    """The Message-ID of the mail that bounced: from the returned mail, its headers, or quoted text."""
+    own = _header_values(msg, "message-id")
+    for part in _returned_parts(msg):
+        values = _header_values(part, "message-id")
+        match = re.search(r"<[^<>\s]+>", values[0]) if values else None
+        if match and match.group(0) not in own:
+            return match.group(0)
+    for match in _MESSAGE_ID.finditer(body_text(msg)):
+        if match.group(1) not in own:
+            return match.group(1)
+    return None
+
+
+def _header_values(msg: email.message.Message, name: str) -> list[str]:
+    try:
+        return [str(v).strip() for k, v in msg.raw_items() if k.lower() == name]
+    except Exception:  # noqa: BLE001 - unreadable headers
+        return []
+
+
+def body_text(msg: email.message.Message) -> str:
+    """The decoded text/plain parts of the report itself (not of a returned mail), joined."""
+    chunks: list[str] = []
+    size = 0
+    for part in _own_parts(msg):
+        if part.get_content_type() != "text/plain" or size >= _MAX_TEXT:
+            continue
+        try:
+            raw = part.get_payload(decode=True) or b""
+        except Exception:  # noqa: BLE001 - undecodable part
+            continue
+        chunk = raw.decode(part.get_content_charset() or "utf-8", "replace") if _known(part) \
+            else raw.decode("utf-8", "replace")
+        chunks.append(chunk[:_MAX_TEXT - size])
+        size += len(chunks[-1])
+    return "\n".join(chunks)
+
+
+def _own_parts(msg: email.message.Message):
+    """Parts of `msg`, not descending into attached messages."""
+    stack = [msg]
+    seen = 0
+    while stack and seen < _MAX_PARTS:
+        part = stack.pop(0)
+        seen += 1
+        yield part
+        if part.get_content_maintype() == "multipart":
+            payload = part.get_payload()
+            stack[:0] = payload if isinstance(payload, list) else []
+
+
+def _known(part: email.message.Message) -> bool:
+    import codecs
+
+    try:
+        codecs.lookup(part.get_content_charset() or "utf-8")
+        return True
+    except LookupError:
+        return False

@@ -1,0 +1,64 @@
+"""Find failed recipients in the prose of bounces that are not RFC 3464 DSNs."""
+
+from __future__ import annotations
+
+import re
+
+from engine import dsn
+from engine.message import FailedRecipient
+
+_ADDRESS = re.compile(r"(?<![\w.+=-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Where the report ends and the copy of the returned mail begins.
+_COPY_STARTS = re.compile(
+    r"^\s*(?:[-=_*]+\s*)?(?:original message|returned message|unsent message follows"
+    r"|(?:the )?original message (?:headers|follows)|message headers follow|below (?:this line )?is a copy"
+    r"|this is a copy of|a copy of the original message|headers of the original|undelivered message"
+    r"|content-type: message/rfc822)"
+    r"|^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|X-[A-Za-z-]+|MIME-Version)\s*:\s",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Mailboxes a report names that are never the failed recipient.
+_NOT_RECIPIENTS = re.compile(
+    r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|post[-_.]?master|abuse|hostmaster|webmaster"
+    r"|no[-_.]?reply|do[-_.]?not[-_.]?reply)$",
+    re.IGNORECASE,
+)
+_REPLY_CODE = re.compile(r"(?<![\d.])([245])\d\d(?![\d.])")
+_MAX_RECIPIENTS = 50
+
+
+def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
+    """Addresses the report part of `text` names as failing; `exclude` holds the sender's own."""
+    report = report_section(text)
+    lines = report.splitlines()
+    found: dict[str, FailedRecipient] = {}
+    for index, line in enumerate(lines):
+        if re.search(r"message-id|^\s*(from|to|cc|reply-to)\s*:", line, re.IGNORECASE):
+            continue  # identifiers and quoted headers, not recipients
+        for match in _ADDRESS.finditer(line):
+            address = match.group(0).strip(".")
+            key = address.lower()
+            if key in found or key in exclude or _NOT_RECIPIENTS.match(key.split("@")[0]):
+                continue
+            found[key] = _recipient(address, lines[index:index + 4])
+            if len(found) >= _MAX_RECIPIENTS:
+                return list(found.values())
+    return list(found.values())
+
+
+def report_section(text: str) -> str:
+    """The report a bounce opens with, without the returned mail that follows it."""
+    match = _COPY_STARTS.search(text)
+    return text[:match.start()] if match else text
+
+
+def _recipient(address: str, window: list[str]) -> FailedRecipient:
+    """A failure whose status comes from its own line, else the next two: 4xx means temporary."""
+    own = window[0].strip()
+    context = own if _REPLY_CODE.search(own) or dsn.status_code(own) else \
+        " ".join(line.strip() for line in window[:3] if line.strip())
+    status = dsn.status_code(context)
+    code = _REPLY_CODE.search(context)
+    temporary = status.startswith("4") or (not status and code is not None and code.group(1) == "4")
+    return FailedRecipient(address=address, permanent=not temporary, status=status,
+                           diagnostic=context[:500])
