@@ -1,0 +1,1 @@
+"""Configuration as code: load YAML with positions, validate, compile to a Ruleset."""

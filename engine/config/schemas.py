@@ -1,0 +1,48 @@
+"""The published JSON Schemas (schema/*.schema.json) and their validators."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+KINDS = {"mailbox": "mailbox.schema.json", "rules": "rules.schema.json"}
+
+
+@lru_cache(maxsize=None)
+def schema_for(kind: str) -> dict:
+    """The schema document for a file kind ("mailbox" or "rules")."""
+    return json.loads((SCHEMA_DIR / KINDS[kind]).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def validator_for(kind: str) -> Draft202012Validator:
+    """A compiled 2020-12 validator for a file kind."""
+    return Draft202012Validator(schema_for(kind))
+
+
+def resolve(schema: dict, kind: str) -> dict:
+    """Follow a local `$ref` (the only kind our schemas use)."""
+    while isinstance(schema, dict) and "$ref" in schema:
+        target = schema_for(kind)
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        merged = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**target, **merged}
+    return schema
+
+
+def subschema(schema: dict, key, kind: str) -> dict | None:
+    """The schema that applies to child `key` (property name or list index)."""
+    schema = resolve(schema, kind)
+    if isinstance(key, int):
+        items = schema.get("items")
+        return items if isinstance(items, dict) else None
+    props = schema.get("properties", {})
+    if key in props:
+        return props[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else None

@@ -1,0 +1,225 @@
+"""Checks the schema cannot express: references resolve, regexes are safe, templates compile."""
+
+from __future__ import annotations
+
+import difflib
+from engine.config.index import Entry, build_index
+from engine.config.load import LoadedFile
+from engine.config.problems import Problem
+from engine.config.schemas import resolve, schema_for, subschema
+from engine.config.templates import template_problems
+from engine.patterns import PatternError, compile_safe
+from engine.tokens import Token, is_token_name, parse_token, write_token
+
+# x-ref kind in the schema -> kind in the index
+REF_KINDS = {"user": "user", "group": "group", "organisation": "organisation", "quick_pick": "quick pick",
+             "type": "type", "priority": "priority", "class": "class", "category": "category",
+             "template": "template", "user_template": "user template"}
+# Outgoing template roles: the role name is the template used when none is named.
+TEMPLATE_ROLES = {"auto_reply": "auto_reply", "error_notice": "error_notices",
+                  "closed_not_updated": "closed_ticket_replies", "closed_updated": "closed_ticket_replies"}
+
+
+def semantic_problems(files: list[LoadedFile], references_too: bool) -> list[Problem]:
+    """All cross-file and per-value problems of schema-valid files."""
+    index, problems = build_index(files)
+    for loaded in files:
+        problems += _regex_problems(loaded)
+        problems += _policy_problems(loaded)
+        if loaded.kind == "rules":
+            problems += _token_problems(loaded)
+            problems += template_problems(loaded)
+        if references_too:
+            problems += _reference_problems(loaded, index)
+    if references_too:
+        problems += _address_problems(files, index)
+    return problems
+
+
+def _walk_refs(data, schema, kind, path=()):
+    """Yield (path, value, ref kind) for every value whose schema has x-ref."""
+    schema = resolve(schema, kind)
+    if "x-ref" in schema and isinstance(data, str):
+        yield path, data, schema["x-ref"]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            child = subschema(schema, key, kind)
+            if child is not None:
+                yield from _walk_refs(value, child, kind, path + (key,))
+    elif isinstance(data, list):
+        child = subschema(schema, 0, kind)
+        for i, value in enumerate(data):
+            if child is not None:
+                yield from _walk_refs(value, child, kind, path + (i,))
+
+
+def _unknown(loaded, path, what, value, known) -> Problem:
+    close = difflib.get_close_matches(value, list(known), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else (
+        f"define it first ({', '.join(sorted(known)[:8])}{'…' if len(known) > 8 else ''} exist)"
+        if known else f"define the {what} in rules/ first")
+    return loaded.problem(path, f"unknown {what} '{value}'", hint, at_value=True)
+
+
+def _reference_problems(loaded: LoadedFile, index) -> list[Problem]:
+    problems = []
+    for path, value, ref in _walk_refs(loaded.data, schema_for(loaded.kind), loaded.kind):
+        if ref == "user-or-address":
+            if "@" not in value and value not in index.get("user", {}):
+                problems.append(_unknown(loaded, path, "user", value, index.get("user", {})))
+            continue
+        kind = REF_KINDS[ref]
+        if value not in index.get(kind, {}):
+            problems.append(_unknown(loaded, path, kind, value, index.get(kind, {})))
+    problems += _subtype_problems(loaded, index)
+    if loaded.kind == "mailbox":
+        problems += _default_template_problems(loaded, index)
+    return problems
+
+
+def _subtypes(index, type_name) -> set[str]:
+    entry: Entry | None = index.get("type", {}).get(type_name)
+    if entry is None:
+        return set()
+    item = entry.file.data
+    for part in entry.path:
+        item = item[part]
+    return {s["name"] for s in item.get("subtypes", [])}
+
+
+def _subtype_problems(loaded, index) -> list[Problem]:
+    pairs = []
+    if loaded.kind == "mailbox":
+        new = loaded.data["mailbox"].get("new_tickets", {})
+        if "issue_subtype" in new:
+            pairs.append((("mailbox", "new_tickets", "issue_subtype"), new.get("issue_type"), new["issue_subtype"]))
+    else:
+        for i, pick in enumerate(loaded.data.get("quick_picks", [])):
+            if "subtype" in pick:
+                pairs.append((("quick_picks", i, "subtype"), pick.get("type"), pick["subtype"]))
+    problems = []
+    for path, type_name, subtype in pairs:
+        if type_name is None:
+            problems.append(loaded.problem(path, f"subtype '{subtype}' is given without a type",
+                                           "name its type too"))
+        elif type_name in index.get("type", {}) and subtype not in _subtypes(index, type_name):
+            problems.append(_unknown(loaded, path, f"subtype of '{type_name}'", subtype, _subtypes(index, type_name)))
+    return problems
+
+
+def _default_template_problems(loaded, index) -> list[Problem]:
+    outgoing = loaded.data["mailbox"].get("outgoing", {})
+    named = outgoing.get("templates", {})
+    problems = []
+    for role, switch in TEMPLATE_ROLES.items():
+        if outgoing.get(switch, True) and role not in named and role not in index.get("template", {}):
+            problems.append(loaded.problem(
+                ("mailbox", "outgoing"), f"outgoing.{switch} is on but no template '{role}' exists",
+                f"define templates.{role} in rules/, name another in outgoing.templates.{role}, or set {switch}: false",
+                at_value=True))
+    return problems
+
+
+def _regexes(loaded: LoadedFile):
+    data = loaded.data if loaded.kind == "rules" else {}
+    for section in ("senders", "subjects"):
+        for i, item in enumerate(data.get("filters", {}).get(section, [])):
+            if isinstance(item, dict) and item.get("match") == "regex":
+                yield ("filters", section, i, "pattern"), item["pattern"]
+    for i, item in enumerate(data.get("excluded_text", [])):
+        if "regex" in item:
+            yield ("excluded_text", i, "regex"), item["regex"]
+
+
+def _regex_problems(loaded: LoadedFile) -> list[Problem]:
+    problems = []
+    for path, pattern in _regexes(loaded):
+        try:
+            compile_safe(pattern)
+        except PatternError as err:
+            problems.append(loaded.problem(path, str(err), err.hint, at_value=True))
+    if loaded.kind == "rules":
+        for section in ("senders", "subjects"):
+            for i, item in enumerate(loaded.data.get("filters", {}).get(section, [])):
+                text = item if isinstance(item, str) else item["pattern"]
+                if len(text.strip()) < 2:
+                    problems.append(loaded.problem(
+                        ("filters", section, i), f"filter {text!r} is too short: filters need more than one character (F-PRE-3)",
+                        "write at least two visible characters or remove the entry", at_value=True))
+    return problems
+
+
+def _token_problems(loaded: LoadedFile) -> list[Problem]:
+    problems = []
+    for i, token in enumerate(loaded.data.get("tokens", [])):
+        name = token["name"]
+        if not is_token_name(name):
+            problems.append(loaded.problem(
+                ("tokens", i, "name"), f"token name {name!r} cannot be written in the token grammar (engine/tokens.lark)",
+                "use a letter followed by letters, digits, '_' or '-'", at_value=True))
+            continue
+        samples = [(("tokens", i, "values", j), write_token(name, v)) for j, v in enumerate(token.get("values", []))]
+        samples += [(("tokens", i, "fields", j), write_token(name, key=f, value="x"))
+                    for j, f in enumerate(token.get("fields", []))]
+        for path, line in samples:
+            if not isinstance(parse_token(line), Token):
+                problems.append(loaded.problem(path, f"{line!r} does not parse with the token grammar",
+                                               "use plain words or text without line breaks", at_value=True))
+        problems += _token_shape_problems(loaded, i, token)
+    return problems
+
+
+def _token_shape_problems(loaded, i, token) -> list[Problem]:
+    effect = token["effect"]
+    if effect == "set_custom_field" and not token.get("fields"):
+        return [loaded.problem(("tokens", i, "effect"), "a set_custom_field token needs `fields`",
+                               "list the custom fields it may set", at_value=True)]
+    if effect in ("assign", "close", "reopen") and token.get("values"):
+        return [loaded.problem(("tokens", i, "values"), f"an {effect} token takes no `values` list",
+                               "remove `values`", at_value=True)]
+    return []
+
+
+_POLICY_NEEDS = (
+    (("unknown_senders", "policy"), "submit_as", "submit_as"),
+    (("unknown_senders", "policy"), "create_from_template", "user_template"),
+    (("cc", "policy"), "create_from_template", "user_template"),
+)
+
+
+def _policy_problems(loaded: LoadedFile) -> list[Problem]:
+    if loaded.kind != "mailbox":
+        return []
+    mailbox = loaded.data["mailbox"]
+    problems = []
+    for (section, key), value, needed in _POLICY_NEEDS:
+        block = mailbox.get(section, {})
+        if block.get(key) == value and needed not in block:
+            problems.append(loaded.problem(("mailbox", section, key), f"{section}.{key} is {value} but {section}.{needed} is not set",
+                                           f"add {section}.{needed}", at_value=True))
+    if mailbox.get("protocol") == "ews":
+        problems += _ews_problems(loaded, mailbox)
+    return problems
+
+
+def _ews_problems(loaded, mailbox) -> list[Problem]:
+    ews = mailbox.get("ews", {})
+    if ews.get("autodiscover", True) is False and not (ews.get("endpoint_url") or ews.get("server")):
+        return [loaded.problem(("mailbox", "ews", "autodiscover"), "autodiscover is off but no endpoint_url or server is given",
+                               "set ews.endpoint_url (or ews.server), or turn autodiscover on", at_value=True)]
+    return []
+
+
+def _address_problems(files, index) -> list[Problem]:
+    """Outgoing From addresses must be mailbox addresses (F-OUT-6)."""
+    known = index.get("mailbox address", {})
+    problems = []
+    for loaded in files:
+        base = ("mailbox",) if loaded.kind == "mailbox" else ("settings",)
+        block = loaded.data.get(base[0], {}) or {}
+        address = block.get("return_address")
+        if address and address.strip().lower() not in known:
+            problems.append(loaded.problem(base + ("return_address",), f"return address '{address}' is not the address of any mailbox (F-OUT-6)",
+                                           "use the address of a configured mailbox", at_value=True))
+    return problems
+

@@ -1,0 +1,33 @@
+"""Validate a config directory in layers: YAML, schema, then semantics (F-CFG-2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config.load import LoadedFile, discover, load_file
+from engine.config.problems import Problem
+from engine.config.schema_errors import schema_problems
+from engine.config.semantic import semantic_problems
+
+
+def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
+    """Load and check every file; return the files and all problems, sorted."""
+    config_dir = Path(config_dir).resolve()
+    found = discover(config_dir)
+    if not found:
+        return [], [Problem(str(config_dir), 1, 1, "no mailboxes.d/*.yaml or rules/*.yaml here",
+                            "point --config (or $MAILGATE_CONFIG) at your config directory")]
+    problems: list[Problem] = []
+    valid: list[LoadedFile] = []
+    for path, kind in found:
+        loaded, load_errors = load_file(path, str(path.relative_to(config_dir)), kind)
+        problems += load_errors
+        if loaded.data is None:
+            continue
+        found_in_schema = schema_problems(loaded)
+        problems += found_in_schema
+        if not found_in_schema:
+            valid.append(loaded)
+    # References are only checked when every file was readable: a broken file may hold the definition.
+    problems += semantic_problems(valid, references_too=len(valid) == len(found))
+    return valid, sorted(set(problems))
