@@ -9,7 +9,9 @@ from pathlib import Path
 from engine.errors import UsageError
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg is an OLE compound file
-_MBOX_FROM = re.compile(rb"^From \S+.*$")
+# "From sender Mon Jan  1 00:00:00 2024": a time and a year, so that an
+# unescaped "From " in a body is not taken for a separator.
+_MBOX_FROM = re.compile(rb"^From \S+ .*\d{1,2}:\d{2}.*\d{4}")
 _ESCAPED_FROM = re.compile(rb"^>(>*From )", re.M)
 
 
