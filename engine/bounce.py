@@ -49,16 +49,17 @@ def _detect(msg: email.message.Message) -> Bounce | None:
     recipients = dsn.failures(blocks)
     # A DSN that states no per-recipient action at all is as good as none.
     stated = any(b.get("action") for b in blocks)
+    text = body_text(msg)
     if not recipients and not stated:
-        recipients = dsn.failures(dsn.blocks_in_text(body_text(msg)))
+        recipients = dsn.failures(dsn.blocks_in_text(text))
     if not recipients and not stated:
-        recipients = _from_flufl(msg)
+        recipients = _from_flufl(msg, text)
     if not recipients and not stated and _from_mail_system(reasons):
-        recipients = bouncetext.failed_recipients(body_text(msg), _sender_addresses(msg))
+        recipients = bouncetext.failed_recipients(text, _sender_addresses(msg))
     recipients = _merge(recipients, _x_failed_recipients(msg))
     if not recipients:
         return None  # a success DSN, or a bounce-shaped mail naming nobody
-    return Bounce(recipients=tuple(recipients), original_message_id=original_message_id(msg))
+    return Bounce(recipients=tuple(recipients), original_message_id=original_message_id(msg, text))
 
 
 def _refused(reasons: tuple[str, ...]) -> bool:
@@ -76,13 +77,12 @@ def _from_mail_system(reasons: tuple[str, ...]) -> bool:
     return any(r.startswith(_MAIL_SYSTEM) for r in reasons)
 
 
-def _from_flufl(msg: email.message.Message) -> list[FailedRecipient]:
+def _from_flufl(msg: email.message.Message, text: str) -> list[FailedRecipient]:
     """flufl.bounce's provider-specific detectors, for bounces that are not RFC 3464 DSNs."""
     try:
         temporary, permanent = flufl.bounce.all_failures(_compat32(msg))
     except Exception:  # noqa: BLE001 - a detector tripping over odd input finds nothing
         return []
-    text = body_text(msg)
     found = []
     for raw, is_permanent in [(a, False) for a in sorted(temporary)] + [(a, True) for a in sorted(permanent)]:
         address = raw.decode("ascii", "replace").strip("<>.")
@@ -105,7 +105,7 @@ def _context(text: str, address: str) -> tuple[str, str]:
     wanted = address.lower()
     for index, line in enumerate(lines):
         if wanted in line.lower():
-            window = " ".join(part.strip() for part in lines[index:index + 4] if part.strip())
+            window = bouncetext.context(lines, index, wanted)
             return dsn.status_code(window), window[:500]
     return "", ""
 
@@ -155,7 +155,7 @@ def _merge(first: list[FailedRecipient], extra: list[FailedRecipient]) -> list[F
     return first + [r for r in extra if r.address.lower() not in known]
 
 
-def original_message_id(msg: email.message.Message) -> str | None:
+def original_message_id(msg: email.message.Message, text: str | None = None) -> str | None:
     """The Message-ID of the mail that bounced: from the returned mail, its headers, or quoted text."""
     own = _header_values(msg, "message-id")
     for part in _returned_parts(msg):
@@ -163,7 +163,7 @@ def original_message_id(msg: email.message.Message) -> str | None:
         match = re.search(r"<[^<>\s]+>", values[0]) if values else None
         if match and match.group(0) not in own:
             return match.group(0)
-    for match in _MESSAGE_ID.finditer(body_text(msg)):
+    for match in _MESSAGE_ID.finditer(body_text(msg) if text is None else text):
         if match.group(1) not in own:
             return match.group(1)
     return None
@@ -177,21 +177,32 @@ def _header_values(msg: email.message.Message, name: str) -> list[str]:
 
 
 def body_text(msg: email.message.Message) -> str:
-    """The decoded text/plain parts of the report itself (not of a returned mail), joined."""
-    chunks: list[str] = []
-    size = 0
+    """The report's own readable text (not a returned mail's): its text/plain parts, else its
+    HTML without tags; a multipart whose boundary never shows up is read as plain text."""
+    plain, html = [], []
     for part in _own_parts(msg):
-        if part.get_content_type() != "text/plain" or size >= _MAX_TEXT:
-            continue
-        try:
-            raw = part.get_payload(decode=True) or b""
-        except Exception:  # noqa: BLE001 - undecodable part
-            continue
-        chunk = raw.decode(part.get_content_charset() or "utf-8", "replace") if _known(part) \
-            else raw.decode("utf-8", "replace")
-        chunks.append(chunk[:_MAX_TEXT - size])
-        size += len(chunks[-1])
-    return "\n".join(chunks)
+        ctype = part.get_content_type()
+        broken = part.get_content_maintype() == "multipart" and not isinstance(part.get_payload(), list)
+        if ctype == "text/plain" or broken:
+            plain.append(_decoded_text(part))
+        elif ctype == "text/html":
+            html.append(re.sub(r"<[^>]*>", " ", _decoded_text(part)))
+    return "\n".join(plain or html)[:_MAX_TEXT]
+
+
+def _decoded_text(part: email.message.Message) -> str:
+    """A part's payload as text in its declared charset, replacing what does not decode."""
+    try:
+        raw = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - undecodable part
+        raw = None
+    if not isinstance(raw, bytes):
+        raw = str(part.get_payload() or "").encode("utf-8", "replace")
+    charset = str(part.get_content_charset() or "utf-8")
+    try:
+        return raw[:_MAX_TEXT].decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return raw[:_MAX_TEXT].decode("utf-8", "replace")
 
 
 def _own_parts(msg: email.message.Message):
@@ -205,13 +216,3 @@ def _own_parts(msg: email.message.Message):
         if part.get_content_maintype() == "multipart":
             payload = part.get_payload()
             stack[:0] = payload if isinstance(payload, list) else []
-
-
-def _known(part: email.message.Message) -> bool:
-    import codecs
-
-    try:
-        codecs.lookup(part.get_content_charset() or "utf-8")
-        return True
-    except LookupError:
-        return False

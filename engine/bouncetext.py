@@ -25,6 +25,7 @@ _NOT_RECIPIENTS = re.compile(
 )
 _REPLY_CODE = re.compile(r"(?<![\d.])([245])\d\d(?![\d.])")
 _MAX_RECIPIENTS = 50
+_CONTEXT_LINES = 6
 
 
 def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
@@ -40,7 +41,7 @@ def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
             key = address.lower()
             if key in found or key in exclude or _NOT_RECIPIENTS.match(key.split("@")[0]):
                 continue
-            found[key] = _recipient(address, lines[index:index + 4])
+            found[key] = _recipient(address, context(lines, index, key))
             if len(found) >= _MAX_RECIPIENTS:
                 return list(found.values())
     return list(found.values())
@@ -52,13 +53,24 @@ def report_section(text: str) -> str:
     return text[:match.start()] if match else text
 
 
-def _recipient(address: str, window: list[str]) -> FailedRecipient:
-    """A failure whose status comes from its own line, else the next two: 4xx means temporary."""
-    own = window[0].strip()
-    context = own if _REPLY_CODE.search(own) or dsn.status_code(own) else \
-        " ".join(line.strip() for line in window[:3] if line.strip())
-    status = dsn.status_code(context)
-    code = _REPLY_CODE.search(context)
+def context(lines: list[str], index: int, address: str) -> str:
+    """The line naming `address` and the non-blank lines after it, up to the next address."""
+    taken = [lines[index].strip()]
+    for line in lines[index + 1:]:
+        if len(taken) >= _CONTEXT_LINES or _COPY_STARTS.match(line):
+            break
+        others = {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(line)} - {address}
+        if others:
+            break  # the next recipient's lines say nothing about this one
+        if line.strip():
+            taken.append(line.strip())
+    return " ".join(taken)
+
+
+def _recipient(address: str, text: str) -> FailedRecipient:
+    """A failure whose status comes from the text about it; a 4xx reply alone means temporary."""
+    status = dsn.status_code(text)
+    code = _REPLY_CODE.search(text)
     temporary = status.startswith("4") or (not status and code is not None and code.group(1) == "4")
     return FailedRecipient(address=address, permanent=not temporary, status=status,
-                           diagnostic=context[:500])
+                           diagnostic=text[:500])

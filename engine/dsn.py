@@ -104,7 +104,7 @@ def _failure(block: Block) -> FailedRecipient | None:
     if not address:
         return None
     action = block.get("action").lower()
-    status = status_code(block.get("status")) or status_code(block.get("diagnostic-code"))
+    status = _best_status(block.get("status"), block.get("diagnostic-code"))
     delayed = action.startswith("delay")
     failed = action.startswith(_FAILED_ACTIONS)
     if not (delayed or failed or (not action and status[:1] in ("4", "5"))):
@@ -114,6 +114,16 @@ def _failure(block: Block) -> FailedRecipient | None:
     permanent = not delayed
     return FailedRecipient(address=address, permanent=permanent, status=status,
                            diagnostic=diagnostic(block.get("diagnostic-code")))
+
+
+def _best_status(status_field: str, diagnostic_code: str) -> str:
+    """The Status code, or the remote server's own code in the diagnostic when it is of the same
+    class: it is the more specific of the two (Status is often a generic 5.0.0 or 4.4.7)."""
+    status = status_code(status_field)
+    remote = status_code(diagnostic_code)
+    if remote and (not status or remote[0] == status[0]):
+        return remote
+    return status
 
 
 def recipient_address(block: Block) -> str:
