@@ -26,3 +26,4 @@ def corpus() -> Path:
 
 # Real servers started on loopback by the integration tests (Dovecot for the mail sources).
 pytest_plugins = ["tests.servers.dovecot"]
+pytest_plugins = [*pytest_plugins, "tests.servers.postgres"]  # PostgreSQL for the store tests

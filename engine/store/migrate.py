@@ -58,6 +58,9 @@ def current_version(conn: Connection) -> int:
 def migrate(engine: Engine, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Bring the database up to the last step; return the version it ends at.
 
+    `engine` must come from `store.make_engine()`: a plain SQLite engine
+    would let Python's sqlite3 commit DDL outside the transaction.
+
     Raises SchemaTooNew when a newer mailgate already migrated the database.
     All pending steps run in one transaction: a failure leaves it as it was.
     """

@@ -68,7 +68,8 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
+    """An engine for a store URL; on SQLite it owns BEGIN, so DDL is transactional too."""
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError as err:
@@ -90,7 +91,7 @@ class Store(Reads, EngineSession):
     @classmethod
     def open(cls, url: str = DEFAULT_URL, *, clock: Clock = utc_now) -> "Store":
         """Connect to the store at `url`, migrating its schema to the current version."""
-        engine = _make_engine(url)
+        engine = make_engine(url)
         try:
             migrate(engine)
         except MailgateError:
