@@ -57,9 +57,18 @@ def _detect(msg: email.message.Message) -> Bounce | None:
     if not recipients and not stated and _from_mail_system(reasons):
         recipients = bouncetext.failed_recipients(text, _sender_addresses(msg))
     recipients = _merge(recipients, _x_failed_recipients(msg))
-    if not recipients:
-        return None  # a success DSN, or a bounce-shaped mail naming nobody
+    if not recipients and not _unnamed_failure(reasons, by_subject, blocks):
+        return None  # a success DSN, or a bounce-shaped mail that may be something else
     return Bounce(recipients=tuple(recipients), original_message_id=original_message_id(msg, text))
+
+
+def _unnamed_failure(reasons: tuple[str, ...], by_subject: bool, blocks: list[dsn.Block]) -> bool:
+    """A failure report from the mail system that names no readable recipient: still a bounce,
+    so the note can reach the ticket by the original Message-ID (F-REF-9)."""
+    report = "multipart/report: delivery-status" in reasons
+    if any(b.get("action") for b in blocks):
+        return False  # it named recipients, and none of them failed
+    return _from_mail_system(reasons) and (report or by_subject)
 
 
 def _refused(reasons: tuple[str, ...]) -> bool:

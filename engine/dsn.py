@@ -12,8 +12,9 @@ _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _ADDRESS = re.compile(r"[^\s<>\"';:,()\[\]]+@[^\s<>\"';:,()\[\]]+\.[A-Za-z0-9-]+")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
-# Actions that report a failure: RFC 3464 'failed'/'delayed', plus 'error' (OpenSMTPD).
-_FAILED_ACTIONS = ("fail", "error", "bounce", "reject")
+# Actions that report a failure: RFC 3464 'failed'/'delayed', plus 'error' (OpenSMTPD) and
+# 'expired' (SendGrid).
+_FAILED_ACTIONS = ("fail", "error", "bounce", "reject", "expired")
 
 
 @dataclass

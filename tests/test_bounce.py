@@ -197,3 +197,16 @@ def test_garbage_never_raises_F_REF_9(policy):
            b"Final-Recipient: \xff\xfe\nAction: failed\n")
     result = detect(email.message_from_bytes(raw, policy=policy))
     assert result is None or isinstance(result, Bounce)
+
+
+def test_failure_report_naming_nobody_is_still_a_bounce_F_REF_9():
+    text = DSN.split("Final-Recipient: rfc822; bob@example.net")[0] + "--B\nContent-Type: text/rfc822-headers\n\n" \
+        "Message-ID: <ticket-42.7@helpdesk.example.com>\n--B--\n"
+    bounce = detect(email.message_from_string(text))
+    assert bounce == Bounce(recipients=(), original_message_id="<ticket-42.7@helpdesk.example.com>")
+
+
+def test_boundary_that_never_shows_up_is_read_as_text_F_REF_9():
+    text = DSN.replace('boundary="B"', 'boundary="NOT-B"')
+    bounce = detect(email.message_from_string(text))
+    assert [r.address for r in bounce.recipients] == ["bob@example.net", "carol@example.net"]
