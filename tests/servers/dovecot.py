@@ -21,6 +21,7 @@ import pytest
 
 DEFAULT_PORTS = {"imap": 14143, "imaps": 14993, "pop3": 14110, "pop3s": 14995}
 HOST = "127.0.0.1"
+USER_POOL = 300
 INSTALL_HINT = "install it with: sudo bash scripts/install.d/dovecot.sh"
 
 
@@ -42,20 +43,40 @@ class DovecotServer:
         self.log_file = root / "dovecot.log"
         self.users_file = root / "users"
         self._uid, self._gid = _mail_ids()
+        self._pool: list[tuple[str, str]] = []
 
     def add_user(self, prefix: str = "user", password: Optional[str] = None) -> MailUser:
-        """Create a fresh account (Dovecot re-reads the passwd-file when it changes)."""
-        name = f"{prefix}{secrets.token_hex(4)}"
-        password = password or f"pw-{secrets.token_hex(6)}"
+        """A fresh, empty account: from the pool written before start-up when possible.
+
+        Dovecot notices passwd-file changes by their mtime, in whole seconds, so a user
+        appended in the same second as an earlier lookup may stay unknown for a second.
+        """
+        if self._pool and password is None:
+            name, password = self._pool.pop()
+        else:
+            name = f"{prefix}{secrets.token_hex(4)}"
+            password = password or f"pw-{secrets.token_hex(6)}"
+            self._write_users([(name, password)])
+            time.sleep(1.1)
         home = self.root / "mail" / name
         maildir = home / "Maildir"
         home.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(str(maildir), create=True)
         self._own(home)
-        line = f"{name}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}::\n"
-        with open(self.users_file, "a", encoding="utf-8") as fh:
-            fh.write(line)
         return MailUser(name, password, maildir)
+
+    def _write_users(self, users: list[tuple[str, str]]) -> None:
+        with open(self.users_file, "a", encoding="utf-8") as fh:
+            for name, password in users:
+                home = self.root / "mail" / name
+                fh.write(f"{name}:{{PLAIN}}{password}:{self._uid}:{self._gid}::{home}::\n")
+
+    def fill_pool(self, size: int) -> None:
+        """Write `size` ready accounts before Dovecot starts (see add_user)."""
+        self._pool = [(f"user{i:04d}x{secrets.token_hex(3)}", f"pw-{secrets.token_hex(6)}")
+                      for i in range(size)]
+        self._write_users(self._pool)
+        self._pool.reverse()
 
     def seed(self, user: MailUser, messages: Iterable[bytes], folder: Optional[str] = None,
              seen: bool = False) -> list[str]:
@@ -88,6 +109,11 @@ class DovecotServer:
         client = IMAPClient(self.host, port=self.ports["imap"], ssl=False, timeout=30)
         client.login(user.name, user.password)
         return client
+
+    def kick(self, user: MailUser) -> None:
+        """Make the server drop every session of `user` (doveadm kick)."""
+        subprocess.run(["doveadm", "-c", str(self.root / "dovecot.conf"), "kick", user.name],
+                       check=True, capture_output=True)
 
     def log(self) -> str:
         """Everything Dovecot logged so far (logins carry `method=`)."""
@@ -249,7 +275,8 @@ def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
     ca_file = _make_certificates(root)
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir(exist_ok=True)
-    (root / "users").touch()
+    server = DovecotServer(root, ports, ca_file)
+    server.fill_pool(USER_POOL)
     (root / "dovecot.conf").write_text(_config(root, ports))
     proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
                             stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
@@ -258,7 +285,7 @@ def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
     except Exception:
         stop_dovecot(proc)
         raise
-    return DovecotServer(root, ports, ca_file), proc
+    return server, proc
 
 
 def stop_dovecot(proc: subprocess.Popen) -> None:
