@@ -94,8 +94,9 @@ def _is_secret(schema: dict) -> bool:
 
 def _one_of(loaded, error, path):
     schema = resolve(error.schema, loaded.kind)
-    if isinstance(error.instance, str) and _is_secret(schema):
-        yield loaded.problem(path, f"{_where(path)} is a literal secret; secrets never live in YAML (F-CFG-3)",
+    if _is_secret(schema):
+        what = "is a literal secret; secrets never live in YAML" if isinstance(error.instance, str) else "is not a secret reference"
+        yield loaded.problem(path, f"{_where(path)} {what} (F-CFG-3)",
                              schema.get("x-hint", "write {env: VARIABLE} or {file: PATH}"), at_value=True)
         return
     # A branch whose type matched failed for a precise reason: report that one.

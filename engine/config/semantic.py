@@ -20,8 +20,12 @@ TEMPLATE_ROLES = {"auto_reply": "auto_reply", "error_notice": "error_notices",
                   "closed_not_updated": "closed_ticket_replies", "closed_updated": "closed_ticket_replies"}
 
 
-def semantic_problems(files: list[LoadedFile], references_too: bool) -> list[Problem]:
-    """All cross-file and per-value problems of schema-valid files."""
+def semantic_problems(files: list[LoadedFile], rules_complete: bool, mailboxes_complete: bool) -> list[Problem]:
+    """All cross-file and per-value problems of schema-valid files.
+
+    A file that failed the schema may hold a definition, so references are only
+    checked when every rules file (the definitions) was readable, and return
+    addresses only when every mailbox file was."""
     index, problems = build_index(files)
     for loaded in files:
         problems += _regex_problems(loaded)
@@ -29,9 +33,9 @@ def semantic_problems(files: list[LoadedFile], references_too: bool) -> list[Pro
         if loaded.kind == "rules":
             problems += _token_problems(loaded)
             problems += template_problems(loaded)
-        if references_too:
+        if rules_complete:
             problems += _reference_problems(loaded, index)
-    if references_too:
+    if mailboxes_complete:
         problems += _address_problems(files, index)
     return problems
 
@@ -103,7 +107,7 @@ def _subtype_problems(loaded, index) -> list[Problem]:
             problems.append(loaded.problem(path, f"subtype '{subtype}' is given without a type",
                                            "name its type too"))
         elif type_name in index.get("type", {}) and subtype not in _subtypes(index, type_name):
-            problems.append(_unknown(loaded, path, f"subtype of '{type_name}'", subtype, _subtypes(index, type_name)))
+            problems.append(_unknown(loaded, path, f"subtype (of type '{type_name}')", subtype, _subtypes(index, type_name)))
     return problems
 
 

@@ -37,7 +37,8 @@ def template_sources(loaded: LoadedFile):
             try:
                 source = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as err:
-                yield name, "missing", str(err), loaded.label, 0, ("templates", name, "body_file")
+                reason = getattr(err, "strerror", None) or str(err)
+                yield name, "missing", f"{spec['body_file']}: {reason}", loaded.label, 0, ("templates", name, "body_file")
                 continue
             yield name, "body", source, _label_for(loaded, path), 1, None
 
@@ -55,7 +56,7 @@ def template_problems(loaded: LoadedFile) -> list[Problem]:
     problems = []
     for name, part, source, label, first_line, ypath in template_sources(loaded):
         if part == "missing":
-            problems.append(loaded.problem(ypath, f"template '{name}': body file cannot be read ({source})",
+            problems.append(loaded.problem(ypath, f"template '{name}': body file {source}",
                                            "create the file or fix body_file", at_value=True))
             continue
         try:

@@ -28,6 +28,8 @@ def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
         problems += found_in_schema
         if not found_in_schema:
             valid.append(loaded)
-    # References are only checked when every file was readable: a broken file may hold the definition.
-    problems += semantic_problems(valid, references_too=len(valid) == len(found))
+    def complete(kind: str) -> bool:
+        return sum(f.kind == kind for f in valid) == sum(k == kind for _, k in found)
+
+    problems += semantic_problems(valid, complete("rules"), complete("mailbox"))
     return valid, sorted(set(problems))

@@ -1,0 +1,38 @@
+"""Resolve {env: NAME} / {file: PATH} secrets at the moment they are needed (F-CFG-3)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from engine.errors import MailgateError
+
+
+class SecretError(MailgateError):
+    """A secret reference that cannot be resolved; the message never holds the value."""
+
+
+def resolve_secret(spec: Mapping, base_dir: str | Path = ".") -> str:
+    """The secret's value from the environment or a file (one trailing newline dropped)."""
+    if "env" in spec:
+        value = os.environ.get(spec["env"])
+        if value is None:
+            raise SecretError(f"environment variable {spec['env']} is not set — export it before starting mailgate")
+        return value
+    if "file" in spec:
+        path = Path(spec["file"])
+        path = path if path.is_absolute() else Path(base_dir) / path
+        try:
+            return path.read_text(encoding="utf-8").removesuffix("\n")
+        except OSError as err:
+            raise SecretError(f"secret file {path} cannot be read: {err.strerror}") from None
+    raise SecretError("a secret must be {env: NAME} or {file: PATH}")
+
+
+def describe_secret(spec: Mapping | None) -> str:
+    """How a secret is referenced, safe to print in logs."""
+    if not spec:
+        return "(none)"
+    return f"env:{spec['env']}" if "env" in spec else f"file:{spec.get('file')}"
+
