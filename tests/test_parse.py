@@ -312,6 +312,16 @@ def test_tnef_winmail_dat_is_unpacked_F_ATT_3(corpus):
     assert names == ["AUTHORS", "README"]
 
 
+def test_tnef_body_is_used_when_the_mail_has_none_F_ATT_3(corpus):
+    pytest.importorskip("engine.tnef")
+    payload = (corpus / "tnefparse" / "examples" / "body.tnef").read_bytes()
+    raw = mail("Content-Type: application/ms-tnef\nContent-Transfer-Encoding: base64", _b64(payload))
+    message = parse(raw)
+    assert message.attachments == ()
+    assert message.html and "<script" not in message.html.lower()
+    assert message.text.strip()
+
+
 # --- auto-generated and bounces ---------------------------------------------------
 
 

@@ -249,8 +249,10 @@ def payload(part: MimeMessage, found: Bodies, path: str) -> bytes:
     raw = getattr(part, "_payload", None)
     if not isinstance(raw, str):
         return b""
-    data = raw.encode("ascii", "surrogateescape")
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte == "base64" and raw.isascii():  # no copy: binascii reads ASCII str
+        return _base64(raw, found, path)
+    data = raw.encode("ascii", "surrogateescape")
     try:
         if cte == "base64":
             return _base64(data, found, path)
@@ -266,11 +268,13 @@ def payload(part: MimeMessage, found: Bodies, path: str) -> bytes:
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 
-def _base64(data: bytes, found: Bodies, path: str) -> bytes:
+def _base64(data: bytes | str, found: Bodies, path: str) -> bytes:
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:
         pass
+    if isinstance(data, str):
+        data = data.encode("ascii", "surrogateescape")
     # Lenient like mail clients: drop junk, decode the whole quads.
     clean = _NOT_BASE64.sub(b"", data.split(b"=", 1)[0] if b"==" in data[:-4] else data)
     clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)

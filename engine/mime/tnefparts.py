@@ -32,6 +32,7 @@ def unpack_into(found: Bodies) -> None:
             kept.append(item)
             continue
         kept += [_raw(att) for att in content.attachments]
+        found.defects += [f"TNEF {item.filename}: {d}" for d in getattr(content, "defects", ())]
         if not found.plain and not found.html:
             if content.text:
                 found.plain.append(content.text)
