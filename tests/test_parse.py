@@ -187,6 +187,12 @@ def test_html_only_mail_gets_a_readable_text_rendering_F_BODY_2():
     assert "<script" not in message.html
 
 
+def test_html_charset_from_meta_tag_F_BODY_4():
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251"></head>'
+    raw = mail("Content-Type: text/html", html.encode() + "<p>Привет</p>".encode("cp1251"))
+    assert parse(raw).text.strip() == "Привет"
+
+
 def test_multiple_inline_text_parts_are_joined_in_order():
     raw = mail("Content-Type: multipart/mixed; boundary=B", (
         "--B\nContent-Type: text/plain\n\nfirst\n"
@@ -320,6 +326,41 @@ def test_tnef_body_is_used_when_the_mail_has_none_F_ATT_3(corpus):
     assert message.attachments == ()
     assert message.html and "<script" not in message.html.lower()
     assert message.text.strip()
+
+
+def test_big_attachment_is_exact_and_memory_is_bounded_F_PRE_7():
+    import tracemalloc
+    from email.message import EmailMessage
+
+    data = random.Random(7).randbytes(6_000_000)
+    msg = EmailMessage()
+    msg["Subject"] = "big"
+    msg.set_content("see attachment")
+    msg.add_attachment(data, maintype="application", subtype="zip", filename="big.zip")
+    msg.add_attachment(b"small", maintype="application", subtype="octet-stream", filename="s.bin")
+    raw = msg.as_bytes()
+    tracemalloc.start()
+    try:
+        message = parse(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(a.filename, a.size) for a in message.attachments] == [("big.zip", len(data)), ("s.bin", 5)]
+    assert message.attachments[0].sha256 == hashlib.sha256(data).hexdigest()
+    assert message.text.strip() == "see attachment"
+    assert peak < 3 * len(raw)  # the stdlib line parser alone needs ~8x
+
+
+def test_big_base64_block_sharing_a_part_with_other_lines_is_restored():
+    block = base64.encodebytes(random.Random(8).randbytes(1_200_000)).decode()
+    raw = mail("Content-Type: multipart/mixed; boundary=B", (
+        "--B\nContent-Type: text/plain\n\nintro\n"
+        "--B\nContent-Type: text/plain; name=dump.txt\nContent-Disposition: attachment\n\n"
+        f"header line: not base64\n{block}trailer line: also not base64\n--B--\n"))
+    (dump,) = parse(raw).attachments
+    text = dump.data.decode().replace("\r\n", "\n")
+    # the line end before a boundary belongs to the boundary (RFC 2046)
+    assert text == f"header line: not base64\n{block}trailer line: also not base64"
 
 
 # --- auto-generated and bounces ---------------------------------------------------

@@ -203,7 +203,10 @@ def _body(part: MimeMessage, found: Bodies, path: str, ctype: str) -> None:
     data = payload(part, found, path)
     if not data.strip():
         return  # an empty body part is no attachment either
-    text, defect = decode_text(data, _charset(part))
+    charset = _charset(part)
+    if charset is None and ctype == "text/html":
+        charset = _meta_charset(data)
+    text, defect = decode_text(data, charset)
     if defect:
         found.defects.append(f"part {path}: {defect}")
     if ctype == "text/html":
@@ -212,6 +215,15 @@ def _body(part: MimeMessage, found: Bodies, path: str, ctype: str) -> None:
         if _param(part, "format").lower() == "flowed":
             text = unflow(text, delsp=_param(part, "delsp").lower() == "yes")
         found.plain.append(text)
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _meta_charset(html: bytes) -> str | None:
+    # HTML parts often name their charset only in a <meta> tag.
+    match = _META_CHARSET.search(html[:4096])
+    return match.group(1).decode("ascii") if match else None
 
 
 def _attachment(part: MimeMessage, found: Bodies, path: str, ctype: str, default_inline: bool) -> None:
