@@ -207,6 +207,12 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 auth_failure_delay = 0
+# No escalating auth penalty (anvil), so wrong-password tests do not slow the rest.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 auth_verbose = yes
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
