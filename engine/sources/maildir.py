@@ -1,0 +1,185 @@
+"""Local Maildir source (the embedded default): keys are Maildir unique names, acks are renames."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional, Sequence
+
+from engine.errors import MailgateError, SourceError
+from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn,
+                                 failed_report, source_error)
+
+
+@dataclass(frozen=True)
+class MaildirSettings:
+    """A Maildir on this machine; `folder` reads a Maildir++ sub-folder (`.Name`) instead."""
+
+    path: str
+    folder: Optional[str] = None
+    unread_only: bool = True
+    create: bool = False
+
+    @property
+    def server(self) -> str:
+        return f"maildir://{self.path}" + (f"#{self.folder}" if self.folder else "")
+
+
+class Entry(NamedTuple):
+    """One message file: its key, sub-directory (new/cur), file name and flags."""
+
+    key: str
+    subdir: str
+    name: str
+    flags: str
+    mtime: float
+
+
+def _entries(root: Path) -> Iterator[Entry]:
+    for subdir in ("new", "cur"):
+        try:
+            listing = list(os.scandir(root / subdir))
+        except FileNotFoundError:
+            continue
+        for item in listing:
+            if item.name.startswith(".") or not item.is_file():
+                continue
+            key, _, info = item.name.partition(":")
+            flags = info[2:] if info.startswith("2,") else ""
+            try:
+                mtime = item.stat().st_mtime
+            except FileNotFoundError:  # taken by another reader meanwhile
+                continue
+            yield Entry(key, subdir, item.name, flags, mtime)
+
+
+def _folder_path(path: str, folder: Optional[str]) -> Path:
+    """Maildir++ layout, as Dovecot and mailbox.Maildir use it: sub-folder `X` is `.X`."""
+    return Path(path) / f".{folder}" if folder else Path(path)
+
+
+def _cur_name(entry: Entry, extra: str) -> str:
+    return f"{entry.key}:2,{''.join(sorted(set(entry.flags + extra)))}"
+
+
+class MaildirSource:
+    """Reads one Maildir folder; mark_read moves new/ to cur/ with the S flag."""
+
+    protocol = "maildir"
+
+    def __init__(self, settings: MaildirSettings) -> None:
+        self.settings = settings
+        self.skipped: list[str] = []
+
+    def _box(self) -> mailbox.Maildir:
+        s = self.settings
+        try:
+            box = mailbox.Maildir(s.path, factory=None, create=s.create)
+            if s.folder:
+                if s.create and s.folder not in box.list_folders():
+                    return box.add_folder(s.folder)
+                return box.get_folder(s.folder)
+            return box
+        except (mailbox.NoSuchMailboxError, FileNotFoundError, OSError) as exc:
+            raise source_error(SourceError, f"{s.server}: no such Maildir", str(exc),
+                               "check the path, or set create: true to make it") from exc
+
+    def _root(self) -> Path:
+        self._box()  # checks (or creates) it
+        return _folder_path(self.settings.path, self.settings.folder)
+
+    def _unread(self, entry: Entry) -> bool:
+        return entry.subdir == "new" or "S" not in entry.flags
+
+    def _listing(self) -> list[Entry]:
+        root = self._root()
+        found = [e for e in _entries(root) if not self.settings.unread_only or self._unread(e)]
+        return sorted(found, key=lambda e: (e.mtime, e.key))
+
+    def fetch(self, max_messages: int, batch_size: int,
+              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
+        """Yield batches of message files, oldest first, reading each only when its batch is due."""
+        root, batch = self._root(), []
+        self.skipped = []
+        taken = 0
+        for entry in self._listing():
+            if taken >= max_messages:
+                break
+            if skip is not None and skip(entry.key):
+                self.skipped.append(entry.key)
+                continue
+            try:
+                raw = (root / entry.subdir / entry.name).read_bytes()
+            except FileNotFoundError:  # removed by someone else since the listing
+                continue
+            taken += 1
+            batch.append(Fetched(entry.key, raw))
+            if len(batch) >= max(1, batch_size):
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def ack(self, keys: Sequence[str], action: AfterAction) -> AckReport:
+        """Rename (mark_read, move) or remove (delete) the files of `keys`."""
+        if action.kind == "none" or not keys:
+            return AckReport(action, done=tuple(keys))
+        root = self._root()
+        index = {e.key: e for e in _entries(root)}
+        stale = tuple(k for k in keys if k not in index)
+        present = [index[k] for k in keys if k in index]
+        target = root
+        if action.kind == "move":
+            target, problem = self._target(action)
+            if target is None:
+                return AckReport(action, kept=tuple(e.key for e in present), stale=stale,
+                                 problems=(problem,))
+        try:
+            for entry in present:
+                self._act(root, target, entry, action.kind)
+        except OSError as exc:
+            raise source_error(SourceError, f"{self.settings.server}: {action.kind} failed", str(exc)) from exc
+        problems = (f"{len(stale)} message(s) no longer in the Maildir",) if stale else ()
+        return AckReport(action, done=tuple(e.key for e in present), stale=stale, problems=problems)
+
+    def _target(self, action: AfterAction) -> tuple[Optional[Path], str]:
+        top = mailbox.Maildir(self.settings.path, factory=None, create=False)
+        if action.folder in top.list_folders():
+            return _folder_path(self.settings.path, action.folder), ""
+        if action.create_folder:
+            top.add_folder(action.folder)
+            return _folder_path(self.settings.path, action.folder), ""
+        return None, (f"folder {action.folder!r} does not exist in {self.settings.path}: the mail "
+                      "stays where it is; create the folder or set create_folder: true")
+
+    @staticmethod
+    def _act(root: Path, target: Path, entry: Entry, kind: str) -> None:
+        source = root / entry.subdir / entry.name
+        if kind == "delete":
+            source.unlink(missing_ok=True)
+        elif kind == "mark_read":
+            os.rename(source, root / "cur" / _cur_name(entry, "S"))
+        else:  # move keeps the message's state, as IMAP MOVE does
+            os.rename(source, target / entry.subdir / entry.name)
+
+    def test_connection(self) -> ConnectionReport:
+        """Open the Maildir and count all and unread messages (F-MB-7)."""
+        s = self.settings
+        try:
+            entries = list(_entries(self._root()))
+        except MailgateError as exc:
+            return failed_report(self.protocol, s.server, exc, s.folder or "")
+        unread = sum(1 for e in entries if self._unread(e))
+        return ConnectionReport(True, self.protocol, s.server, s.folder or "", "none", "none",
+                                len(entries), unread)
+
+    def close(self) -> None:
+        """Nothing to close: every call opens the directory afresh."""
+
+    def __enter__(self) -> "MaildirSource":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

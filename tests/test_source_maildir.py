@@ -1,0 +1,147 @@
+"""The Maildir source (the embedded default): fetch, skip, batches and every after-action."""
+
+from __future__ import annotations
+
+import mailbox
+import tracemalloc
+
+import pytest
+
+from engine.errors import SourceError
+from engine.sources.base import AfterAction
+from engine.sources.maildir import MaildirSettings, MaildirSource
+from tests.servers.dovecot import make_message
+
+
+@pytest.fixture
+def box(tmp_path):
+    return mailbox.Maildir(str(tmp_path / "Maildir"), create=True)
+
+
+def seed(box, count, seen=False, start=0):
+    keys = []
+    for i in range(start, start + count):
+        msg = mailbox.MaildirMessage(make_message(i))
+        if seen:
+            msg.set_subdir("cur")
+            msg.add_flag("S")
+        keys.append(box.add(msg))
+    return keys
+
+
+def source(box, **kw):
+    return MaildirSource(MaildirSettings(path=box._path, **kw))
+
+
+def fetch_all(src, max_messages=9999, batch_size=100, **kw):
+    return [m for batch in src.fetch(max_messages, batch_size, **kw) for m in batch]
+
+
+def test_fetch_returns_unread_messages_with_their_maildir_keys(box):
+    keys = seed(box, 3)
+    seed(box, 2, seen=True, start=10)
+    got = fetch_all(source(box))
+    assert sorted(m.key for m in got) == sorted(keys)
+    assert all(m.raw.startswith(b"From: ") for m in got)
+    assert len(fetch_all(source(box, unread_only=False))) == 5
+
+
+def test_fetching_changes_nothing_before_ack_F_MB_9(box):
+    seed(box, 3)
+    fetch_all(source(box))
+    assert all(box.get_message(k).get_subdir() == "new" for k in box.keys())
+
+
+def test_mark_read_moves_new_to_cur_with_the_seen_flag_F_MB_9(box):
+    seed(box, 4)
+    src = source(box)
+    batch = next(src.fetch(10, 3))
+    report = src.ack([m.key for m in batch], AfterAction.mark_read())
+    assert report.ok and len(report.done) == 3
+    marked = [k for k in box.keys() if "S" in box.get_message(k).get_flags()]
+    assert sorted(marked) == sorted(m.key for m in batch)
+    assert box.get_message(marked[0]).get_subdir() == "cur"
+    assert len(fetch_all(src)) == 1  # keys are stable: only the unacked one is left
+
+
+def test_delete_removes_the_files_F_MB_9(box):
+    keys = seed(box, 3)
+    src = source(box)
+    assert src.ack(keys[:2], AfterAction.delete()).ok
+    assert list(box.keys()) == keys[2:]
+
+
+def test_move_into_an_existing_folder_F_MB_9(box):
+    keys = seed(box, 2)
+    box.add_folder("Done")
+    assert source(box).ack(keys, AfterAction.move("Done")).ok
+    assert len(box) == 0 and sorted(box.get_folder("Done").keys()) == sorted(keys)
+
+
+def test_move_to_a_missing_folder_keeps_the_mail_F_MB_9(box):
+    keys = seed(box, 2)
+    report = source(box).ack(keys, AfterAction.move("Archive"))
+    assert report.kept == tuple(keys) and "create_folder" in report.problems[0]
+    assert sorted(box.keys()) == sorted(keys) and "Archive" not in box.list_folders()
+
+
+def test_move_creates_the_folder_when_configured_F_MB_9(box):
+    keys = seed(box, 2)
+    assert source(box).ack(keys, AfterAction.move("Archive", create_folder=True)).ok
+    assert sorted(box.get_folder("Archive").keys()) == sorted(keys)
+
+
+def test_a_key_that_vanished_is_reported_stale(box):
+    keys = seed(box, 2)
+    box.remove(keys[0])
+    report = source(box).ack(keys, AfterAction.mark_read())
+    assert report.stale == (keys[0],) and report.done == (keys[1],)
+
+
+def test_max_messages_and_skip_F_MB_8(box):
+    seed(box, 10)
+    src = source(box)
+    first = {m.key for m in fetch_all(src, max_messages=4)}
+    assert len(first) == 4
+    rest = fetch_all(src, skip=first.__contains__)
+    assert len(rest) == 6 and sorted(src.skipped) == sorted(first)
+
+
+def test_reads_a_sub_folder(box):
+    sub = box.add_folder("Support")
+    seed(sub, 2)
+    assert len(fetch_all(source(box, folder="Support"))) == 2
+
+
+def test_missing_maildir_is_a_source_error_unless_created_F_MB_7(tmp_path):
+    missing = MaildirSource(MaildirSettings(path=str(tmp_path / "nope")))
+    with pytest.raises(SourceError):
+        fetch_all(missing)
+    report = missing.test_connection()
+    assert not report.ok and "create" in report.hint
+    made = MaildirSource(MaildirSettings(path=str(tmp_path / "nope"), create=True))
+    assert made.test_connection().message_count == 0
+
+
+def test_test_connection_counts_F_MB_7(box):
+    seed(box, 3)
+    seed(box, 1, seen=True, start=5)
+    report = source(box).test_connection()
+    assert (report.ok, report.message_count, report.unread_count) == (True, 4, 3)
+
+
+def test_a_big_maildir_streams_in_bounded_batches(box):
+    size, count, batch_size = 10_000, 2_000, 50
+    for i in range(count):
+        box.add(make_message(i, size=size))
+    tracemalloc.start()
+    try:
+        seen = 0
+        for batch in source(box).fetch(9999, batch_size):
+            assert len(batch) <= batch_size
+            seen += len(batch)
+            del batch
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seen == count and peak < 8 * batch_size * size, peak
