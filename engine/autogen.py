@@ -75,7 +75,7 @@ def _headers(msg: email.message.Message) -> Headers:
     except Exception:  # noqa: BLE001 - fall back to whatever the object hands out
         items = list(getattr(msg, "_headers", []))
     for name, value in items:
-        text = re.sub(r"\s*[\r\n]+\s*", " ", str(value)).strip()
+        text = " ".join(str(value).split())  # unfold; split() has no backtracking to exploit
         found.setdefault(str(name).strip().lower(), []).append(text)
     return found
 

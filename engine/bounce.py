@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.message
+import contextlib
+import html as html_lib
 import email.policy
 import logging
 import re
@@ -15,7 +17,9 @@ from engine.message import Bounce, FailedRecipient
 
 _MAX_PARTS = 200
 _MAX_TEXT = 200_000  # characters of body text searched; a bounce says what it must early
+_FLUFL_CHARS = 64_000  # of each part, what flufl.bounce gets to read (see _trimmed)
 _MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID[ \t]*:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+_HEADER_ADDRESS = re.compile(r"(?<![^\s<>\"',;:()])[^\s<>\"',;:()@]+@[^\s<>\"',;:()]+")
 _RETURNED = ("message/rfc822", "message/global", "text/rfc822-headers",
              "message/rfc822-headers", "message/global-headers", "text/rfc822-header")
 # autogen reasons that make a mail bounce-shaped enough to look for failed recipients in.
@@ -23,8 +27,9 @@ _BOUNCE_REASONS = ("multipart/report: delivery-status", "message/delivery-status
                    "message/global-delivery-status part", "return-path: <>", "sender:",
                    "x-failed-recipients", "exchange: ndr", "subject: delivery failure")
 _MAIL_SYSTEM = ("sender:", "x-failed-recipients", "exchange: ndr", "subject: delivery failure")
-_AUTO_REPLY = ("multipart/report: disposition-notification", "auto-submitted: auto-replied", "x-autoreply", "x-autorespond", "x-apple-action",
-               "exchange: out-of-office", "precedence: auto_reply", "precedence: auto-reply")
+_AUTO_REPLY = ("multipart/report: disposition-notification", "auto-submitted: auto-replied",
+               "x-autoreply", "x-autorespond", "x-apple-action", "exchange: out-of-office",
+               "precedence: auto_reply", "precedence: auto-reply")
 _NOT_BOUNCES = ("multipart/report: feedback-report", "message/feedback-report part")
 
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # it logs each detector it runs
@@ -89,7 +94,8 @@ def _from_mail_system(reasons: tuple[str, ...]) -> bool:
 def _from_flufl(msg: email.message.Message, text: str) -> list[FailedRecipient]:
     """flufl.bounce's provider-specific detectors, for bounces that are not RFC 3464 DSNs."""
     try:
-        temporary, permanent = flufl.bounce.all_failures(_compat32(msg))
+        with _trimmed(msg):
+            temporary, permanent = flufl.bounce.all_failures(_compat32(msg))
     except Exception:  # noqa: BLE001 - a detector tripping over odd input finds nothing
         return []
     found = []
@@ -101,9 +107,27 @@ def _from_flufl(msg: email.message.Message, text: str) -> list[FailedRecipient]:
     return found
 
 
+@contextlib.contextmanager
+def _trimmed(msg: email.message.Message):
+    """Cut every payload to _FLUFL_CHARS while flufl.bounce reads it, then put it back:
+    flufl runs every pattern over every line of every part, and a returned attachment can
+    be megabytes; what a bounce says comes first."""
+    cut = []
+    for index, part in enumerate(msg.walk()):
+        payload = part.get_payload()
+        if index < _MAX_PARTS and isinstance(payload, str) and len(payload) > _FLUFL_CHARS:
+            cut.append((part, payload))
+            part.set_payload(payload[:_FLUFL_CHARS])
+    try:
+        yield
+    finally:
+        for part, payload in cut:
+            part.set_payload(payload)
+
+
 def _compat32(msg: email.message.Message) -> email.message.Message:
     """flufl.bounce walks payloads the compat32 way; reparse a policy.default message."""
-    if msg.policy is email.policy.compat32:
+    if isinstance(msg.policy, email.policy.Compat32):
         return msg
     return BytesParser(policy=email.policy.compat32).parsebytes(msg.as_bytes())
 
@@ -125,7 +149,7 @@ def _sender_addresses(msg: email.message.Message) -> set[str]:
     values = [v for n in names for v in _header_values(msg, n)]
     for part in _returned_parts(msg):
         values += [v for n in ("from", "sender", "return-path", "reply-to") for v in _header_values(part, n)]
-    return {a.lower() for v in values for a in re.findall(r"[^\s<>\"',;:()]+@[^\s<>\"',;:()]+", v)}
+    return {a.lower() for v in values for a in _HEADER_ADDRESS.findall(v)}
 
 
 def _returned_parts(msg: email.message.Message) -> list[email.message.Message]:
@@ -166,7 +190,7 @@ def _merge(first: list[FailedRecipient], extra: list[FailedRecipient]) -> list[F
 
 def original_message_id(msg: email.message.Message, text: str | None = None) -> str | None:
     """The Message-ID of the mail that bounced: from the returned mail, its headers, or quoted text."""
-    own = _header_values(msg, "message-id")
+    own = {m for v in _header_values(msg, "message-id") for m in re.findall(r"<[^<>\s]+>", v)}
     for part in _returned_parts(msg):
         values = _header_values(part, "message-id")
         match = re.search(r"<[^<>\s]+>", values[0]) if values else None
@@ -195,7 +219,7 @@ def body_text(msg: email.message.Message) -> str:
         if ctype == "text/plain" or broken:
             plain.append(_decoded_text(part))
         elif ctype == "text/html":
-            html.append(re.sub(r"<[^>]*>", " ", _decoded_text(part)))
+            html.append(html_lib.unescape(re.sub(r"<[^<>]*>", " ", _decoded_text(part))))
     return "\n".join(plain or html)[:_MAX_TEXT]
 
 

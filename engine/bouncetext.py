@@ -7,14 +7,16 @@ import re
 from engine import dsn
 from engine.message import FailedRecipient
 
-_ADDRESS = re.compile(r"(?<![\w.+=-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]"
+# The look-behind makes each run of local-part characters one attempt, not one per character.
+_ADDRESS = re.compile(rf"(?<!{_LOCAL}){_LOCAL}+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # Where the report ends and the copy of the returned mail begins.
 _COPY_STARTS = re.compile(
-    r"^\s*(?:[-=_*]+\s*)?(?:original message|returned message|unsent message follows"
+    r"^[ \t]*(?:[-=_*]+[ \t]*)?(?:original message|returned message|unsent message follows"
     r"|(?:the )?original message (?:headers|follows)|message headers follow|below (?:this line )?is a copy"
     r"|this is a copy of|a copy of the original message|headers of the original|undelivered message"
     r"|content-type: message/rfc822)"
-    r"|^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|X-[A-Za-z-]+|MIME-Version)\s*:\s",
+    r"|^(?:Received|Return-Path|DKIM-Signature|Message-I[Dd]|X-[A-Za-z-]+|MIME-Version)[ \t]*:[ \t]",
     re.IGNORECASE | re.MULTILINE,
 )
 # Mailboxes a report names that are never the failed recipient.
@@ -23,6 +25,7 @@ _NOT_RECIPIENTS = re.compile(
     r"|no[-_.]?reply|do[-_.]?not[-_.]?reply)$",
     re.IGNORECASE,
 )
+_SKIP_LINE = re.compile(r"message-id|^\s*(from|to|cc|reply-to)\s*:", re.IGNORECASE)
 _REPLY_CODE = re.compile(r"(?<![\d.])([245])\d\d(?![\d.])")
 _MAX_RECIPIENTS = 50
 _CONTEXT_LINES = 6
@@ -34,7 +37,7 @@ def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
     lines = report.splitlines()
     found: dict[str, FailedRecipient] = {}
     for index, line in enumerate(lines):
-        if re.search(r"message-id|^\s*(from|to|cc|reply-to)\s*:", line, re.IGNORECASE):
+        if _SKIP_LINE.search(line):
             continue  # identifiers and quoted headers, not recipients
         for match in _ADDRESS.finditer(line):
             address = match.group(0).strip(".")

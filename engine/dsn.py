@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from engine.message import FailedRecipient
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_ADDRESS = re.compile(r"[^\s<>\"';:,()\[\]]+@[^\s<>\"';:,()\[\]]+\.[A-Za-z0-9-]+")
+# The look-behind makes each run of address characters one attempt, not one per character.
+_ADDRESS = re.compile(r"(?<![^\s<>\"';:,()\[\]])[^\s<>\"';:,()\[\]@]+@[^\s<>\"';:,()\[\]]+\.[A-Za-z0-9-]+")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 # Actions that report a failure: RFC 3464 'failed'/'delayed', plus 'error' (OpenSMTPD) and
@@ -153,4 +154,4 @@ def diagnostic(value: str) -> str:
 
 
 def _unfold(value: str) -> str:
-    return re.sub(r"\s*[\r\n]+\s*", " ", value).strip()
+    return " ".join(value.split())

@@ -210,3 +210,30 @@ def test_boundary_that_never_shows_up_is_read_as_text_F_REF_9():
     text = DSN.replace('boundary="B"', 'boundary="NOT-B"')
     bounce = detect(email.message_from_string(text))
     assert [r.address for r in bounce.recipients] == ["bob@example.net", "carol@example.net"]
+
+
+@pytest.mark.parametrize("body", ["a" * 300_000, "<" * 300_000, " \n" * 150_000, "x@" + "a." * 150_000,
+                                  "Final-Recipient: rfc822; " + "a" * 200_000 + "\nAction: failed\n"])
+def test_hostile_bodies_are_read_in_bounded_time_F_REF_9(body):
+    import time
+
+    text = ("From: MAILER-DAEMON@x.example\nTo: help@example.com\nSubject: Undeliverable: x\n"
+            "X-Failed-Recipients: " + " " * 100_000 + "\n\n" + body)
+    started = time.perf_counter()
+    detect(email.message_from_string(text))
+    assert time.perf_counter() - started < 5  # about 0.7 s on the slowest of these
+
+
+def test_a_big_returned_attachment_is_not_read_and_not_changed_F_REF_9():
+    import time
+
+    attachment = ("QUJD" * 19 + "\n") * 250_000  # 19 MB of base64
+    text = EXIM.replace("Subject: [#7] Hello\n", "Subject: [#7] Hello\nMIME-Version: 1.0\n"
+                        "Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n" + attachment)
+    msg = email.message_from_string(text)
+    before = msg.get_payload()
+    started = time.perf_counter()
+    bounce = detect(msg)
+    assert time.perf_counter() - started < 2
+    assert [r.address for r in bounce.recipients] == ["erin@example.org"]
+    assert msg.get_payload() == before
