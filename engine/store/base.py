@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 Clock = Callable[[], datetime]
 
@@ -29,6 +31,17 @@ def bare_message_id(message_id: str | None) -> str | None:
     return bare or None
 
 
+@functools.cache
+def _insert_new_stmt(dialect: str, table: Table, returning: str | None) -> Any:
+    # INSERT ... ON CONFLICT DO NOTHING reads the same on SQLite (3.24+) and
+    # PostgreSQL; only the statement class differs. No savepoint needed.
+    # RETURNING, not rowcount, tells whether a row went in: drivers do not
+    # all keep an INSERT's rowcount.
+    make = sqlite_insert if dialect == "sqlite" else pg_insert
+    column = table.c[returning] if returning else list(table.primary_key)[0]
+    return make(table).on_conflict_do_nothing().returning(column)
+
+
 class Session:
     """What the read and write mixins need: statements run, a clock."""
 
@@ -38,21 +51,23 @@ class Session:
         """The current time by the store's clock (tests pass a fixed one)."""
         return self._clock()
 
-    def _rows(self, stmt: Any) -> list[Any]:
+    # Hot paths pass a prepared statement and its parameters separately:
+    # SQLAlchemy then reuses the compiled SQL instead of rebuilding it.
+    def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         raise NotImplementedError
 
-    def _scalar(self, stmt: Any) -> Any:
-        rows = self._rows(stmt)
+    def _scalar(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        rows = self._rows(stmt, params)
         return rows[0][0] if rows else None
 
     # Writes exist only inside a transaction (ConnectionSession).
-    def _exec(self, stmt: Any) -> Any:
+    def _exec(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
 
-    def _insert(self, stmt: Any) -> Any:
+    def _insert(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         raise NotImplementedError
 
-    def _try(self, stmt: Any) -> Any | None:
+    def _insert_new(self, table: Table, params: dict[str, Any], returning: str | None = None) -> Any:
         raise NotImplementedError
 
 
@@ -63,27 +78,26 @@ class ConnectionSession(Session):
         self._conn = conn
         self._clock = clock
 
-    def _rows(self, stmt: Any) -> list[Any]:
-        return self._conn.execute(stmt).all()
+    def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        return self._conn.execute(stmt, params).all()
 
-    def _exec(self, stmt: Any) -> Any:
-        return self._conn.execute(stmt)
+    def _exec(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        return self._conn.execute(stmt, params)
 
-    def _insert(self, stmt: Any) -> Any:
+    def _insert(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         """Run an INSERT and return the new row's primary key."""
-        return self._conn.execute(stmt).inserted_primary_key[0]
+        return self._conn.execute(stmt, params).inserted_primary_key[0]
 
-    def _try(self, stmt: Any) -> Any | None:
-        """Run a statement that may break a unique key; None if it did.
+    def _insert_new(self, table: Table, params: dict[str, Any], returning: str | None = None) -> Any:
+        """Insert a row unless its unique key is taken; None if it was.
 
-        A savepoint keeps the transaction usable afterwards: PostgreSQL
-        aborts the whole transaction on a failed statement otherwise.
+        Returns the new row's `returning` column (default: its primary
+        key). The database decides, so of two racing writers exactly one
+        inserts; a foreign key or check violation still raises.
         """
-        try:
-            with self._conn.begin_nested():
-                return self._conn.execute(stmt)
-        except IntegrityError:
-            return None
+        stmt = _insert_new_stmt(self._conn.dialect.name, table, returning)
+        row = self._conn.execute(stmt, params).first()
+        return None if row is None else row[0]
 
 
 class EngineSession(Session):
@@ -91,6 +105,6 @@ class EngineSession(Session):
 
     _engine: Engine
 
-    def _rows(self, stmt: Any) -> list[Any]:
+    def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         with self._engine.connect() as conn:
-            return conn.execute(stmt).all()
+            return conn.execute(stmt, params).all()

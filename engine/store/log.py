@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.store.base import Session, bare_message_id, fold_address
 from engine.store.errors import DuplicateMessage
@@ -14,6 +14,19 @@ from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_ro
 from engine.store.schema import message_keys, processing_log, quarantine
 
 log = processing_log
+_HERE = (log.c.mailbox == bindparam("mailbox")) & (log.c.message_key == bindparam("key"))
+_PROCESSED = select(log).where(_HERE)
+_KEY_SEEN = select(message_keys).where(message_keys.c.message_key == bindparam("key"))
+_SENDER_COUNT = select(func.count()).select_from(log).where(
+    log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"), log.c.created_at >= bindparam("since"))
+_BUNDLE = (
+    select(log.c.ticket_number)
+    .where(log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"),
+           log.c.subject_key == bindparam("subject"), log.c.outcome == "create_ticket",
+           log.c.ticket_number.is_not(None), log.c.created_at >= bindparam("since"))
+    .order_by(log.c.created_at.desc(), log.c.id.desc())
+    .limit(1)
+)
 
 
 def _entry(row: Any) -> LogEntry:
@@ -33,35 +46,25 @@ class LogReads(Session):
 
     def processed(self, mailbox: str, message_key: str) -> LogEntry | None:
         """The log entry of this message in this mailbox, or None if never processed."""
-        here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
-        rows = self._rows(select(log).where(here))
+        rows = self._rows(_PROCESSED, {"mailbox": mailbox, "key": message_key})
         return _entry(rows[0]) if rows else None
 
     def duplicate_key_seen(self, message_key: str) -> DuplicateKey | None:
         """F-PRE-6: the first claim of this key by any mailbox, or None."""
-        rows = self._rows(select(message_keys).where(message_keys.c.message_key == message_key))
+        rows = self._rows(_KEY_SEEN, {"key": message_key})
         return from_row(DuplicateKey, rows[0]) if rows else None
 
     def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
         """F-PRE-5: messages logged from this sender to this mailbox since `since`."""
-        stmt = select(func.count()).select_from(log).where(
-            (log.c.mailbox == mailbox) & (log.c.sender == fold_address(address)) & (log.c.created_at >= since)
-        )
-        return int(self._scalar(stmt) or 0)
+        params = {"mailbox": mailbox, "sender": fold_address(address), "since": since}
+        return int(self._scalar(_SENDER_COUNT, params) or 0)
 
     def recent_ticket_by_sender_subject(
         self, mailbox: str, address: str, subject_key: str, since: datetime
     ) -> int | None:
         """F-REF-7: the newest ticket this sender opened in this mailbox with this subject since `since`."""
-        stmt = (
-            select(log.c.ticket_number)
-            .where(log.c.mailbox == mailbox, log.c.sender == fold_address(address),
-                   log.c.subject_key == subject_key, log.c.outcome == "create_ticket",
-                   log.c.ticket_number.is_not(None), log.c.created_at >= since)
-            .order_by(log.c.created_at.desc(), log.c.id.desc())
-            .limit(1)
-        )
-        return self._scalar(stmt)
+        params = {"mailbox": mailbox, "sender": fold_address(address), "subject": subject_key, "since": since}
+        return self._scalar(_BUNDLE, params)
 
     def processing_log(
         self, *, mailbox: str | None = None, outcome: str | None = None, limit: int = 100
@@ -118,9 +121,9 @@ class LogWrites(Session):
         values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
                       ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
                       subject_key=subject_key, message_id=bare_message_id(message_id), updated_at=now)
-        inserted = self._try(insert(log).values(mailbox=mailbox, message_key=message_key, created_at=now, **values))
-        if inserted is not None:
-            return inserted.inserted_primary_key[0]
+        new_id = self._insert_new(log, dict(mailbox=mailbox, message_key=message_key, created_at=now, **values), "id")
+        if new_id is not None:
+            return new_id
         here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
         replay = update(log).where(here & (log.c.outcome == "quarantine")).values(**values)
         if self._exec(replay).rowcount != 1:
@@ -134,7 +137,7 @@ class LogWrites(Session):
         as a duplicate (its first delivery made the ticket).
         """
         values = dict(message_key=message_key, mailbox=mailbox, ticket_number=ticket_number, created_at=self.now())
-        return self._try(insert(message_keys).values(**values)) is not None
+        return self._insert_new(message_keys, values) is not None
 
     def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
         """Record which ticket the first delivery of a mail produced."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from engine.store.base import Session
 from engine.store.records import Lease, MonitorState, from_row
@@ -33,7 +33,7 @@ class OpsWrites(Session):
     def _ensure_monitor(self, mailbox: str) -> None:
         values = dict(mailbox=mailbox, auth_failures=0, updated_at=self.now())
         if self.monitor_state(mailbox) is None:
-            self._try(insert(monitor).values(**values))
+            self._insert_new(monitor, values)
 
     def record_auth_failure(self, mailbox: str, error: str) -> int:
         """Count one more consecutive authentication failure; return the count."""
@@ -64,7 +64,7 @@ class OpsWrites(Session):
         """
         now = self.now()
         values = dict(mailbox=mailbox, holder=holder, expires_at=now + ttl)
-        if self._try(insert(leases).values(**values)) is not None:
+        if self._insert_new(leases, values) is not None:
             return True
         free = (leases.c.mailbox == mailbox) & ((leases.c.holder == holder) | (leases.c.expires_at <= now))
         return self._exec(update(leases).where(free).values(holder=holder, expires_at=now + ttl)).rowcount == 1

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
@@ -16,6 +16,11 @@ from engine.store.schema import outbox, outgoing_messages
 # Seconds to wait after the 1st, 2nd, ... failed attempt; one more failure
 # after the last delay marks the message failed for good (about 10 h in all).
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
+
+
+_INSERT = insert(outbox)
+_AUTO_REPLIES = select(func.count()).select_from(outbox).where(
+    outbox.c.kind == "auto_reply", outbox.c.to_addr == bindparam("to"), outbox.c.created_at >= bindparam("since"))
 
 
 def retry_delay(attempts: int) -> timedelta | None:
@@ -58,10 +63,7 @@ class OutboxReads(Session):
 
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         """F-OUT-1: auto-replies queued for this address since `since` (sent or not)."""
-        stmt = select(func.count()).select_from(outbox).where(
-            outbox.c.kind == "auto_reply", outbox.c.to_addr == fold_address(address), outbox.c.created_at >= since
-        )
-        return int(self._scalar(stmt) or 0)
+        return int(self._scalar(_AUTO_REPLIES, {"to": fold_address(address), "since": since}) or 0)
 
 
 class OutboxWrites(Session):
@@ -93,7 +95,7 @@ class OutboxWrites(Session):
         values = dict(kind=kind, mailbox=mailbox, to_addr=fold_address(to_addr), headers=json.dumps(pairs),
                       body=body, html=html, message_id=bare, ticket_number=ticket_number,
                       status="pending", attempts=0, next_attempt_at=now, created_at=now)
-        outbox_id = self._insert(insert(outbox).values(**values))
+        outbox_id = self._insert(_INSERT, values)
         if ticket_number is not None:
             self.record_outgoing_message_id(bare, ticket_number)
         return outbox_id
@@ -102,7 +104,7 @@ class OutboxWrites(Session):
         """Remember that mail with this Message-ID was about this ticket."""
         bare = bare_message_id(message_id)
         values = dict(message_id=bare, ticket_number=ticket_number, created_at=self.now())
-        self._try(insert(outgoing_messages).values(**values))  # recorded already: fine
+        self._insert_new(outgoing_messages, values)  # recorded already: fine
 
     def claim_outbox(self, outbox_id: int, hold: timedelta = timedelta(minutes=10)) -> bool:
         """Push a due message's next attempt `hold` ahead; False if another sender got it first.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
@@ -19,6 +19,15 @@ TICKET_FIELDS = (
     "template", "source_mailbox", "source", "logging_technician_id", "hidden",
     "hidden_from_portal",
 )
+
+
+_INSERT_TICKET = insert(tickets)
+_INSERT_NOTE = insert(notes)
+_TOUCH = update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now"))
+_INSERT_ATTACHMENT = insert(attachments)
+_BLOB_KNOWN = select(blobs.c.sha256).where(blobs.c.sha256 == bindparam("sha256"))
+_SENT_ID = select(outgoing_messages.c.ticket_number).where(outgoing_messages.c.message_id == bindparam("mid"))
+_NOTE_ID = select(notes.c.ticket_number).where(notes.c.message_id == bindparam("mid")).order_by(notes.c.id).limit(1)
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -70,12 +79,8 @@ class TicketReads(Session):
         bare = bare_message_id(message_id)
         if bare is None:
             return None
-        table = outgoing_messages
-        found = self._scalar(select(table.c.ticket_number).where(table.c.message_id == bare))
-        if found is not None:
-            return found
-        stmt = select(notes.c.ticket_number).where(notes.c.message_id == bare)
-        return self._scalar(stmt.order_by(notes.c.id).limit(1))
+        found = self._scalar(_SENT_ID, {"mid": bare})
+        return found if found is not None else self._scalar(_NOTE_ID, {"mid": bare})
 
 
 class TicketWrites(Session):
@@ -86,7 +91,7 @@ class TicketWrites(Session):
         _check_fields(fields)
         now = self.now()
         values = {"status": "open", "hidden": False, "hidden_from_portal": False, **fields}
-        return self._insert(insert(tickets).values(subject=subject, created_at=now, updated_at=now, **values))
+        return self._insert(_INSERT_TICKET, dict(subject=subject, created_at=now, updated_at=now, **values))
 
     def set_ticket_fields(self, number: int, **fields: Any) -> None:
         """Change ticket fields; setting status closed/open also sets closed_at."""
@@ -124,8 +129,8 @@ class TicketWrites(Session):
         values = dict(ticket_number=number, text=text, html=html, author_id=author_id,
                       author_address=author_address, hidden_from_portal=hidden_from_portal,
                       message_id=bare_message_id(message_id), created_at=now)
-        note_id = self._insert(insert(notes).values(**values))
-        self._exec(update(tickets).where(tickets.c.number == number).values(updated_at=now))
+        note_id = self._insert(_INSERT_NOTE, values)
+        self._exec(_TOUCH, {"b_number": number, "b_now": now})
         return note_id
 
     def add_distribution(self, number: int, address: str, user_id: int | None = None) -> bool:
@@ -155,13 +160,13 @@ class TicketWrites(Session):
         values = dict(ticket_number=number, note_id=note_id, sha256=digest, filename=filename,
                       content_type=content_type, size=len(content), inline=inline,
                       content_id=bare_message_id(content_id), created_at=self.now())
-        return self._insert(insert(attachments).values(**values))
+        return self._insert(_INSERT_ATTACHMENT, values)
 
     def put_blob(self, content: bytes) -> str:
         """Store content unless already there; return its SHA-256 (hex)."""
         digest = hashlib.sha256(content).hexdigest()
-        if self._scalar(select(blobs.c.sha256).where(blobs.c.sha256 == digest)) is not None:
+        if self._scalar(_BLOB_KNOWN, {"sha256": digest}) is not None:
             return digest
         row = dict(sha256=digest, size=len(content), content=content, created_at=self.now())
-        self._try(insert(blobs).values(**row))  # a racing writer may have stored it: fine
+        self._insert_new(blobs, row)  # a racing writer may have stored it: fine
         return digest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, fold_address
@@ -12,6 +12,7 @@ from engine.store.records import Group, Organisation, User, from_row
 from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
 
 USER_FIELDS = ("name", "email", "role", "organisation_id", "location")
+_BY_EMAIL = select(users).where(users.c.email_key == bindparam("key")).order_by(users.c.id).limit(1)
 
 
 def _check_role(role: str) -> None:
@@ -38,8 +39,8 @@ class UserReads(Session):
 
     def user_by_email(self, address: str) -> User | None:
         """F-USR-1: match case-insensitively; with several matches the lowest id."""
-        stmt = select(users).where(users.c.email_key == fold_address(address))
-        return self._one_user(stmt.order_by(users.c.id).limit(1))
+        rows = self._rows(_BY_EMAIL, {"key": fold_address(address)})
+        return from_row(User, rows[0]) if rows else None
 
     def user_by_login(self, login: str) -> User | None:
         """The user with this login (exact), or None."""

@@ -41,6 +41,8 @@ def _free_port(preferred: int) -> int:
     """The preferred port if nobody listens there, else any free one."""
     for port in (preferred, 0):
         with socket.socket() as sock:
+            # Like the server itself: a port in TIME_WAIT from the last run is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((HOST, port))
             except OSError:
