@@ -22,7 +22,7 @@ import tracemalloc
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -60,7 +60,7 @@ def make_mail(rng: random.Random, index: int) -> bytes:
     if rng.random() < 0.3:
         msg["Cc"] = "Team <team@example.org>, boss@example.org"
     msg["Date"] = format_datetime(datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=index))
-    msg["Message-ID"] = make_msgid(idstring=str(index), domain="example.com")
+    msg["Message-ID"] = f"<{index}.{rng.getrandbits(48):x}@mail.example.com>"
     reply = rng.random() < 0.3
     subject = rng.choice(SUBJECTS) if rng.random() < 0.6 else paragraph(rng, 6)
     msg["Subject"] = ("Re: " if reply else "") + subject
@@ -80,12 +80,15 @@ def make_mail(rng: random.Random, index: int) -> bytes:
         msg.add_alternative(html, subtype="html")
     for _ in range(rng.choices((0, 1, 2, 3), weights=(50, 30, 13, 7))[0]):
         name, maintype, subtype = rng.choice(ATTACHMENTS)
-        size = min(int(rng.expovariate(1 / 24000)) + 500, 400_000)
+        size = min(int(rng.expovariate(1 / 27000)) + 500, 400_000)
         data = rng.randbytes(size) if maintype != "text" else paragraph(rng, size // 7).encode()
         if maintype == "text":
             msg.add_attachment(data.decode(), filename=name)
         else:
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    for number, part in enumerate(msg.walk()):  # fixed boundaries: same seed, same bytes
+        if part.is_multipart():
+            part.set_boundary(f"=_mailgate_{index}_{number}")
     return msg.as_bytes()
 
 
@@ -94,7 +97,7 @@ def corpus(count: int, seed: int = 20240101) -> list[bytes]:
     return [make_mail(rng, index) for index in range(count)]
 
 
-def stdlib_path(raw: bytes) -> None:
+def stdlib_path(raw: bytes, read_attachments: bool = True) -> None:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     for name in ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references"):
         msg.get(name)
@@ -102,7 +105,8 @@ def stdlib_path(raw: bytes) -> None:
     if body is not None:
         body.get_content()
     for attachment in msg.iter_attachments():
-        attachment.get_content()
+        if read_attachments:
+            attachment.get_content()
 
 
 def rate(function, mails: list[bytes], rounds: int) -> float:
@@ -146,10 +150,13 @@ def main() -> int:
     print(f"corpus: {len(mails)} mails, mean {mean / 1024:.1f} KB, total {sum(map(len, mails)) / 2**20:.1f} MB")
     parse(mails[0])  # warm imports (nh3, html2text, bounce detectors)
     stdlib_rate = rate(stdlib_path, mails, options.rounds)
+    listing_rate = rate(lambda raw: stdlib_path(raw, read_attachments=False), mails, options.rounds)
     parse_rate = rate(parse, mails, options.rounds)
     print(f"(a) stdlib policy.default + get_body + iter_attachments: {stdlib_rate:8.1f} msgs/s")
+    print(f"    the same, attachments listed but not read:            {listing_rate:8.1f} msgs/s")
     print(f"(b) engine.message.parse:                                 {parse_rate:8.1f} msgs/s")
-    print(f"(b)/(a) = {parse_rate / stdlib_rate:.2f}x (goal >= 1.0x)")
+    print(f"(b)/(a) = {parse_rate / stdlib_rate:.2f}x (goal >= 1.0x); "
+          f"against the listing-only variant {parse_rate / listing_rate:.2f}x")
     raw = big_mail(options.big_mb)
     mb = len(raw) / 2**20
     for label, function in (("(a) stdlib", stdlib_path), ("(b) parse", parse)):
