@@ -18,6 +18,7 @@ from engine.message import Bounce, FailedRecipient
 _MAX_PARTS = 200
 _MAX_TEXT = 200_000  # characters of body text searched; a bounce says what it must early
 _FLUFL_CHARS = 64_000  # of each part, what flufl.bounce gets to read (see _trimmed)
+_HEADERS_CHARS = 64_000  # of a returned mail's body searched for headers a bad line pushed there
 _MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID[ \t]*:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _HEADER_ADDRESS = re.compile(r"(?<![^\s<>\"',;:()])[^\s<>\"',;:()@]+@[^\s<>\"',;:()]+")
 _RETURNED = ("message/rfc822", "message/global", "text/rfc822-headers",
@@ -167,12 +168,18 @@ def _returned_parts(msg: email.message.Message) -> list[email.message.Message]:
     return found
 
 
-def _part_text(part: email.message.Message) -> str:
+def _part_text(part: email.message.Message, limit: int = _HEADERS_CHARS) -> str:
+    """The first `limit` characters of a leaf part, decoded only when it is encoded."""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return ""
+    if str(part.get("content-transfer-encoding", "")).strip().lower() not in ("base64", "quoted-printable"):
+        return payload[:limit]
     try:
         raw = part.get_payload(decode=True) or b""
     except Exception:  # noqa: BLE001 - undecodable payload
-        raw = str(part.get_payload()).encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
+        raw = payload[:limit].encode("utf-8", "replace")
+    return raw[:limit].decode("utf-8", "replace")
 
 
 def _x_failed_recipients(msg: email.message.Message) -> list[FailedRecipient]:
@@ -194,6 +201,9 @@ def original_message_id(msg: email.message.Message, text: str | None = None) -> 
     for part in _returned_parts(msg):
         values = _header_values(part, "message-id")
         match = re.search(r"<[^<>\s]+>", values[0]) if values else None
+        if match is None:  # headers cut short by a bad line: the rest sits in the body
+            match = _MESSAGE_ID.search(_part_text(part))
+            match = match and re.search(r"<[^<>\s]+>", match.group(0))
         if match and match.group(0) not in own:
             return match.group(0)
     for match in _MESSAGE_ID.finditer(body_text(msg) if text is None else text):

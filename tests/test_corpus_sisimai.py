@@ -18,6 +18,7 @@ pytestmark = pytest.mark.corpus
 AUTOGEN_FLOOR = 607  # of 612, goal >= 99 %
 RECIPIENT_FLOOR = 600  # of 617 failed recipients sisimai lists
 STATUS_FLOOR = 432  # enhanced status codes equal to sisimai's, of those it gives
+ORIGINAL_ID_FLOOR = 489  # bounces whose original Message-ID is found (many fixtures carry none)
 # sisimai rows that are not failures: complaints, vacation replies, success DSNs.
 NOT_FAILURES = {"feedback", "vacation", "delivered"}
 POLICIES = {"compat32": email.policy.compat32, "default": email.policy.default}
@@ -69,7 +70,7 @@ def _expected(corpus):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_sisimai_failed_recipients_found_F_REF_9(corpus, policy):
     expected = _expected(corpus)
-    wanted = found = same_status = with_status = 0
+    wanted = found = same_status = with_status = bounces = with_id = 0
     short = []
     for path in _mails(corpus, "bsd"):
         rows = expected.get(path.name)
@@ -77,6 +78,8 @@ def test_sisimai_failed_recipients_found_F_REF_9(corpus, policy):
             continue  # not a failure, or a file sisimai's tables leave out
         bounce = detect(_parse(path, policy))
         got = list(bounce.recipients) if bounce else []
+        bounces += bounce is not None
+        with_id += bool(bounce and bounce.original_message_id)
         wanted += len(rows)
         found += min(len(rows), len(got))
         if len(got) < len(rows):
@@ -86,8 +89,10 @@ def test_sisimai_failed_recipients_found_F_REF_9(corpus, policy):
         with_status += sum(codes.values())
         same_status += sum((codes & Counter(r.status for r in got)).values())
     print(f"sisimai ({policy}): {found}/{wanted} bounced recipients found, "
-          f"{same_status}/{with_status} status codes equal; short: {short}")
+          f"{same_status}/{with_status} status codes equal, original Message-ID in {with_id}/{bounces} "
+          f"bounces; short: {short}")
     assert found >= RECIPIENT_FLOOR
+    assert with_id >= ORIGINAL_ID_FLOOR
     assert same_status >= STATUS_FLOOR
 
 
