@@ -452,6 +452,32 @@ def test_a_live_lease_cannot_be_taken_an_expired_one_can_SPEC_6(store_url: str, 
     poller_b.close()
 
 
+def test_two_pollers_racing_for_an_expired_lease_one_wins_SPEC_6(store_url: str, clock: FakeClock) -> None:
+    pollers = [Store.open(store_url, clock=clock) for _ in range(3)]
+    with pollers[0].transaction() as tx:
+        tx.take_lease("help", "dead-poller", timedelta(seconds=10))
+    clock.advance(seconds=11)
+    barrier, wins, lock = threading.Barrier(len(pollers)), [], threading.Lock()
+
+    def take(n: int) -> None:
+        barrier.wait(timeout=30)
+        with pollers[n].transaction() as tx:
+            won = tx.take_lease("help", f"poller-{n}", timedelta(seconds=60))
+        with lock:
+            wins.append((n, won))
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(len(pollers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    winners = [n for n, won in wins if won]
+    assert len(wins) == len(pollers) and len(winners) == 1
+    assert pollers[0].lease("help").holder == f"poller-{winners[0]}"
+    for poller in pollers:
+        poller.close()
+
+
 # --- directory import --------------------------------------------------------------------
 
 DIRECTORY_YAML = """\
@@ -523,3 +549,17 @@ def test_directory_import_reports_every_problem_and_writes_nothing(store: Store,
     with pytest.raises(DirectoryError, match="organisation 'Nowhere' does not exist"):
         import_directory(store, path)
     assert store.users() == []
+
+
+# --- the PostgreSQL fixture itself --------------------------------------------------------
+
+
+def test_missing_postgres_skips_locally_but_fails_in_ci(monkeypatch) -> None:
+    from tests.servers.postgres import missing
+
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="install it with"):
+        missing("PostgreSQL is not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="install it with"):
+        missing("PostgreSQL is not installed")
