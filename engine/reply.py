@@ -61,6 +61,16 @@ _HEADER_LINE = re.compile(
     rf"^\s*\**\s*(?P<key>{_FROM_KEYS}|{_OTHER_KEYS})\s*\**\s*[:：]", re.IGNORECASE
 )
 _FROM_KEY = re.compile(rf"^(?:{_FROM_KEYS})$", re.IGNORECASE)
+# A real block also names when it was sent or what about: "From: Monday /
+# To: Friday" in a room booking is not one.
+_WHEN_OR_WHAT_KEY = re.compile(
+    r"^(?:sent|date|subject|gesendet|datum|betreff|envoyé|objet|enviado|enviada|fecha"
+    r"|asunto|verzonden|onderwerp|inviato|data|oggetto|sendt|dato|emne|skickat|ämne"
+    r"|wysłano|wysłane|temat|odesláno|předmět|отправлено|дата|тема|lähetetty|aihe"
+    r"|elküldve|tárgy|gönderildi|konu|送信日時|件名|发送时间|主题|日期|寄件日期|主旨"
+    r"|보낸 날짜|제목)$",
+    re.IGNORECASE,
+)
 
 # "On <date>, <name> wrote:" and translations, possibly wrapped over lines.
 _WROTE = re.compile(
@@ -86,7 +96,8 @@ _RULE = re.compile(r"^[\s*_=~\-]*$")
 _SIGNATURE_LINE = re.compile(rf"^\s*(--|—|\\--|{SIGNATURE_MARK})\s*$")
 # One-line client signatures ("Sent from my iPhone") in many languages.
 _MOBILE = re.compile(
-    r"^\s*(sent from (my|mail for|outlook|yahoo|samsung|the)\b|sent via\b|sent with\b"
+    r"^\s*(sent (from|via|with) (my|mail for windows|outlook|yahoo mail|samsung|blackberry"
+    r"|sparrow|airmail|spark|proton ?mail|the \w+ app)\b"
     r"|get outlook for\b|von meinem .{1,40} gesendet|gesendet von (meinem|mail für)\b"
     r"|envoyé (de|depuis) (mon|l'application|outlook)\b|obtenir outlook pour\b"
     r"|enviado (desde|do|de) (mi|meu|o)\b|verzonden (vanaf|met) (mijn|outlook)\b"
@@ -94,6 +105,7 @@ _MOBILE = re.compile(
     r"|lähetetty (laitteesta|iphonesta|android)|wysłane z\b|отправлено (с|из)\b)",
     re.IGNORECASE,
 )
+_SIGNATURE_LINES = 15  # a "--" line with more below it is a separator, not a signature
 
 
 def reply_text(text: str, html: str | None = None, *, keep_signature: bool = False) -> str:
@@ -162,7 +174,7 @@ def _is_hard_cut(lines: list[str], i: int) -> bool:
 
 
 def _is_header_block(lines: list[str], i: int) -> bool:
-    """Line i opens a "From: … Sent: … To: …" block (one key must be a sender)."""
+    """Line i opens a "From: … Sent: … To: …" block: a sender key and a date or subject key."""
     first = _HEADER_LINE.match(lines[i])
     if not first:
         return False
@@ -171,7 +183,9 @@ def _is_header_block(lines: list[str], i: int) -> bool:
         match = _HEADER_LINE.match(line)
         if match:
             keys.add(match.group("key").lower())
-    return len(keys) >= 2 and any(_FROM_KEY.match(key) for key in keys)
+    return any(_FROM_KEY.match(key) for key in keys) and any(
+        _WHEN_OR_WHAT_KEY.match(key) for key in keys
+    )
 
 
 def _attributions(lines: list[str], quoted: list[bool]) -> dict[int, tuple[int, bool]]:
@@ -251,8 +265,9 @@ def _next_visible(lines: list[str], start: int) -> int | None:
 def _drop_signature(lines: list[str]) -> list[str]:
     """Cut from a "-- " line, or a one-line client signature near the end."""
     visible = [index for index, line in enumerate(lines) if line.strip()]
-    for index in visible[1:]:
-        if _SIGNATURE_LINE.match(lines[index]):
+    for position, index in enumerate(visible[1:], start=1):
+        below = len(visible) - position - 1
+        if _SIGNATURE_LINE.match(lines[index]) and below <= _SIGNATURE_LINES:
             return lines[:index]
     for index in visible[-3:]:
         line = lines[index]

@@ -117,8 +117,16 @@ def test_the_line_above_an_attribution_is_not_swallowed_F_REF_5():
     assert reply_text(body) == "Thanks"
 
 
-def test_ordinary_text_is_left_alone_F_REF_5():
-    body = "Hi,\n\nthe printer on floor 2 is broken:\n- it jams\n- it beeps\n\nDate: tomorrow"
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi,\n\nthe printer on floor 2 is broken:\n- it jams\n- it beeps\n\nDate: tomorrow",
+        "Please book room 4.\nFrom: Monday 9:00\nTo: Friday 17:00\nThanks",
+        "Q: does it print?\nA: no.\n\nThe parcel was sent with the courier yesterday.",
+        "Step 1: unplug it\n--\n" + "\n".join(f"Step {n}: wait" for n in range(2, 30)),
+    ],
+)
+def test_ordinary_text_is_left_alone_F_REF_5(body):
     assert reply_text(body) == body
 
 
