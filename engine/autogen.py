@@ -33,7 +33,10 @@ BOUNCE_SUBJECT = re.compile(
     r"|(permanent |temporary )?delivery (status notification|failure|has failed|notification|problem)"
     r"|failure notice|non[- ]?delivery|nondeliverable|warning: could not send|mail system error"
     r"|mail not delivered|message (not delivered|delivery failure)|delivery report"
-    r"|automatically rejected mail|returned to sender)",
+    r"|automatically rejected mail|returned to sender"
+    # Exchange's and Postfix's translations: de, fr, nl, it, es, pt, sv, da.
+    r"|unzustellbar|nicht zustellbar|non remis|onbestelbaar|non recapitabile|no se puede entregar"
+    r"|não é possível entregar|olevererbar|kan inte levereras|kunne ikke leveres|ikke leveret)",
     re.IGNORECASE,
 )
 # Headers whose presence (with a value other than "no") marks an autoresponder or robot.

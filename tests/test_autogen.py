@@ -85,6 +85,23 @@ def test_mail_system_senders_F_PRE_2(sender, reason):
     assert reason in classify(email.message_from_string(text)).reasons
 
 
+@pytest.mark.parametrize("subject", ["Undeliverable: Hi", "Unzustellbar: Hallo", "Non remis : Salut",
+                                     "Mail delivery failed: returning message to sender",
+                                     "Delivery Status Notification (Failure)", "failure notice",
+                                     "=?utf-8?q?Onbestelbaar=3A_Hoi?="])
+def test_failure_subjects_in_several_languages_F_PRE_2(subject):
+    from engine.autogen import bounce_subject
+
+    assert bounce_subject(email.message_from_string(f"Subject: {subject}\n\nx"))
+
+
+@pytest.mark.parametrize("subject", ["Re: Undeliverable: Hi", "Fwd: failure notice", "My order was undeliverable?"])
+def test_replies_and_forwards_of_failures_are_not_failure_subjects_F_PRE_2(subject):
+    from engine.autogen import bounce_subject
+
+    assert not bounce_subject(email.message_from_string(f"Subject: {subject}\n\nx"))
+
+
 def test_bounce_subject_is_only_supporting_evidence_F_PRE_2():
     person = email.message_from_string("From: jane@example.org\nSubject: Delivery failure of my order\n\nx")
     assert classify(person).value is False
