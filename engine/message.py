@@ -9,6 +9,12 @@ from email import policy as _policy
 from email.message import Message as MimeMessage
 from email.parser import BytesParser
 
+from engine.mime import blobs
+from engine.mime import headers as hdr
+from engine.mime.bodies import Bodies, RawAttachment, walk
+from engine.mime.html import sanitize, to_text
+from engine.mime.tnefparts import unpack_into
+
 
 @dataclass(frozen=True)
 class Address:
@@ -109,50 +115,23 @@ def parse(raw: bytes) -> Message:
             return unreadable_message(raw, "empty message")
         return _parse(raw)
     except Exception as err:  # the poll loop must go on whatever the bytes are
-        return unreadable_message(raw if isinstance(raw, bytes) else b"", f"parse failed: {type(err).__name__}: {err}"[:200])
-    except RecursionError as err:  # pragma: no cover - RecursionError is an Exception too
-        return unreadable_message(raw, f"parse failed: {err}")
+        why = f"parse failed: {type(err).__name__}: {err}"[:200]
+        return unreadable_message(raw if isinstance(raw, bytes) else b"", why)
 
 
 def _parse(raw: bytes) -> Message:
-    from engine.mime import headers as hdr
-    from engine.mime.bodies import walk
-
-    from engine.mime import blobs
-
-    skeleton, hidden = blobs.hide(raw)
-    mime = _PARSER.parsebytes(skeleton)
-    blobs.restore(mime, hidden)
-    del skeleton, hidden
+    mime = _read_tree(raw)
     defects: list[str] = []
     fields = tuple((name.lower(), hdr.decode_header(value, defects)) for name, value in mime.raw_items())
     found = walk(mime)
     defects += found.defects
-    _unpack_tnef(found)
+    unpack_into(found)  # winmail.dat -> its files and body (F-ATT-3)
     text, html = _texts(found)
     attachments = tuple(_freeze(item) for item in found.attachments)
-    why = _why_unreadable(raw, fields, text, html, attachments)
-    first = lambda name: _first_raw(mime, name)  # noqa: E731 - a local shorthand
-    from_ = hdr.addresses(first("from"), defects)
-    sender = hdr.addresses(first("sender"), defects)
-    date = hdr.iso_date(first("date"))
-    if first("date") is not None and date is None:
-        defects.append("unreadable Date header")
+    head = _header_values(mime, defects)
     bounce = _bounce(mime, defects)
-    ids = hdr.message_ids(first("message-id"))
-    reply = hdr.message_ids(first("in-reply-to"))
     return Message(
-        message_id=ids[0] if ids else None,
-        from_=Address(*from_[0]) if from_ else None,
-        sender=Address(*sender[0]) if sender else None,
-        reply_to=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "reply-to"), defects)),
-        to=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "to"), defects)),
-        cc=tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, "cc"), defects)),
-        return_path=hdr.return_path(first("return-path")),
-        subject=hdr.decode_header(first("subject") or "", defects),
-        date=date,
-        in_reply_to=reply[0] if reply else None,
-        references=hdr.message_ids(first("references")),
+        **head,
         headers=fields,
         text=text,
         html=html,
@@ -162,15 +141,46 @@ def _parse(raw: bytes) -> Message:
         defects=_short_defects(mime, defects),
         size=len(raw),
         body_digest=_digest(text, html, attachments),
-        unreadable=why,
+        unreadable=_why_unreadable(raw, fields, text, html, attachments),
     )
 
 
-def _first_raw(mime: MimeMessage, name: str) -> str | None:
-    for key, value in mime.raw_items():
-        if key.lower() == name:
-            return value
-    return None
+def _read_tree(raw: bytes) -> MimeMessage:
+    # Big base64 blocks skip the line-based parser (memory), then come back.
+    skeleton, hidden = blobs.hide(raw)
+    mime = _PARSER.parsebytes(skeleton)
+    blobs.restore(mime, hidden)
+    return mime
+
+
+def _header_values(mime: MimeMessage, defects: list[str]) -> dict:
+    """The Message fields that come from the top-level header."""
+    def first(name: str) -> str | None:
+        return next((value for key, value in mime.raw_items() if key.lower() == name), None)
+
+    def many(name: str) -> tuple[Address, ...]:
+        return tuple(Address(*pair) for pair in hdr.addresses(_all_raw(mime, name), defects))
+
+    from_ = hdr.addresses(first("from"), defects)
+    sender = hdr.addresses(first("sender"), defects)
+    date = hdr.iso_date(first("date"))
+    if first("date") is not None and date is None:
+        defects.append("unreadable Date header")
+    ids = hdr.message_ids(first("message-id"))
+    reply = hdr.message_ids(first("in-reply-to"))
+    return {
+        "message_id": ids[0] if ids else None,
+        "from_": Address(*from_[0]) if from_ else None,
+        "sender": Address(*sender[0]) if sender else None,
+        "reply_to": many("reply-to"),
+        "to": many("to"),
+        "cc": many("cc"),
+        "return_path": hdr.return_path(first("return-path")),
+        "subject": hdr.decode_header(first("subject") or "", defects),
+        "date": date,
+        "in_reply_to": reply[0] if reply else None,
+        "references": hdr.message_ids(first("references")),
+    }
 
 
 def _all_raw(mime: MimeMessage, name: str) -> str | None:
@@ -179,9 +189,7 @@ def _all_raw(mime: MimeMessage, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _texts(found) -> tuple[str, str | None]:
-    from engine.mime.html import sanitize, to_text
-
+def _texts(found: Bodies) -> tuple[str, str | None]:
     html = sanitize(_newlines("\n".join(found.html))) if found.html else None
     if found.plain:
         text = "\n\n".join(_newlines(segment) for segment in found.plain)
@@ -196,7 +204,7 @@ def _newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _freeze(item) -> Attachment:
+def _freeze(item: RawAttachment) -> Attachment:
     return Attachment(
         filename=item.filename,
         content_type=item.content_type,
@@ -206,13 +214,6 @@ def _freeze(item) -> Attachment:
         content_id=item.content_id,
         data=item.data,
     )
-
-
-def _unpack_tnef(found) -> None:
-    """Replace winmail.dat parts by what they carry (F-ATT-3)."""
-    from engine.mime.tnefparts import unpack_into
-
-    unpack_into(found)
 
 
 def _classify(mime: MimeMessage, bounce: Bounce | None, defects: list[str]) -> AutoGenerated:
@@ -264,7 +265,7 @@ def _digest(text: str, html: str | None, attachments: tuple[Attachment, ...]) ->
     return digest.hexdigest()
 
 
-def _why_unreadable(raw, fields, text, html, attachments) -> str | None:
+def _why_unreadable(raw: bytes, fields: tuple, text: str, html: str | None, attachments: tuple) -> str | None:
     if fields or attachments or html:
         return None
     if not text.strip():
