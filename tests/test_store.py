@@ -114,6 +114,18 @@ def test_a_failing_migration_step_leaves_the_database_as_it_was(store_url: str) 
     engine.dispose()
 
 
+@pytest.mark.postgres
+def test_a_plain_postgresql_url_uses_psycopg_3(postgres_url: str) -> None:
+    with Store.open(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as store:
+        assert store.dialect == "postgresql" and store.tickets() == []
+
+
+def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreError, match="cannot open the store") as caught:
+        Store.open("postgresql://mailgate:s3cret@127.0.0.1:1/none")
+    assert "s3cret" not in str(caught.value)
+
+
 def test_unsupported_url_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="unsupported store URL"):
         Store.open("mysql://nobody@localhost/x")

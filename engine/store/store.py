@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,7 @@ from engine.store.users import UserReads, UserWrites
 
 DEFAULT_URL = "sqlite:///mailgate.db"
 SQLITE_BUSY_SECONDS = 30
+SQLITE_MINIMUM = (3, 35)
 
 
 class Reads(UserReads, TicketReads, LogReads, OutboxReads, OpsReads):
@@ -37,6 +39,9 @@ class Tx(UserWrites, TicketWrites, LogWrites, OutboxWrites, OpsWrites, Reader):
 
 
 def _sqlite_engine(url: str) -> Engine:
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        raise StoreError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs "
+                         f"{'.'.join(map(str, SQLITE_MINIMUM))} or newer (RETURNING)")
     parsed = make_url(url)
     memory = parsed.database in (None, "", ":memory:")
     if memory:
@@ -71,13 +76,15 @@ def _sqlite_engine(url: str) -> Engine:
 def make_engine(url: str) -> Engine:
     """An engine for a store URL; on SQLite it owns BEGIN, so DDL is transactional too."""
     try:
-        backend = make_url(url).get_backend_name()
+        parsed = make_url(url)
     except ArgumentError as err:
         raise StoreError(f"not a store URL: {url!r} ({err})") from err
-    if backend == "sqlite":
+    if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    if backend == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship, not psycopg2
+        return create_engine(parsed, pool_pre_ping=True)
     raise StoreError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
