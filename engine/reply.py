@@ -50,7 +50,8 @@ _FROM_KEYS = (
 )
 _OTHER_KEYS = (
     "sent|date|to|subject|cc|reply-to|on behalf of|gesendet|datum|an|betreff|kopie"
-    "|envoyé|à|a|objet|enviado|enviada|fecha|para|asunto|verzonden|aan|onderwerp"
+    "|envoyé|à|a|objet|enviado|enviada|enviado el|enviado em|enviada em|fecha|para|asunto"
+    "|assunto|verzonden|aan|onderwerp"
     "|inviato|oggetto|data|sendt|til|emne|skickat|till|ämne|kopia|wysłano|wysłane|do"
     "|temat|odesláno|komu|předmět|отправлено|дата|кому|тема|копия|lähetetty"
     "|vastaanottaja|aihe|elküldve|címzett|tárgy|gönderildi|kime|konu"
@@ -65,7 +66,7 @@ _FROM_KEY = re.compile(rf"^(?:{_FROM_KEYS})$", re.IGNORECASE)
 # To: Friday" in a room booking is not one.
 _WHEN_OR_WHAT_KEY = re.compile(
     r"^(?:sent|date|subject|gesendet|datum|betreff|envoyé|objet|enviado|enviada|fecha"
-    r"|asunto|verzonden|onderwerp|inviato|data|oggetto|sendt|dato|emne|skickat|ämne"
+    r"|enviado el|enviado em|enviada em|asunto|assunto|verzonden|onderwerp|inviato|data|oggetto|sendt|dato|emne|skickat|ämne"
     r"|wysłano|wysłane|temat|odesláno|předmět|отправлено|дата|тема|lähetetty|aihe"
     r"|elküldve|tárgy|gönderildi|konu|送信日時|件名|发送时间|主题|日期|寄件日期|主旨"
     r"|보낸 날짜|제목)$",

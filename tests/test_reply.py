@@ -105,6 +105,36 @@ def test_clients_and_languages_the_corpus_lacks_F_REF_5(body):
     assert reply_text(body) == "Danke, erledigt."
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Fixed.\n\nDe: bob@example.com\nEnviada em: sexta-feira, 27 de julho de 2012 15:09\n"
+        "Para: help@example.com\nAssunto: Impressora\n\nNão imprime.",
+        "Fixed.\n\n15. marts 2017 kl. 11.00 skrev Bob <bob@example.com>:\n\n> Printeren\n",
+        "Fixed.\n\n2022年7月4日(月) 8:13 Bob <bob@example.com>:\n\n> こんにちは\n",
+        "Fixed.\n\n在 2022年7月4日 08:13，Bob <bob@example.com> 写道：\n\n> 你好\n",
+        "Fixed.\n\nОт: Bob <bob@example.com>\nОтправлено: 4 июля 2022 г. 8:13\n"
+        "Кому: help@example.com\nТема: Принтер\n\nстарое",
+        "Fixed.\n\nDe : Bob <bob@example.com>\nEnvoyé : lundi 4 juillet 2022 08:13\n"
+        "À : help@example.com\nObjet : Imprimante\n\nancien",
+        "Fixed.\n\nGet Outlook for iOS<https://aka.ms/o0ukef>\n________________________________\n"
+        "From: Bob <bob@example.com>\nSent: Monday, July 4, 2022 8:13:00 AM\nTo: Support\n"
+        "Subject: Printer\n\nIt jams.",
+        "Fixed.\n\nBegin forwarded message:\n\nFrom: Bob <bob@example.com>\nSubject: x\n\nold",
+    ],
+)
+def test_more_languages_and_layouts_F_REF_5(body):
+    assert reply_text(body) == "Fixed."
+
+
+def test_a_reply_opening_with_on_is_not_an_attribution_F_REF_5():
+    body = (
+        "On your host run:\n\n    telnet 127.0.0.1 52698\n\nOn Friday it failed.\n\n"
+        "On 9 Jan 2014, at 2:47, George wrote:\n\n> It stopped working\n"
+    )
+    assert reply_text(body) == "On your host run:\n\n    telnet 127.0.0.1 52698\n\nOn Friday it failed."
+
+
 def test_bottom_post_and_interleaved_answers_are_kept_F_REF_5():
     bottom = "On 04/02/2012 06:26 PM, Megan wrote:\n> Does it print?\n\nYes, it prints now."
     assert reply_text(bottom) == "Yes, it prints now."
