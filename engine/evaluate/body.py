@@ -1,0 +1,77 @@
+"""The text that becomes the description or note: quotes cut, disclaimers removed (F-BODY-1..3, F-REF-5, F-NEW-4)."""
+
+from __future__ import annotations
+
+from engine.decision import Note, Outcome
+from engine.evaluate.draft import Draft
+from engine.evaluate.index import declared
+from engine.matching import normalise
+from engine.reply import reply_text
+
+STAGE = "body"
+
+
+def compose(d: Draft) -> None:
+    """Build the note or description for create_ticket, add_note and bundle outcomes."""
+    text = d.message.text or ""
+    is_reply = d.outcome in (Outcome.ADD_NOTE, Outcome.BUNDLE)
+    if is_reply and d.reason != "bounce_filed" and d.options["replies"]["strip_quotes"]:
+        cut = reply_text(text, d.message.html)
+        d.step(STAGE, "strip_quotes", cut != text.strip(), f"{len(text)} -> {len(cut)} characters")
+        text = cut
+    text = remove_excluded(d, text)
+    html = _html(d)
+    if d.options["new_tickets"]["submitted_by_note"]:
+        text = f"{text.rstrip()}\n\nSubmitted by direct email to {d.mailbox.address}".lstrip()
+    d.note = Note(text=text, html=html, author=d.sender, acting_as=_acting_as(d),
+                  hidden_from_portal=_hidden_from_portal(d), message_id=d.message.message_id)
+    _extras(d)
+
+
+def remove_excluded(d: Draft, text: str) -> str:
+    """Drop every excluded text, matching across line breaks and white space (F-BODY-1)."""
+    hits = {hit[2] for hit in d.index.excluded_literals.find(normalise(text))}
+    hits |= {rule for rule in d.index.excluded_regexes if rule.regex.search(text)}
+    for rule in sorted(hits, key=declared):
+        text = rule.regex.sub("", text)
+        d.step(STAGE, "excluded_text", True, rule.name, rule.origin)
+    if not hits:
+        d.step(STAGE, "excluded_text", False, f"{len(d.ruleset.excluded_text)} rule(s), none found")
+    return text.strip()
+
+
+def _html(d: Draft) -> str | None:
+    """Sanitised HTML is kept only with preserve_html; raw HTML never is (F-BODY-2)."""
+    keep = bool(d.message.html) and d.options["body"]["preserve_html"]
+    d.step(STAGE, "preserve_html", keep, "sanitised HTML kept" if keep else "stored as plain text")
+    return d.message.html if keep else None
+
+
+def _acting_as(d: Draft) -> str | None:
+    """A technician sender acts as themself; otherwise the mailbox's logging technician (F-USR-4)."""
+    defaults = d.options["new_tickets"]
+    if d.user is not None and d.user.is_technician and defaults["use_linked_technician"]:
+        return d.user.login
+    return defaults.get("logging_technician")
+
+
+def _hidden_from_portal(d: Draft) -> bool:
+    """Hide an update from the portal when the requester was not a recipient of it (F-REF-10)."""
+    if d.ticket.get("new", True) or not d.options["replies"]["hide_from_portal_unless_recipient"]:
+        return False
+    requester = (d.existing.requester or "").lower() if d.existing else ""
+    recipients = {a.address.lower() for a in (*d.message.to, *d.message.cc)} | {d.sender or ""}
+    hidden = bool(requester) and requester not in recipients
+    d.step(STAGE, "hide_from_portal", hidden, f"requester {requester} {'not ' if hidden else ''}among the recipients")
+    return hidden
+
+
+def _extras(d: Draft) -> None:
+    """Attach the raw message and/or an HTML rendering when configured (F-BODY-3)."""
+    body = d.options["body"]
+    if body["attach_raw_message"]:
+        d.extra_attachments.append("raw_message")
+    if body["attach_html_rendering"]:
+        d.extra_attachments.append("html_rendering")
+    if d.extra_attachments:
+        d.step(STAGE, "attach_extras", True, ", ".join(d.extra_attachments))

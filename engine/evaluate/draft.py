@@ -1,0 +1,85 @@
+"""The working state of one evaluation: inputs, the trace so far, and the decision taking shape."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.config.ruleset import MailboxConfig, Ruleset
+from engine.decision import (AttachmentVerdict, Decision, NewUser, Note, Outcome, OutgoingMail, Step,
+                             TicketChange, TokenResult)
+from engine.evaluate.index import RuleIndex
+from engine.message import Message
+from engine.state import StateView, Ticket, User
+
+
+@dataclass
+class Draft:
+    """Mutable only inside evaluate(); frozen into a Decision at the end."""
+
+    message: Message
+    ruleset: Ruleset
+    state: StateView
+    now: datetime
+    mailbox: MailboxConfig
+    index: RuleIndex
+    duplicate_key: str
+    trace: list[Step] = field(default_factory=list)
+    outcome: Outcome | None = None
+    reason: str = ""
+    detail: str = ""  # human words for notices
+    sender: str | None = None  # lower-cased address
+    sender_name: str = ""
+    user: User | None = None  # the known user who sent it
+    requester: str | None = None  # address the ticket/note counts for
+    requester_role: str = "requester"
+    existing: Ticket | None = None
+    ticket: dict[str, Any] = field(default_factory=dict)
+    note: Note | None = None
+    users_to_create: list[NewUser] = field(default_factory=list)
+    organisations_to_create: list[str] = field(default_factory=list)
+    distribution_adds: list[str] = field(default_factory=list)
+    attachments: list[AttachmentVerdict] = field(default_factory=list)
+    extra_attachments: list[str] = field(default_factory=list)
+    tokens: list[TokenResult] = field(default_factory=list)
+    flagged_recipients: list[str] = field(default_factory=list)
+    outgoing: list[OutgoingMail] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)  # outgoing roles the stages asked for
+
+    @property
+    def options(self):
+        """The mailbox's options with schema defaults filled in."""
+        return self.mailbox.options
+
+    def step(self, stage: str, rule: str, hit: bool, detail: str = "", origin: str | None = None) -> None:
+        """Record one trace line."""
+        self.trace.append(Step(stage, rule, hit, detail, origin))
+
+    def finish(self, outcome: Outcome, reason: str, detail: str = "") -> bool:
+        """Settle the outcome; returns True so a stage can `return d.finish(...)`."""
+        self.outcome, self.reason, self.detail = outcome, reason, detail
+        return True
+
+    def freeze(self) -> Decision:
+        """The Decision value."""
+        ticket = TicketChange(**self.ticket) if self.ticket else None
+        return Decision(
+            outcome=self.outcome, reason=self.reason, mailbox=self.mailbox.name,
+            duplicate_key=self.duplicate_key, sender=self.sender, ticket=ticket, note=self.note,
+            users_to_create=tuple(self.users_to_create), organisations_to_create=tuple(self.organisations_to_create),
+            distribution_adds=tuple(self.distribution_adds), attachments=tuple(self.attachments),
+            extra_attachments=tuple(self.extra_attachments), tokens=tuple(self.tokens),
+            flagged_recipients=tuple(self.flagged_recipients), outgoing=tuple(self.outgoing),
+            trace=tuple(self.trace))
+
+
+def duplicate_key(message: Message) -> str:
+    """The key that makes a second delivery a no-op (F-PRE-6): not the Message-ID alone."""
+    sender = message.from_.address.lower() if message.from_ else ""
+    if message.message_id:
+        basis = f"mid\0{message.message_id}\0{message.date}\0{sender}\0{message.body_digest}"
+    else:  # no Message-ID: a content hash
+        basis = f"content\0{message.date}\0{sender}\0{message.subject}\0{message.body_digest}"
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()

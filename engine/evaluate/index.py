@@ -1,0 +1,121 @@
+"""Matchers compiled once per Ruleset, so evaluation cost does not grow with rule count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import re2
+
+from engine.config.ruleset import Filter, Ruleset
+from engine.matching import PhraseIndex, normalise
+from engine.patterns import literal_regex
+
+
+@dataclass(frozen=True)
+class FilterIndex:
+    """Partial filters in one automaton, full ones in a dict, regexes in one RE2 set."""
+
+    partial: PhraseIndex
+    full: dict
+    regexes: tuple[Filter, ...]
+
+    @classmethod
+    def build(cls, filters: tuple[Filter, ...]) -> "FilterIndex":
+        full: dict = {}
+        for item in filters:
+            if item.match == "full":
+                full.setdefault(normalise(item.pattern), item)
+        return cls(PhraseIndex((f.pattern, f) for f in filters if f.match == "partial"), full,
+                   tuple(f for f in filters if f.match == "regex"))
+
+    def first_match(self, *texts: str) -> Filter | None:
+        """The earliest-declared filter matching any of `texts`."""
+        found = []
+        for text in texts:
+            norm = normalise(text or "")
+            if not norm:
+                continue
+            found += [hit[2] for hit in self.partial.find(norm)]
+            if norm in self.full:
+                found.append(self.full[norm])
+            found += [f for f in self.regexes if f.regex.search(text)]
+        return min(found, key=declared, default=None)
+
+
+def declared(item) -> tuple[str, int]:
+    file, _, line = item.origin.rpartition(":")
+    return file, int(line)
+
+
+class RuleIndex:
+    """Everything the stages match against, compiled from one Ruleset."""
+
+    def __init__(self, ruleset: Ruleset):
+        self.ruleset = ruleset
+
+    @cached_property
+    def sender_filters(self) -> FilterIndex:
+        return FilterIndex.build(self.ruleset.sender_filters)
+
+    @cached_property
+    def subject_filters(self) -> FilterIndex:
+        return FilterIndex.build(self.ruleset.subject_filters)
+
+    @cached_property
+    def subject_keywords(self) -> PhraseIndex:
+        return PhraseIndex((k.phrase, k) for k in self.ruleset.keywords if k.where in ("subject", "both"))
+
+    @cached_property
+    def body_keywords(self) -> PhraseIndex:
+        return PhraseIndex((k.phrase, k) for k in self.ruleset.keywords if k.where in ("body", "both"))
+
+    @cached_property
+    def excluded_literals(self) -> PhraseIndex:
+        return PhraseIndex((e.source, e) for e in self.ruleset.excluded_text if not e.is_regex)
+
+    @cached_property
+    def excluded_regexes(self) -> tuple:
+        return tuple(e for e in self.ruleset.excluded_text if e.is_regex)
+
+    @cached_property
+    def subject_contains(self) -> PhraseIndex:
+        return PhraseIndex((r.text, r) for r in self.ruleset.subject_rules if r.mode == "contains")
+
+    @cached_property
+    def subject_exact(self) -> dict:
+        exact: dict = {}
+        for rule in self.ruleset.subject_rules:
+            if rule.mode == "exact":
+                exact.setdefault(normalise(rule.text), []).append(rule)
+        return exact
+
+    @cached_property
+    def reference_regex(self):
+        """One RE2 alternation of every reference form, each number in its own group."""
+        parts = [literal_regex(form, "{id}", r"\s*(\d{1,12})") for form in self.ruleset.reference_forms]
+        return re2.compile("|".join(f"(?:{p})" for p in parts), _case_insensitive())
+
+    @cached_property
+    def tokens(self) -> dict:
+        return {t.name: t for t in self.ruleset.tokens}
+
+
+def _case_insensitive():
+    options = re2.Options()
+    options.case_sensitive = False
+    return options
+
+
+_INDEXES: dict[int, tuple[Ruleset, RuleIndex]] = {}
+
+
+def index_for(ruleset: Ruleset) -> RuleIndex:
+    """The RuleIndex of `ruleset`, built on first use and kept while the ruleset lives."""
+    cached = _INDEXES.get(id(ruleset))
+    if cached is None or cached[0] is not ruleset:
+        if len(_INDEXES) > 8:  # a long-running poller reloads configs: keep only recent ones
+            _INDEXES.clear()
+        cached = (ruleset, RuleIndex(ruleset))
+        _INDEXES[id(ruleset)] = cached
+    return cached[1]

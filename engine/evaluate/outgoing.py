@@ -1,0 +1,142 @@
+"""Outgoing mail: auto-reply, notices and closed-ticket replies, fully rendered (F-OUT-1..4)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from email.utils import format_datetime, formataddr
+
+from jinja2 import TemplateError
+
+from engine.decision import Outcome, OutgoingMail
+from engine.evaluate.draft import Draft
+
+STAGE = "outgoing"
+# Replies to the sender are auto-replies in RFC 3834's sense; notices to staff are auto-generated.
+TO_SENDER = ("auto_reply", "closed_not_updated", "closed_updated", "rejected")
+SWITCHES = {"auto_reply": "auto_reply", "error_notice": "error_notices", "closed_not_updated": "closed_ticket_replies",
+            "closed_updated": "closed_ticket_replies", "rejected": "error_notices"}
+
+
+def plan(d: Draft) -> None:
+    """Render every mail this decision sends, in a fixed order."""
+    roles = list(dict.fromkeys(d.notify))
+    if d.outcome is Outcome.CREATE_TICKET:
+        roles.insert(0, "auto_reply")
+    if d.outcome is Outcome.QUARANTINE:
+        roles.append("error_notice")
+    for role in roles:
+        recipient = _recipient(d, role)
+        if recipient:
+            _render(d, role, recipient)
+    for user in d.users_to_create:
+        if user.send_credentials:
+            _render(d, "login_credentials", user.email, user=user)
+
+
+def _recipient(d: Draft, role: str) -> str | None:
+    outgoing = d.options["outgoing"]
+    if role in SWITCHES and not outgoing[SWITCHES[role]]:
+        d.step(STAGE, role, False, f"outgoing.{SWITCHES[role]} is off", d.mailbox.origin)
+        return None
+    if role not in TO_SENDER:
+        return _error_user(d)
+    own = {m.address.lower() for m in d.ruleset.mailboxes}
+    if d.message.auto_generated.value or not d.sender or d.sender in own:
+        d.step(STAGE, role, False, "never answer auto-generated mail or our own mailboxes (F-PRE-2)")
+        return None
+    if role == "auto_reply":
+        window = outgoing["auto_reply_window_minutes"]
+        if window and d.state.auto_replies_sent(d.sender, d.now - timedelta(minutes=window)):
+            d.step(STAGE, role, False, f"{d.sender} already had an auto-reply in the last {window} minutes")
+            return None
+    return d.sender
+
+
+def _error_user(d: Draft) -> str | None:
+    name = d.options.get("error_user") or d.ruleset.settings.get("error_user")
+    if not name:
+        d.step(STAGE, "error_notice", False, "no error_user configured")
+        return None
+    if "@" in name:
+        return name
+    user = d.state.user_by_login(name)
+    return user.email if user else None
+
+
+def _template_name(d: Draft, role: str) -> str:
+    return d.options["outgoing"]["templates"].get(role) or role
+
+
+def _render(d: Draft, role: str, recipient: str, **extra) -> None:
+    name = _template_name(d, role)
+    template = d.ruleset.templates.get(name)
+    if template is None:
+        d.step(STAGE, role, False, f"no template '{name}'")
+        return
+    context = _context(d, **extra)
+    try:
+        subject = _one_line(template.compiled_subject.render(context))
+        body = template.compiled_body.render(context)
+    except TemplateError as err:  # a runtime error in an admin's template must not lose the mail
+        d.step(STAGE, role, False, f"template '{name}' failed: {err}", template.origin)
+        return
+    subject = _tagged(d, subject)
+    mail = OutgoingMail(role=role, to=recipient, sender=_from(d), subject=subject, body=body,
+                        message_id=_message_id(d, role, recipient), headers=_headers(d, role))
+    d.outgoing.append(mail)
+    d.step(STAGE, role, True, f"to {recipient}: {subject}", template.origin)
+
+
+def _context(d: Draft, **extra) -> dict:
+    number = d.ticket.get("number")
+    base_url = d.ruleset.settings.get("ticket_base_url") or ""
+    subject = d.ticket.get("subject") or (d.existing.subject if d.existing else d.message.subject)
+    return {
+        "ticket": {"number": number, "subject": subject, "status": d.ticket.get("status") or (
+            d.existing.status if d.existing else "open"), "url": f"{base_url}{number}" if base_url and number else ""},
+        "sender": {"name": d.sender_name, "address": d.sender or ""},
+        "mailbox": {"name": d.mailbox.name, "address": d.mailbox.address, "from_name": _from_name(d)},
+        "reason": d.reason, "detail": d.detail, "original_subject": d.message.subject,
+        "reopened": d.ticket.get("status") == "open", "login_url": base_url, **extra,
+    }
+
+
+def _one_line(text: str) -> str:
+    """Header values never carry CR/LF: header injection is impossible (F-OUT-4)."""
+    return " ".join(text.split())
+
+
+def _tagged(d: Draft, subject: str) -> str:
+    number = d.ticket.get("number")
+    if not number:
+        return subject
+    tag = d.ruleset.reference_tag.replace("{id}", str(number))
+    return subject if tag.lower() in subject.lower() else f"{subject} {tag}"
+
+
+def _from_name(d: Draft) -> str:
+    return d.options.get("from_name") or d.ruleset.settings.get("from_name") or ""
+
+
+def _from(d: Draft) -> str:
+    address = d.options.get("return_address") or d.ruleset.settings.get("return_address") or d.mailbox.address
+    return formataddr((_one_line(_from_name(d)), address))
+
+
+def _message_id(d: Draft, role: str, recipient: str) -> str:
+    digest = hashlib.sha256(f"{d.duplicate_key}\0{role}\0{recipient}".encode()).hexdigest()[:32]
+    return f"<mailgate.{digest}@{d.mailbox.address.rpartition('@')[2]}>"
+
+
+def _headers(d: Draft, role: str) -> tuple[tuple[str, str], ...]:
+    headers = [("Date", format_datetime(d.now)),
+               ("Auto-Submitted", "auto-replied" if role in TO_SENDER else "auto-generated"),
+               ("X-Auto-Response-Suppress", "All")]
+    original = d.message.message_id
+    if original and role in TO_SENDER:
+        references = " ".join(dict.fromkeys((*d.message.references, original)))
+        headers += [("In-Reply-To", original), ("References", references)]
+    if d.ticket.get("number"):
+        headers.append(("X-Mailgate-Ticket", str(d.ticket["number"])))
+    return tuple(headers)

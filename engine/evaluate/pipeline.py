@@ -1,0 +1,52 @@
+"""The stage registry and the walker: each stage records hits and misses, the first outcome wins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from engine.config.ruleset import Ruleset
+from engine.decision import Decision, Outcome
+from engine.evaluate import attachments, body, new_ticket, outgoing, prechecks, reference, sender, tokens
+from engine.evaluate.draft import Draft, duplicate_key
+from engine.evaluate.index import index_for
+from engine.message import Message
+from engine.state import StateView
+
+# Decide the outcome: each stage returns True once the outcome is settled.
+DECIDE: tuple[Callable[[Draft], bool], ...] = (
+    prechecks.readable,
+    prechecks.duplicate,
+    prechecks.size_limit,
+    prechecks.subject_length,
+    prechecks.bounce_of_ours,
+    prechecks.auto_generated,
+    prechecks.filters,
+    prechecks.keywords,
+    prechecks.loop_prevention,
+    sender.identify,
+    sender.accept_from,
+    sender.resolve_requester,
+    reference.find_reference,
+    reference.reply,
+    reference.reply_only,
+    reference.auto_bundle,
+    new_ticket.create,
+)
+# Shape what a ticket or note receives (only when there is one).
+ENRICH: tuple[Callable[[Draft], None], ...] = (body.compose, attachments.sort_attachments, tokens.apply_tokens)
+WITH_CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
+
+
+def evaluate(message: Message, ruleset: Ruleset, state: StateView, now: datetime, mailbox: str) -> Decision:
+    """What `message`, received by `mailbox`, becomes: pure, deterministic, fully traced."""
+    draft = Draft(message=message, ruleset=ruleset, state=state, now=now, mailbox=ruleset.mailbox(mailbox),
+                  index=index_for(ruleset), duplicate_key=duplicate_key(message))
+    for stage in DECIDE:
+        if stage(draft):
+            break
+    if draft.outcome in WITH_CONTENT:
+        for enrich in ENRICH:
+            enrich(draft)
+    outgoing.plan(draft)
+    return draft.freeze()

@@ -1,0 +1,56 @@
+"""Multi-pattern matching whose cost does not grow with the number of rules (Aho-Corasick)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+import ahocorasick
+
+T = TypeVar("T")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case `text` and collapse every run of white space (line breaks too) to one space."""
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+class PhraseIndex(Generic[T]):
+    """Finds every indexed phrase in a text in one pass, however many phrases there are."""
+
+    def __init__(self, phrases: Iterable[tuple[str, T]]):
+        self._automaton = ahocorasick.Automaton()
+        grouped: dict[str, list[T]] = {}
+        for phrase, value in phrases:
+            key = normalise(phrase)
+            if key:
+                grouped.setdefault(key, []).append(value)
+        for key, values in grouped.items():
+            self._automaton.add_word(key, (key, tuple(values)))
+        self._empty = not grouped
+        if grouped:
+            self._automaton.make_automaton()
+
+    def find(self, normalised_text: str, whole_words: bool = False) -> list[tuple[int, int, T]]:
+        """(start, end, value) of every occurrence, in text order; `text` must be normalised."""
+        if self._empty or not normalised_text:
+            return []
+        hits = []
+        for end, (key, values) in self._automaton.iter(normalised_text):
+            start = end - len(key) + 1
+            if whole_words and not _on_word_boundaries(normalised_text, start, end + 1, key):
+                continue
+            hits.extend((start, end + 1, value) for value in values)
+        hits.sort(key=lambda hit: (hit[0], hit[1]))
+        return hits
+
+
+def _on_word_boundaries(text: str, start: int, end: int, key: str) -> bool:
+    """A phrase that starts/ends with a word character must not continue a longer word."""
+    if key[0].isalnum() and start > 0 and text[start - 1].isalnum():
+        return False
+    if key[-1].isalnum() and end < len(text) and text[end].isalnum():
+        return False
+    return True

@@ -1,0 +1,28 @@
+"""Subject helpers: strip reply/forward prefixes in many languages (F-REF-8)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Reply and forward prefixes seen in real mail: English, German (AW, WG), Nordic (SV, VS, VB),
+# French (TR, RE), Spanish/Portuguese (RV, RES, ENC), Dutch (Antw, Doorst), Polish (Odp, PD),
+# Turkish (YNT, ILT), Italian (R, I), Chinese and Japanese (回复, 回覆, 转发, 轉寄, 答复, 返信, 転送).
+BUILT_IN_PREFIXES = (
+    "re", "fw", "fwd", "aw", "wg", "sv", "vs", "vb", "tr", "rv", "res", "enc", "antw", "antwort",
+    "doorst", "odp", "pd", "ynt", "ilt", "r", "i", "rif", "vá", "απ", "σχετ", "回复", "回覆", "转发",
+    "轉寄", "答复", "返信", "転送", "fyi",
+)
+
+
+@lru_cache(maxsize=64)
+def _prefix_regex(extra: tuple[str, ...]) -> re.Pattern:
+    words = sorted({w.lower() for w in BUILT_IN_PREFIXES + extra}, key=len, reverse=True)
+    alternation = "|".join(re.escape(w) for w in words)
+    # e.g. "Re: ", "RE[2]: ", "AW:", "回复：", and "[EXT] Re:" stacks, repeated
+    return re.compile(rf"^(?:\s*(?:{alternation})\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+", re.IGNORECASE)
+
+
+def strip_prefixes(subject: str, extra: tuple[str, ...] = ()) -> str:
+    """The subject without leading reply/forward prefixes, trimmed."""
+    return _prefix_regex(tuple(extra)).sub("", subject or "").strip()
