@@ -69,6 +69,14 @@ def _words(exc: BaseException) -> str:
     return text
 
 
+def _shutdown_quietly(client: IMAPClient) -> None:
+    """Drop a connection that may already be half gone (failed handshake, kicked session)."""
+    try:
+        client.shutdown()
+    except Exception:  # nothing more to do with a broken socket
+        pass
+
+
 class ImapSource:
     """Reads one IMAP folder; keys are `<uidvalidity>:<uid>`."""
 
@@ -103,10 +111,7 @@ class ImapSource:
     def _drop(self) -> None:
         client, self._client, self.uidvalidity = self._client, None, None
         if client is not None:
-            try:
-                client.shutdown()
-            except Exception:  # already broken: nothing more to do
-                pass
+            _shutdown_quietly(client)
 
     def _session(self) -> IMAPClient:
         """The logged-in client with the folder selected, connecting when needed."""
@@ -141,14 +146,16 @@ class ImapSource:
         """Upgrade or give up: never carry on in plaintext when STARTTLS was asked for."""
         server = self.settings.server
         if not client.has_capability("STARTTLS"):
-            client.shutdown()
+            _shutdown_quietly(client)
             raise source_error(SourceError, f"{server}: the server does not offer STARTTLS",
                                hint="use tls: implicit on port 993, or fix the server")
         try:
             client.starttls(ctx)
         except ssl.SSLError as exc:
+            _shutdown_quietly(client)
             raise tls.tls_error(server, exc) from exc
         except (IMAPClientError, OSError) as exc:
+            _shutdown_quietly(client)
             raise source_error(SourceError, f"{server}: STARTTLS failed", _words(exc)) from exc
 
     def _login(self, client: IMAPClient) -> None:
@@ -313,11 +320,8 @@ class ImapSource:
             return
         try:
             client.logout()
-        except Exception:
-            try:
-                client.shutdown()
-            except Exception:  # the socket is gone either way
-                pass
+        except Exception:  # the server is gone or broken: just drop the socket
+            _shutdown_quietly(client)
 
     def __enter__(self) -> "ImapSource":
         return self
