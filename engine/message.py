@@ -14,6 +14,7 @@ from engine.mime import headers as hdr
 from engine.mime.bodies import Bodies, RawAttachment, walk
 from engine.mime.html import sanitize, to_text
 from engine.mime.tnefparts import unpack_into
+from engine.mime.tree import iter_parts
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def parse(raw: bytes) -> Message:
 
 
 def _parse(raw: bytes) -> Message:
-    mime = _read_tree(raw)
     defects: list[str] = []
+    mime = _read_tree(raw, defects)
     fields = tuple((name.lower(), hdr.decode_header(value, defects)) for name, value in mime.raw_items())
     found = walk(mime)
     defects += found.defects
@@ -145,10 +146,17 @@ def _parse(raw: bytes) -> Message:
     )
 
 
-def _read_tree(raw: bytes) -> MimeMessage:
+def _read_tree(raw: bytes, defects: list[str]) -> MimeMessage:
     # Big base64 blocks skip the line-based parser (memory), then come back.
     skeleton, hidden = blobs.hide(raw)
-    mime = _PARSER.parsebytes(skeleton)
+    try:
+        mime = _PARSER.parsebytes(skeleton)
+    except RecursionError:
+        # Hostile nesting (thousands of levels): keep the header and read
+        # the body as text rather than losing the whole mail.
+        mime = _PARSER.parsebytes(skeleton, headersonly=True)
+        mime.set_type("text/plain")
+        defects.append("MIME structure nested too deep: body read as text")
     blobs.restore(mime, hidden)
     return mime
 
@@ -249,7 +257,7 @@ def _bounce(mime: MimeMessage, defects: list[str]) -> Bounce | None:
 
 def _short_defects(mime: MimeMessage, ours: list[str]) -> tuple[str, ...]:
     found: list[str] = []
-    for part in mime.walk():
+    for part in iter_parts(mime):
         for defect in getattr(part, "defects", ()):
             name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(defect).__name__.removesuffix("Defect")).lower()
             found.append(name)

@@ -418,6 +418,17 @@ def test_hostile_nesting_is_cut_not_crashed_F_FAIL_1():
     assert any("too deep" in d for d in message.defects)
 
 
+def test_thousands_of_nesting_levels_keep_header_and_text_F_FAIL_1():
+    depth = 5000
+    head = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(depth))
+    tail = "".join(f"\r\n--b{i}--\r\n" for i in reversed(range(depth)))
+    message = parse(("Subject: nested\r\n" + head + "Content-Type: text/plain\r\n\r\ndeep" + tail).encode())
+    assert message.unreadable is None
+    assert message.subject == "nested"
+    assert "deep" in message.text
+    assert "MIME structure nested too deep: body read as text" in message.defects
+
+
 def test_empty_and_binary_input_is_unreadable_F_FAIL_1():
     assert parse(b"").unreadable == "empty message"
     assert parse(b"\r\n \r\n").unreadable == "empty message"

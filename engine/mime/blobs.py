@@ -6,6 +6,8 @@ import re
 import secrets
 from email.message import Message as MimeMessage
 
+from engine.mime.tree import iter_parts
+
 MIN_SIZE = 1 << 20  # below 1 MB the parser's overhead does not matter
 # A long run of base64 alphabet and line ends: an encoded attachment body.
 # No MIME boundary can hide in it (delimiter lines start with "--") nor a
@@ -52,7 +54,7 @@ def restore(msg: MimeMessage, blobs: dict[str, memoryview]) -> None:
     """Put the hidden blocks back into the payloads of the parsed tree."""
     if not blobs:
         return
-    for part in msg.walk():
+    for part in iter_parts(msg):
         body = getattr(part, "_payload", None)
         if isinstance(body, str) and "MAILGATE-BLOB-" in body:
             if body.strip() in blobs:  # the usual case: the whole body; avoid a second copy
