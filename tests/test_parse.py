@@ -57,6 +57,13 @@ def test_raw_8bit_headers_are_read_as_utf8_or_latin1_F_BODY_4():
     assert parse(latin).subject == "Straße gesperrt"
 
 
+def test_encoded_line_breaks_cannot_inject_headers_F_OUT_4():
+    message = parse(mail("Subject: =?utf-8?q?hi=0D=0ABcc:_victim@example.com?=\n"
+                         "From: =?utf-8?q?Eve=0A?= <eve@example.com>"))
+    assert message.subject == "hi Bcc: victim@example.com"
+    assert message.from_.name == "Eve"
+
+
 def test_folded_subject_is_unfolded():
     message = parse(mail("Subject: a long\n  folded subject\nFrom: a@example.com"))
     assert message.subject == "a long  folded subject"
@@ -386,6 +393,7 @@ def test_dsn_is_auto_generated_and_bounce_found_F_PRE_2_F_REF_9():
     assert message.bounce.recipients[0].permanent is True
     assert message.bounce.original_message_id == "ticket-42@helpdesk.example.org"
     assert message.text.startswith("I could not deliver your mail.")
+    assert "delivery-status-1.2.txt" in [a.filename for a in message.attachments]
     # the returned mail is an attachment, not part of the bounce text
     assert "message/rfc822" in [a.content_type for a in message.attachments]
 

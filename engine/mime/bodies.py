@@ -310,14 +310,21 @@ def filename(part: MimeMessage) -> str | None:
     return name[:255] or None
 
 
+_STEMS = {"text/calendar": "invite", "message/rfc822": "message", "message/global": "message",
+          "message/delivery-status": "delivery-status", "text/rfc822-headers": "headers",
+          "message/disposition-notification": "disposition-notification"}
+
+
 def _made_up_name(ctype: str, path: str) -> str:
+    # A readable, unique name from the type and the part's position.
     if ctype in ("message/rfc822", "message/global"):
         ext = ".eml"
     elif ctype.startswith("message/") or ctype == "text/rfc822-headers":
         ext = ".txt"
     else:
         ext = mimetypes.guess_extension(ctype, strict=False) or ".bin"
-    return f"{ctype.split('/', 1)[0]}-{path}{ext}"
+    stem = _STEMS.get(ctype, ctype.split("/", 1)[0])
+    return f"{stem}-{path}{ext}"
 
 
 def _disposition(part: MimeMessage) -> str | None:

@@ -11,6 +11,7 @@ from engine.mime.charset import decode_text, guess_text
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINES = re.compile(r"[\r\n]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Lenient on purpose: broken mailers put spaces inside words or omit the
 # white space around them.
 _WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
@@ -84,8 +85,13 @@ def _flush(run: list[tuple[str, bytes]], out: list[str], defects: list[str] | No
 
 
 def decode_header(value: str, defects: list[str] | None = None) -> str:
-    """A raw header value as readable one-line text."""
-    return decode_words(to_text(unfold(value)), defects)
+    """A raw header value as readable one-line text (no control characters)."""
+    return one_line(decode_words(to_text(unfold(value)), defects))
+
+
+def one_line(text: str) -> str:
+    """Control characters (CR/LF from encoded words included) as spaces: no header injection."""
+    return _CONTROL.sub(" ", text) if _CONTROL.search(text) else text
 
 
 def addresses(value: str | None, defects: list[str] | None = None) -> tuple[tuple[str, str], ...]:
@@ -109,7 +115,7 @@ def addresses(value: str | None, defects: list[str] | None = None) -> tuple[tupl
 
 
 def _clean_name(name: str, addr: str) -> str:
-    name = " ".join(name.split()).strip("'\" ")
+    name = " ".join(one_line(name).split()).strip("'\" ")
     return "" if name.lower() == addr.lower() else name
 
 
