@@ -14,6 +14,8 @@ COMMANDS = (
     "validate",
     "schema",
     "inspect",
+    "dry-run",
+    "test",
 )
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from engine.config.ruleset import Ruleset
 from engine.errors import UsageError
+from engine.evaluate.reference import bundle_subject
 from engine.state import Group, Organisation, Ticket, User
 
 
@@ -108,7 +109,7 @@ def load_fixture(path: Path, ruleset: Ruleset, now: datetime) -> MemoryState:
             t.get("quick_pick"), t.get("logging_technician"))
         for message_id in t.get("message_ids", []):
             state.message_ids[message_id.strip("<>")] = t["number"]
-    state.recent = [Recent(r.get("mailbox", ""), r["sender"].lower(), r.get("subject", ""),
+    state.recent = [Recent(r.get("mailbox", ""), r["sender"].lower(), bundle_subject(r.get("subject", ""), ruleset.reply_prefixes),
                            now - timedelta(minutes=r.get("minutes_ago", 0)), r.get("ticket"))
                     for r in data.get("recent", [])]
     state.auto_replies = [(a["to"].lower(), now - timedelta(minutes=a.get("minutes_ago", 0)))

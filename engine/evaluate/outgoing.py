@@ -133,9 +133,9 @@ def _headers(d: Draft, role: str) -> tuple[tuple[str, str], ...]:
     headers = [("Date", format_datetime(d.now)),
                ("Auto-Submitted", "auto-replied" if role in TO_SENDER else "auto-generated"),
                ("X-Auto-Response-Suppress", "All")]
-    original = d.message.message_id
+    original = f"<{d.message.message_id}>" if d.message.message_id else None
     if original and role in TO_SENDER:
-        references = " ".join(dict.fromkeys((*d.message.references, original)))
+        references = " ".join(dict.fromkeys((*(f"<{r}>" for r in d.message.references), original)))
         headers += [("In-Reply-To", original), ("References", references)]
     if d.ticket.get("number"):
         headers.append(("X-Mailgate-Ticket", str(d.ticket["number"])))
