@@ -18,15 +18,18 @@ _QUOTE_XPATH = (
 )
 # Elements after which the earlier mail follows unquoted (Outlook desktop
 # and web, Hotmail, Zimbra, Outlook for Mac).
+_CUT_IDS = (  # Outlook web forwards prefix ids with "x_": match inside the id
+    "divRplyFwdMsg", "appendonsend", "stopSpelling", "zwchr", "OLK_SRC_BODY_SECTION",
+    "mail-editor-reference-message-container",
+)
 _CUT_XPATH = (
-    "//*[@id='divRplyFwdMsg' or @id='x_divRplyFwdMsg' or @id='appendonsend'"
-    " or @id='stopSpelling' or @id='zwchr' or starts-with(@id, 'OLK_SRC_BODY_SECTION')"
-    " or @id='mail-editor-reference-message-container']"
+    "//*[" + " or ".join(f"contains(@id, '{name}')" for name in _CUT_IDS) + "]"
     " | //div[contains(@class, 'OutlookMessageHeader')]"
     " | //div[contains(translate(@style, 'BORDERTOP', 'bordertop'), 'border-top')]"
     " | //hr"
 )
-_ALWAYS = {"stopSpelling", "zwchr"}  # Hotmail's and Zimbra's rule above the quote
+# Gmail's and Apple Mail's "indent" is a borderless blockquote: the sender's own text.
+_INDENT = re.compile(r"border\s*:\s*none", re.IGNORECASE)
 _SIGNATURE_XPATH = (
     "//div[contains(@class, 'gmail_signature') or contains(@class, 'moz-signature')"
     " or @id='Signature' or @id='signature']"
@@ -57,7 +60,9 @@ def _mark(html: str, keep_signature: bool) -> str:
         _drop_following(cut)
         _replace(cut, CUT_MARK)
     for element in root.xpath(_QUOTE_XPATH):
-        if element.getparent() is not None and _attached(element, root):
+        if element.tag == "blockquote" and _is_indent(element):
+            element.tag = "div"  # keep the words, lose the "> " html2text would add
+        elif _attached(element, root):
             _replace(element, QUOTE_MARK)
     if not keep_signature:
         for element in root.xpath(_SIGNATURE_XPATH):
@@ -67,17 +72,22 @@ def _mark(html: str, keep_signature: bool) -> str:
 
 
 def _opens_earlier_mail(element) -> bool:
-    """Id-marked separators always; a rule or bordered block only above "From: …"."""
-    if element.tag != "hr" and (
-        element.get("id") or "OutlookMessageHeader" in (element.get("class") or "")
-    ):
+    """A known separator id, or a rule or bordered block above "From: …"."""
+    if any(name in (element.get("id") or "") for name in _CUT_IDS):
+        return True
+    if "OutlookMessageHeader" in (element.get("class") or ""):
         return True
     if element.tag == "hr":
         texts = element.xpath("following::text()[normalize-space()][position() <= 8]")
     else:
         texts = [element.text_content()]
-    words = " ".join(" ".join(texts).split())[:300]
-    return opens_with_sender_header(words) or (element.get("id") or "") in _ALWAYS
+    return opens_with_sender_header(" ".join(" ".join(texts).split())[:300])
+
+
+def _is_indent(element) -> bool:
+    """A borderless blockquote that is no quote by any client's marking."""
+    marked = element.get("type") == "cite" or "quote" in (element.get("class") or "")
+    return not marked and bool(_INDENT.search(element.get("style") or ""))
 
 
 def _attached(element, root) -> bool:

@@ -191,6 +191,16 @@ def test_html_replies_from_clients_the_corpus_lacks_F_REF_5(html):
     assert reply_text("", html) == "Fixed, thanks."
 
 
+def test_html_indent_is_not_a_quote_F_REF_5():
+    html = (
+        '<div>Steps:</div><blockquote style="margin:0 0 0 40px;border:none;padding:0px">'
+        '<div>1. unplug it</div></blockquote><div>Thanks</div><div class="gmail_quote">'
+        '<div class="gmail_attr">On Mon, Bob wrote:</div><blockquote class="gmail_quote" '
+        'style="margin:0 0 0 .8ex;border-left:1px #ccc solid">old</blockquote></div>'
+    )
+    assert reply_text("", html) == "Steps:\n\n1. unplug it\n\nThanks"
+
+
 def test_html_links_render_as_plain_text_F_REF_5():
     html = '<p>See <a href="https://example.com/kb/1">the KB article</a> - 1. step</p>'
     assert reply_text("", html) == "See the KB article (https://example.com/kb/1) - 1. step"
