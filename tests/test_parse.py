@@ -200,6 +200,17 @@ def test_html_charset_from_meta_tag_F_BODY_4():
     assert parse(raw).text.strip() == "Привет"
 
 
+def test_huge_html_only_mail_is_rendered_quickly_F_BODY_2():
+    import time
+
+    html = "<html><body>" + "<p>Line <b>bold</b> &amp; more</p><script>x()</script>" * 40000 + "</body></html>"
+    started = time.perf_counter()
+    message = parse(mail("Content-Type: text/html; charset=utf-8", html))
+    assert time.perf_counter() - started < 10  # html2text alone would need ~2 s per MB
+    assert message.text.startswith("Line bold & more\n")
+    assert "x()" not in message.text and "<" not in message.text
+
+
 def test_multiple_inline_text_parts_are_joined_in_order():
     raw = mail("Content-Type: multipart/mixed; boundary=B", (
         "--B\nContent-Type: text/plain\n\nfirst\n"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import nh3
 
 # nh3's defaults plus what mail layouts use; scripts, event handlers, forms
@@ -44,8 +47,15 @@ def sanitize(html: str) -> str:
     return _CLEANER.clean(html)
 
 
+RENDER_LIMIT = 1_000_000  # characters; html2text needs ~1 s per MB, beyond it strip tags
+_BLOCK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|/table)\b[^>]*>", re.I)
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
 def to_text(html: str) -> str:
     """A readable plain-text rendering of (already sanitised) HTML."""
+    if len(html) > RENDER_LIMIT:
+        return _stripped(html)
     import html2text  # imported lazily: most mails carry a text/plain part
 
     converter = html2text.HTML2Text()
@@ -56,7 +66,12 @@ def to_text(html: str) -> str:
     try:
         text = converter.handle(html)
     except Exception:  # html2text has choked on odd markup; keep the words
-        import re
-
-        text = re.sub(r"<[^>]*>", " ", html)
+        return _stripped(html)
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _stripped(html: str) -> str:
+    # Fast and plain: block ends become line breaks, other tags vanish.
+    text = unescape(_ANY_TAG.sub("", _BLOCK.sub("\n", html)))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
