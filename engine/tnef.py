@@ -69,10 +69,10 @@ def _precheck(data: bytes) -> str | None:
         return "tnef-unreadable: no TNEF signature"
     streams = [0]
     start = data.find(_IMESSAGE)
-    while start >= 0 and len(streams) <= _MAX_EMBEDDED:
+    while start >= 0 and len(streams) <= _MAX_EMBEDDED + 1:
         streams.append(start + len(_IMESSAGE))
         start = data.find(_IMESSAGE, start + 1)
-    if len(streams) > _MAX_EMBEDDED:
+    if len(streams) > _MAX_EMBEDDED + 1:  # the outer stream plus the embedded ones
         return "tnef-unreadable: too many embedded messages"
     if any(_object_count(data, begin) > _MAX_OBJECTS for begin in streams):
         return "tnef-unreadable: too many objects"
@@ -174,6 +174,8 @@ def _attachments(tnef, codepage: str, html: str, defects: list[str], depth: int)
 def _filename(item, codepage: str) -> str:
     """PR_ATTACH_LONG_FILENAME over the 8.3 title; no directories; a default."""
     long_name = _property(item, _ATTACH_LONG_FILENAME)
+    # The raw 8.3 title: tnefparse's `name` property decodes it as strict UTF-8,
+    # which fails on the code-page bytes Outlook writes there.
     name = _decoded(long_name, codepage) or _decoded(item._name, codepage) or ""
     name = re.split(r"[\\/]", name.replace("\x00", "").strip())[-1].strip()
     if name in ("", ".", ".."):
