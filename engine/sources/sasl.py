@@ -99,10 +99,10 @@ def _saslname(name: str) -> str:
 class Scram:
     """RFC 5802 SCRAM client (no channel binding); verifies the server's signature too."""
 
-    def __init__(self, name: str, username: str, password: str) -> None:
+    def __init__(self, name: str, username: str, password: str, nonce: Optional[str] = None) -> None:
         self.hash = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}[name.upper()]
         self.password = password.encode()
-        self.nonce = base64.b64encode(secrets.token_bytes(18)).decode()
+        self.nonce = nonce or base64.b64encode(secrets.token_bytes(18)).decode()
         self.first_bare = f"n={_saslname(username)},r={self.nonce}"
         self.step = 0
         self.server_signature = b""

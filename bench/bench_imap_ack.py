@@ -1,0 +1,93 @@
+"""Raw IMAP loop against the test Dovecot: flag each message as it goes vs one STORE per batch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from imapclient import IMAPClient  # noqa: E402
+
+from engine.sources.base import AfterAction  # noqa: E402
+from engine.sources.imap import ImapSettings, ImapSource, uid_set  # noqa: E402
+from tests.servers.dovecot import make_message, start_dovecot, stop_dovecot  # noqa: E402
+
+
+def per_message(client: IMAPClient, uids: list[int], batch: int) -> None:
+    """What a naive poller does: fetch one, flag it \\Seen, next."""
+    for uid in uids:
+        client.fetch([uid], ["BODY.PEEK[]"])
+        client.add_flags([uid], [b"\\Seen"], silent=True)
+
+
+def per_batch(client: IMAPClient, uids: list[int], batch: int) -> None:
+    """What mailgate does: fetch a batch, then one UID STORE for the whole batch."""
+    for start in range(0, len(uids), batch):
+        chunk = uids[start:start + batch]
+        client.fetch(chunk, ["BODY.PEEK[]"])
+        client.add_flags(uid_set(chunk), [b"\\Seen"], silent=True)
+
+
+def run(server, user, loop, batch: int) -> float:
+    """msgs/s of one loop over the user's INBOX, all messages unread at the start."""
+    client = IMAPClient(server.host, port=server.ports["imap"], ssl=False)
+    client.login(user.name, user.password)
+    client.select_folder("INBOX")
+    client.remove_flags("1:*", [b"\\Seen"], silent=True)
+    uids = sorted(client.search(["UNSEEN"]))
+    started = time.perf_counter()
+    loop(client, uids, batch)
+    elapsed = time.perf_counter() - started
+    client.logout()
+    return len(uids) / elapsed
+
+
+def run_source(server, user, batch: int) -> float:
+    """msgs/s through ImapSource.fetch + ack(mark_read), the path the poller uses."""
+    with IMAPClient(server.host, port=server.ports["imap"], ssl=False) as client:
+        client.login(user.name, user.password)
+        client.select_folder("INBOX")
+        client.remove_flags("1:*", [b"\\Seen"], silent=True)
+    settings = ImapSettings(host=server.host, port=server.ports["imap"], tls="none",
+                            username=user.name, password=user.password)
+    count, started = 0, time.perf_counter()
+    with ImapSource(settings) as source:
+        for fetched in source.fetch(10**6, batch):
+            source.ack([m.key for m in fetched], AfterAction.mark_read())
+            count += len(fetched)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=30_000, help="bytes per message")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
+    os.chmod(root, 0o755)
+    server, proc = start_dovecot(root)
+    try:
+        user = server.add_user()
+        server.seed(user, (make_message(i, size=args.size) for i in range(args.messages)))
+        run(server, user, per_batch, args.batch)  # warm Dovecot's index and the page cache
+        print(f"{args.messages} messages of ~{args.size // 1000} KB, batch {args.batch}, best of {args.rounds}")
+        for label, fn in (("flag each message as it goes", lambda: run(server, user, per_message, 1)),
+                          ("one UID STORE per batch", lambda: run(server, user, per_batch, args.batch)),
+                          ("ImapSource fetch + ack(mark_read)", lambda: run_source(server, user, args.batch))):
+            rate = max(fn() for _ in range(args.rounds))
+            print(f"  {label:36s} {rate:8.0f} msgs/s")
+    finally:
+        stop_dovecot(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
