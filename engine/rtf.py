@@ -120,7 +120,8 @@ def _control(state: _State, word: str, number: str | None, match, starts_group: 
         state.uc = max(0, int(number))
     elif word == "u" and number:
         code = int(number)
-        state.emit(chr(code + 65536 if code < 0 else code))
+        code = code + 65536 if code < 0 else code  # RTF writes 16-bit signed values
+        state.emit(chr(code) if 0 <= code <= 0x10FFFF else "\ufffd")
         state.pending_skip = state.uc
     elif word in _BREAKS:
         state.emit(_BREAKS[word])

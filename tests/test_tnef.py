@@ -166,3 +166,17 @@ def test_hostile_counts_stay_fast_F_ATT_3():
     assert isinstance(unpack(counted), TnefContent)
     assert unpack(flood).defects == ("tnef-unreadable: too many objects",)
     assert time.perf_counter() - start < 2.0
+
+
+def test_rtf_rendering_of_the_usual_constructs_F_ATT_3():
+    from engine.rtf import rtf_to_text
+
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1251\deff0{\fonttbl{\f0 Arial;}}{\*\generator X;}"
+        rb"{\colortbl;\red0\green0\blue0;}\pard \'cf\'f0\'e8\'ec\'e5\'f0\par "
+        rb"\uc1\u8364?5 \{x\}\tab y\line z{\pict\bin4 \par}\par"
+        rb"{\field{\*\fldinst HYPERLINK x}{\fldrslt link}}\u99999999?}"
+    )
+    assert rtf_to_text(rtf) == "\u041f\u0440\u0438\u043c\u0435\u0440\n\u20ac5 {x}\ty\nz\nlink\ufffd"
+    assert rtf_to_text(b"{\\rtf1 unclosed {group \\") == "unclosed group"
+    assert rtf_to_text(b"") == ""
