@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.message
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
@@ -83,14 +83,25 @@ def _headers(msg: email.message.Message) -> Headers:
     return found
 
 
+def own_parts(msg: email.message.Message, limit: int = _MAX_WALK) -> Iterator[email.message.Message]:
+    """The first `limit` parts of `msg` itself, top first, without entering attached mails: a
+    person forwarding a bounce or an invitation as an attachment has not written a report."""
+    stack = [msg]
+    seen = 0
+    while stack and seen < limit:
+        part = stack.pop(0)
+        seen += 1
+        yield part
+        if part.get_content_maintype() == "multipart":
+            payload = part.get_payload()
+            stack[:0] = payload if isinstance(payload, list) else []
+
+
 def _part_types(msg: email.message.Message) -> list[tuple[str, email.message.Message]]:
-    """(content type, part) for the first parts of the tree, the top one first."""
+    """(content type, part) for the mail's own parts, the top one first."""
     found = []
     try:
-        for index, part in enumerate(msg.walk()):
-            if index >= _MAX_WALK:
-                break
-            found.append((part.get_content_type(), part))
+        found.extend((part.get_content_type(), part) for part in own_parts(msg))
     except Exception:  # noqa: BLE001 - a broken tree still yields its top part
         if not found:
             found.append(("text/plain", msg))

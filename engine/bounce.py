@@ -51,7 +51,9 @@ def _detect(msg: email.message.Message) -> Bounce | None:
     by_subject = autogen.bounce_subject(msg)  # weak alone: only flufl's detectors may then look
     if not (by_subject or any(r.startswith(_BOUNCE_REASONS) for r in reasons)):
         return None
-    blocks = dsn.blocks_in(msg, _MAX_PARTS) or []
+    blocks = dsn.blocks_in(autogen.own_parts(msg, _MAX_PARTS)) or []
+    if not blocks and _from_mail_system(reasons):
+        blocks = dsn.blocks_in(_wrapped_report_parts(msg)) or []
     recipients = dsn.failures(blocks)
     # A DSN that states no per-recipient action at all is as good as none.
     stated = any(b.get("action") for b in blocks)
@@ -75,6 +77,21 @@ def _unnamed_failure(reasons: tuple[str, ...], by_subject: bool, blocks: list[ds
     if any(b.get("action") for b in blocks):
         return False  # it named recipients, and none of them failed
     return _from_mail_system(reasons) and (report or by_subject)
+
+
+def _wrapper(msg: email.message.Message) -> bool:
+    """No report of its own: a filter's cover around the real DSN, not a bounce of a bounce."""
+    return dsn.blocks_in(autogen.own_parts(msg, _MAX_PARTS)) is None
+
+
+def _wrapped_report_parts(msg: email.message.Message) -> list[email.message.Message]:
+    """Parts of DSNs attached whole by a mail filter (as InterScan does); only asked for when
+    the outer mail comes from the mail system, so a person forwarding a bounce stays a person."""
+    found: list[email.message.Message] = []
+    for part in _returned_parts(msg):
+        if part.get_content_type() == "multipart/report":
+            found.extend(autogen.own_parts(part, _MAX_PARTS))
+    return found
 
 
 def _refused(reasons: tuple[str, ...]) -> bool:
@@ -156,9 +173,7 @@ def _sender_addresses(msg: email.message.Message) -> set[str]:
 def _returned_parts(msg: email.message.Message) -> list[email.message.Message]:
     """The returned mail (or its headers) as message objects."""
     found = []
-    for index, part in enumerate(msg.walk()):
-        if index >= _MAX_PARTS:
-            break
+    for part in autogen.own_parts(msg, _MAX_PARTS):
         if part is not msg and part.get_content_type() in _RETURNED:
             payload = part.get_payload()
             if isinstance(payload, list) and payload:
@@ -199,6 +214,8 @@ def original_message_id(msg: email.message.Message, text: str | None = None) -> 
     """The Message-ID of the mail that bounced: from the returned mail, its headers, or quoted text."""
     own = {m for v in _header_values(msg, "message-id") for m in re.findall(r"<[^<>\s]+>", v)}
     for part in _returned_parts(msg):
+        if part.get_content_type() == "multipart/report" and _wrapper(msg):
+            return original_message_id(part)  # a filter wrapped the real DSN: look inside it
         values = _header_values(part, "message-id")
         match = re.search(r"<[^<>\s]+>", values[0]) if values else None
         if match is None:  # headers cut short by a bad line: the rest sits in the body
@@ -223,7 +240,7 @@ def body_text(msg: email.message.Message) -> str:
     """The report's own readable text (not a returned mail's): its text/plain parts, else its
     HTML without tags; a multipart whose boundary never shows up is read as plain text."""
     plain, html = [], []
-    for part in _own_parts(msg):
+    for part in autogen.own_parts(msg, _MAX_PARTS):
         ctype = part.get_content_type()
         broken = part.get_content_maintype() == "multipart" and not isinstance(part.get_payload(), list)
         if ctype == "text/plain" or broken:
@@ -246,16 +263,3 @@ def _decoded_text(part: email.message.Message) -> str:
         return raw[:_MAX_TEXT].decode(charset, "replace")
     except LookupError:  # a charset Python does not know
         return raw[:_MAX_TEXT].decode("utf-8", "replace")
-
-
-def _own_parts(msg: email.message.Message):
-    """Parts of `msg`, not descending into attached messages."""
-    stack = [msg]
-    seen = 0
-    while stack and seen < _MAX_PARTS:
-        part = stack.pop(0)
-        seen += 1
-        yield part
-        if part.get_content_maintype() == "multipart":
-            payload = part.get_payload()
-            stack[:0] = payload if isinstance(payload, list) else []

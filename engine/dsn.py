@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.message
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.message import FailedRecipient
@@ -28,12 +29,10 @@ class Block:
         return self.fields.get(name, "")
 
 
-def blocks_in(msg: email.message.Message, max_parts: int = 200) -> list[Block] | None:
-    """Every field block of the delivery-status parts, or None when there is no such part."""
+def blocks_in(parts: Iterable[email.message.Message]) -> list[Block] | None:
+    """Every field block of the delivery-status parts among `parts`, or None when there is none."""
     found: list[Block] | None = None
-    for index, part in enumerate(msg.walk()):
-        if index >= max_parts:
-            break
+    for part in parts:
         if part.get_content_type() in _DSN_TYPES:
             found = (found or []) + _part_blocks(part)
     return found

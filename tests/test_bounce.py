@@ -237,3 +237,20 @@ def test_a_big_returned_attachment_is_not_read_and_not_changed_F_REF_9():
     assert time.perf_counter() - started < 2
     assert [r.address for r in bounce.recipients] == ["erin@example.org"]
     assert msg.get_payload() == before
+
+
+def test_a_bounce_forwarded_as_an_attachment_is_not_a_bounce_F_REF_9():
+    text = ("From: jane@example.org\nTo: help@example.com\nSubject: Fwd: why did this bounce?\nMIME-Version: 1.0\n"
+            "Content-Type: multipart/mixed; boundary=OUTER\n\n--OUTER\nContent-Type: text/plain\n\nCan you help?\n"
+            "--OUTER\nContent-Type: message/rfc822\n\n" + DSN + "\n--OUTER--\n")
+    assert detect(email.message_from_string(text)) is None
+
+
+def test_a_dsn_wrapped_by_a_mail_filter_is_read_inside_F_REF_9():
+    text = ("From: Mail Delivery Subsystem <MAILER-DAEMON@filter.example.net>\nTo: help@example.com\n"
+            "Subject: Returned mail: User unknown\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=OUTER\n\n"
+            "--OUTER\nContent-Type: text/plain\n\nThe following addresses had permanent delivery errors\n"
+            "--OUTER\nContent-Type: message/rfc822\n\n" + DSN + "\n--OUTER--\n")
+    bounce = detect(email.message_from_string(text))
+    assert [r.address for r in bounce.recipients] == ["bob@example.net", "carol@example.net"]
+    assert bounce.original_message_id == "<ticket-42.7@helpdesk.example.com>"
