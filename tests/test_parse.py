@@ -135,6 +135,12 @@ def test_body_charsets_decode_and_wrong_labels_degrade_F_BODY_4():
     assert any("not valid utf-8" in d for d in parse(broken).defects)
 
 
+def test_utf8_body_with_a_stray_cp1252_footer_keeps_both_F_BODY_4():
+    body = "Grüße aus Köln\n".encode() + b"-- \nList footer: caf\xe9 \x93news\x94\n"
+    message = parse(mail("Content-Type: text/plain; charset=utf-8", body))
+    assert message.text == "Grüße aus Köln\n-- \nList footer: café \u201cnews\u201d\n"
+
+
 def test_quoted_printable_and_base64_bodies():
     qp = mail("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable",
               "K=C3=B6ln is a =\nlong line\n")

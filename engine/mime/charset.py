@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from functools import lru_cache
 
 # Labels mailers really send that Python does not know, or knows under a
@@ -89,6 +90,19 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _legacy_bytes(error: UnicodeDecodeError) -> tuple[str, int]:
+    # The bytes that are not UTF-8 in a mostly-UTF-8 text (a footer added by
+    # a list server, a pasted quote) are nearly always cp1252.
+    bad = error.object[error.start : error.end]
+    return bad.decode("cp1252") if _cp1252_ok(bad) else bad.decode("latin-1"), error.end
+
+
+codecs.register_error("mailgate-legacy", _legacy_bytes)
+
+
 def guess_text(data: bytes) -> str:
     """Best readable text for bytes of unknown charset; never raises."""
     if data.isascii():
@@ -97,12 +111,22 @@ def guess_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(data):  # UTF-8 with some stray legacy bytes
+        return data.decode("utf-8", errors="mailgate-legacy")
     if len(data) >= 32:
         guess = _normalizer_guess(data)
         if guess is not None:
             return guess
     # cp1252 leaves five bytes undefined; latin-1 maps every byte.
     return data.decode("cp1252", errors="strict") if _cp1252_ok(data) else data.decode("latin-1")
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    # Legacy 8-bit text (koi8-r, cp1251…) forms valid UTF-8 pairs only by
+    # chance: require most non-ASCII bytes to sit in valid sequences.
+    high = sum(1 for byte in data if byte >= 0x80)
+    covered = sum(len(found) for found in _UTF8_SEQUENCE.findall(data))
+    return covered * 3 >= high * 2
 
 
 def _cp1252_ok(data: bytes) -> bool:
