@@ -343,6 +343,36 @@ def test_distribution_list_F_NEW_3(store: Store) -> None:
         ("cc@example.com", user), ("outsider@example.net", None)]
 
 
+def test_who_can_see_a_ticket_F_REF_3(store: Store) -> None:
+    with store.transaction() as tx:
+        sharing = tx.create_organisation("Sharing", shares_tickets=True)
+        private = tx.create_organisation("Private")
+        req = tx.create_user("req", email="req@s.example", organisation_id=sharing)
+        colleague = tx.create_user("colleague", organisation_id=sharing)
+        cc = tx.create_user("cc", email="CC@elsewhere.example")
+        tech = tx.create_user("tech", role="technician")
+        stranger = tx.create_user("stranger")
+        preq = tx.create_user("preq", organisation_id=private)
+        pcolleague = tx.create_user("pcolleague", organisation_id=private)
+        shared, closed_org = tx.create_ticket("a", requester_id=req), tx.create_ticket("b", requester_id=preq)
+        tx.add_distribution(shared, "cc@elsewhere.example")
+    for user in (req, colleague, cc, tech):
+        assert store.can_see_ticket(shared, user)
+    assert not store.can_see_ticket(shared, stranger)
+    assert store.can_see_ticket(closed_org, preq) and not store.can_see_ticket(closed_org, pcolleague)
+    assert not store.can_see_ticket(9999, req)
+
+
+def test_in_memory_store_for_throwaway_runs() -> None:
+    with Store.open("sqlite://") as store:
+        with store.transaction() as tx:
+            number = tx.create_ticket("dry")
+        with store.snapshot() as view:
+            assert view.ticket(number).subject == "dry"
+        assert [t.number for t in store.tickets(mailbox=None)] == [number]
+        assert store.tickets(mailbox="elsewhere") == []
+
+
 # --- quarantine (F-FAIL-1) -------------------------------------------------------------
 
 

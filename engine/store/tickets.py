@@ -10,7 +10,9 @@ from sqlalchemy import bindparam, insert, select, update
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
-from engine.store.schema import attachments, blobs, distribution, notes, outgoing_messages, tickets
+from engine.store.schema import (
+    attachments, blobs, distribution, notes, organisations, outgoing_messages, tickets, users,
+)
 
 # What create_ticket / set_ticket_fields accept; number and timestamps are the store's.
 TICKET_FIELDS = (
@@ -44,12 +46,39 @@ class TicketReads(Session):
         rows = self._rows(select(tickets).where(tickets.c.number == number))
         return from_row(Ticket, rows[0]) if rows else None
 
-    def tickets(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Ticket]:
-        """Tickets, newest first, optionally only those with this status."""
+    def tickets(
+        self, *, status: str | None = None, mailbox: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Ticket]:
+        """Tickets, newest first, optionally only those with this status / from this mailbox."""
         stmt = select(tickets).order_by(tickets.c.number.desc()).limit(limit).offset(offset)
         if status is not None:
             stmt = stmt.where(tickets.c.status == status)
+        if mailbox is not None:
+            stmt = stmt.where(tickets.c.source_mailbox == mailbox)
         return [from_row(Ticket, r) for r in self._rows(stmt)]
+
+    def can_see_ticket(self, number: int, user_id: int) -> bool:
+        """F-REF-3: technicians, the requester, distribution list members (by user or
+        address), and members of the ticket's organisation when it shares tickets."""
+        ticket, user = self.ticket(number), self._user_row(user_id)
+        if ticket is None or user is None:
+            return False
+        if user.role == "technician" or ticket.requester_id == user_id:
+            return True
+        if any(e.user_id == user_id or (user.email_key and e.address == user.email_key)
+               for e in self.distribution_list(number)):
+            return True
+        org_id = ticket.organisation_id
+        if org_id is None and ticket.requester_id is not None:
+            requester = self._user_row(ticket.requester_id)
+            org_id = requester.organisation_id if requester else None
+        if org_id is None or org_id != user.organisation_id:
+            return False
+        return bool(self._scalar(select(organisations.c.shares_tickets).where(organisations.c.id == org_id)))
+
+    def _user_row(self, user_id: int) -> Any:
+        rows = self._rows(select(users).where(users.c.id == user_id))
+        return rows[0] if rows else None
 
     def notes(self, number: int) -> list[Note]:
         """The ticket's notes, oldest first."""
