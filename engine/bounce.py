@@ -12,7 +12,7 @@ from email.parser import BytesParser, HeaderParser
 
 import flufl.bounce
 
-from engine import autogen, bouncetext, dsn
+from engine import autogen, bouncetext, dsn, sesjson
 from engine.message import Bounce, FailedRecipient
 
 _MAX_PARTS = 200
@@ -46,6 +46,8 @@ def detect(msg: email.message.Message) -> Bounce | None:
 
 def _detect(msg: email.message.Message) -> Bounce | None:
     reasons = autogen.classify(msg).reasons
+    if "x-amz-sns-message-id" in reasons:
+        return sesjson.bounce_from_json(body_text(msg))  # SES says it all in JSON
     if _refused(reasons):
         return None
     by_subject = autogen.bounce_subject(msg)  # weak alone: only flufl's detectors may then look

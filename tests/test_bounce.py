@@ -254,3 +254,33 @@ def test_a_dsn_wrapped_by_a_mail_filter_is_read_inside_F_REF_9():
     bounce = detect(email.message_from_string(text))
     assert [r.address for r in bounce.recipients] == ["bob@example.net", "carol@example.net"]
     assert bounce.original_message_id == "<ticket-42.7@helpdesk.example.com>"
+
+
+SES = """From: AWS Notifications <no-reply@sns.amazonaws.com>
+To: help@example.com
+Subject: AWS Notification Message
+x-amz-sns-message-id: ad6bdf42-f483-5bae-bf50-8fc1aad3f981
+Content-Type: text/plain; charset=UTF-8
+
+{"notificationType":"Bounce","bounce":{"bounceType":"%s","bouncedRecipients":[{"emailAddress":"gina@example.org",\
+"action":"failed","status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},"mail":{"messageId":"0101-ses",\
+"headers":[{"name":"Message-ID","value":"<ticket-9.3@helpdesk.example.com>"}],"commonHeaders":{"subject":"[#9]"!
+ }}}
+
+--
+If you wish to stop receiving notifications from this topic, please click below to unsubscribe.
+"""
+
+
+@pytest.mark.parametrize("kind, permanent", [("Permanent", True), ("Transient", False)])
+def test_amazon_ses_json_notification_F_REF_9(kind, permanent):
+    bounce = detect(email.message_from_string(SES % kind))
+    assert bounce == Bounce(
+        recipients=(FailedRecipient("gina@example.org", permanent, "5.1.1", "550 5.1.1 user unknown"),),
+        original_message_id="<ticket-9.3@helpdesk.example.com>",
+    )
+
+
+def test_amazon_ses_complaint_is_not_a_bounce_F_REF_9():
+    text = SES.replace('"notificationType":"Bounce"', '"notificationType":"Complaint"') % "Permanent"
+    assert detect(email.message_from_string(text)) is None
