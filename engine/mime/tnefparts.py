@@ -16,10 +16,7 @@ def unpack_into(found: Bodies) -> None:
     """Unpack every TNEF attachment of `found` in place; failures keep the file."""
     if not any(is_tnef(item) for item in found.attachments):
         return
-    try:
-        from engine.tnef import unpack
-    except ImportError:  # the TNEF reader is optional: keep winmail.dat as is
-        return
+    from engine.tnef import unpack
     kept: list[RawAttachment] = []
     for item in found.attachments:
         if not is_tnef(item):
@@ -31,8 +28,11 @@ def unpack_into(found: Bodies) -> None:
             found.defects.append(f"unreadable TNEF {item.filename}: {type(err).__name__}")
             kept.append(item)
             continue
+        found.defects += [f"TNEF {item.filename}: {d}" for d in content.defects]
+        if not content.attachments and content.defects and not (content.text or content.html):
+            kept.append(item)  # nothing readable inside: keep the original file, never lose it
+            continue
         kept += [_raw(att) for att in content.attachments]
-        found.defects += [f"TNEF {item.filename}: {d}" for d in getattr(content, "defects", ())]
         if not found.plain and not found.html:
             if content.text:
                 found.plain.append(content.text)
