@@ -125,8 +125,8 @@ def _parse(raw: bytes) -> Message:
     mime = _read_tree(raw, defects)
     fields = tuple((name.lower(), hdr.decode_header(value, defects)) for name, value in mime.raw_items())
     found = walk(mime)
-    defects += found.defects
     unpack_into(found)  # winmail.dat -> its files and body (F-ATT-3)
+    defects += found.defects
     text, html = _texts(found)
     attachments = tuple(_freeze(item) for item in found.attachments)
     head = _header_values(mime, defects)
