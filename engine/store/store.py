@@ -60,7 +60,9 @@ def _sqlite_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable with WAL across application crashes
+        # FULL: a commit survives power loss too, and the source deletes or
+        # moves the mail on the server right after it (F-MB-9).
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
