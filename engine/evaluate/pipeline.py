@@ -42,6 +42,9 @@ def evaluate(message: Message, ruleset: Ruleset, state: StateView, now: datetime
     """What `message`, received by `mailbox`, becomes: pure, deterministic, fully traced."""
     draft = Draft(message=message, ruleset=ruleset, state=state, now=now, mailbox=ruleset.mailbox(mailbox),
                   index=index_for(ruleset), duplicate_key=duplicate_key(message))
+    # Known before the prechecks, so a notice about a rejected mail can name and answer its sender.
+    draft.sender = sender.sender_address(message)
+    draft.sender_name = message.from_.name if message.from_ else ""
     for stage in DECIDE:
         if stage(draft):
             break

@@ -6,30 +6,30 @@ import re
 
 from engine.decision import NewUser, Outcome
 from engine.evaluate.draft import Draft
+from engine.message import Message
 
 STAGE = "sender"
 
 
 def identify(d: Draft) -> bool:
     """Match the sender to a user by address, case-insensitively (F-USR-1)."""
-    address = _sender_address(d)
+    address = d.sender
     if not address:
         d.step(STAGE, "sender_address", False, "no usable From, Sender or Return-Path")
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "no_sender", "the message has no sender address")
-    d.sender = address
-    d.sender_name = d.message.from_.name if d.message.from_ else ""
     d.user = d.state.user_by_email(address)
     detail = f"{address} is {d.user.login} ({d.user.role})" if d.user else f"{address} is unknown"
     d.step(STAGE, "match_user", d.user is not None, detail)
     return False
 
 
-def _sender_address(d: Draft) -> str | None:
-    for candidate in (d.message.from_, d.message.sender):
+def sender_address(message: Message) -> str | None:
+    """The lower-cased address the mail counts as from: From, else Sender, else Return-Path."""
+    for candidate in (message.from_, message.sender):
         if candidate and "@" in candidate.address:
             return candidate.address.strip().lower()
-    return_path = (d.message.return_path or "").strip("<> ")
+    return_path = (message.return_path or "").strip("<> ")
     return return_path.lower() if "@" in return_path else None
 
 
