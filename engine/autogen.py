@@ -97,11 +97,17 @@ def own_parts(msg: email.message.Message, limit: int = _MAX_WALK) -> Iterator[em
             stack[:0] = payload if isinstance(payload, list) else []
 
 
+def content_type(part: email.message.Message) -> str:
+    """The part's type, cut at the first blank or ';': 'text/plain charset=x' (a missing ';')
+    is still text/plain."""
+    return re.split(r"[\s;]", part.get_content_type().strip(), maxsplit=1)[0]
+
+
 def _part_types(msg: email.message.Message) -> list[tuple[str, email.message.Message]]:
     """(content type, part) for the mail's own parts, the top one first."""
     found = []
     try:
-        found.extend((part.get_content_type(), part) for part in own_parts(msg))
+        found.extend((content_type(part), part) for part in own_parts(msg))
     except Exception:  # noqa: BLE001 - a broken tree still yields its top part
         if not found:
             found.append(("text/plain", msg))

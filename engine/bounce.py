@@ -64,7 +64,7 @@ def _detect(msg: email.message.Message) -> Bounce | None:
         recipients = dsn.failures(dsn.blocks_in_text(text))
     if not recipients and not stated:
         recipients = _from_flufl(msg, text)
-    if not recipients and not stated and _from_mail_system(reasons):
+    if not recipients and not stated and _prose_allowed(msg, reasons):
         recipients = bouncetext.failed_recipients(text, _sender_addresses(msg))
     recipients = _merge(recipients, _x_failed_recipients(msg))
     if not recipients and not _unnamed_failure(reasons, by_subject, blocks):
@@ -91,9 +91,17 @@ def _wrapped_report_parts(msg: email.message.Message) -> list[email.message.Mess
     the outer mail comes from the mail system, so a person forwarding a bounce stays a person."""
     found: list[email.message.Message] = []
     for part in _returned_parts(msg):
-        if part.get_content_type() == "multipart/report":
+        if autogen.content_type(part) == "multipart/report":
             found.extend(autogen.own_parts(part, _MAX_PARTS))
     return found
+
+
+def _prose_allowed(msg: email.message.Message, reasons: tuple[str, ...]) -> bool:
+    """Harvest addresses from prose only from the mail system, or from a null sender that
+    returns a mail (what vacation replies and receipts never do)."""
+    if _from_mail_system(reasons):
+        return True
+    return "return-path: <>" in reasons and bool(_returned_parts(msg))
 
 
 def _refused(reasons: tuple[str, ...]) -> bool:
@@ -176,7 +184,7 @@ def _returned_parts(msg: email.message.Message) -> list[email.message.Message]:
     """The returned mail (or its headers) as message objects."""
     found = []
     for part in autogen.own_parts(msg, _MAX_PARTS):
-        if part is not msg and part.get_content_type() in _RETURNED:
+        if part is not msg and autogen.content_type(part) in _RETURNED:
             payload = part.get_payload()
             if isinstance(payload, list) and payload:
                 found.append(payload[0])
@@ -216,7 +224,7 @@ def original_message_id(msg: email.message.Message, text: str | None = None) -> 
     """The Message-ID of the mail that bounced: from the returned mail, its headers, or quoted text."""
     own = {m for v in _header_values(msg, "message-id") for m in re.findall(r"<[^<>\s]+>", v)}
     for part in _returned_parts(msg):
-        if part.get_content_type() == "multipart/report" and _wrapper(msg):
+        if autogen.content_type(part) == "multipart/report" and _wrapper(msg):
             return original_message_id(part)  # a filter wrapped the real DSN: look inside it
         values = _header_values(part, "message-id")
         match = re.search(r"<[^<>\s]+>", values[0]) if values else None
@@ -243,7 +251,7 @@ def body_text(msg: email.message.Message) -> str:
     HTML without tags; a multipart whose boundary never shows up is read as plain text."""
     plain, html = [], []
     for part in autogen.own_parts(msg, _MAX_PARTS):
-        ctype = part.get_content_type()
+        ctype = autogen.content_type(part)
         broken = part.get_content_maintype() == "multipart" and not isinstance(part.get_payload(), list)
         if ctype == "text/plain" or broken:
             plain.append(_decoded_text(part))

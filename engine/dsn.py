@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine import autogen
 from engine.message import FailedRecipient
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -33,7 +34,7 @@ def blocks_in(parts: Iterable[email.message.Message]) -> list[Block] | None:
     """Every field block of the delivery-status parts among `parts`, or None when there is none."""
     found: list[Block] | None = None
     for part in parts:
-        if part.get_content_type() in _DSN_TYPES:
+        if autogen.content_type(part) in _DSN_TYPES:
             found = (found or []) + _part_blocks(part)
     return found
 

@@ -284,3 +284,12 @@ def test_amazon_ses_json_notification_F_REF_9(kind, permanent):
 def test_amazon_ses_complaint_is_not_a_bounce_F_REF_9():
     text = SES.replace('"notificationType":"Bounce"', '"notificationType":"Complaint"') % "Permanent"
     assert detect(email.message_from_string(text)) is None
+
+
+def test_a_part_type_missing_its_semicolon_is_still_read_F_REF_9():
+    text = ("From: MAILER-DAEMON@mx.example.org\nTo: help@example.com\nSubject: Returned mail: User unknown\n"
+            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n--B\n"
+            "Content-Type: text/plain\n   charset=\"iso-2022-jp\"\n\n"
+            "---The following addresses had delivery errors---\nhank@example.org [User unknown]\n--B--\n")
+    bounce = detect(email.message_from_string(text))
+    assert [r.address for r in bounce.recipients] == ["hank@example.org"]
