@@ -97,7 +97,7 @@ def compare(expected, actual, path: str) -> list[str]:
         for key, want in expected.items():
             problems += _compare_key(key, want, actual, path)
         return problems
-    if isinstance(expected, list) and isinstance(actual, list):
+    if isinstance(expected, list) and isinstance(actual, (list, tuple)):  # as_json() keeps tuples
         if len(expected) != len(actual):
             return [f"{path}: expected {len(expected)} item(s), got {len(actual)}: {_short(actual)}"]
         return [p for i, (w, a) in enumerate(zip(expected, actual)) for p in compare(w, a, f"{path}[{i}]")]
