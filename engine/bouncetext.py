@@ -26,7 +26,13 @@ _NOT_RECIPIENTS = re.compile(
     re.IGNORECASE,
 )
 _SKIP_LINE = re.compile(r"message-id|^\s*(from|to|cc|reply-to)\s*:", re.IGNORECASE)
-_REPLY_CODE = re.compile(r"(?<![\d.])([245])\d\d(?![\d.])")
+# A warning that delivery goes on, as opposed to a final notice (which may quote a 4xx reply).
+_STILL_TRYING = re.compile(
+    r"will (?:continue to |keep )?(?:be )?(?:re)?tr(?:y|ied|ying)|still (?:be )?(?:re)?trying"
+    r"|not yet been delivered|(?:has been|is|was) delayed|delivery attempts will continue"
+    r"|no action is required",
+    re.IGNORECASE,
+)
 _MAX_RECIPIENTS = 50
 _CONTEXT_LINES = 6
 
@@ -34,6 +40,7 @@ _CONTEXT_LINES = 6
 def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
     """Addresses the report part of `text` names as failing; `exclude` holds the sender's own."""
     report = report_section(text)
+    permanent = not _STILL_TRYING.search(report)
     lines = report.splitlines()
     found: dict[str, FailedRecipient] = {}
     for index, line in enumerate(lines):
@@ -44,7 +51,7 @@ def failed_recipients(text: str, exclude: set[str]) -> list[FailedRecipient]:
             key = address.lower()
             if key in found or key in exclude or _NOT_RECIPIENTS.match(key.split("@")[0]):
                 continue
-            found[key] = _recipient(address, context(lines, index, key))
+            found[key] = _recipient(address, context(lines, index, key), permanent)
             if len(found) >= _MAX_RECIPIENTS:
                 return list(found.values())
     return list(found.values())
@@ -70,10 +77,7 @@ def context(lines: list[str], index: int, address: str) -> str:
     return " ".join(taken)
 
 
-def _recipient(address: str, text: str) -> FailedRecipient:
-    """A failure whose status comes from the text about it; a 4xx reply alone means temporary."""
-    status = dsn.status_code(text)
-    code = _REPLY_CODE.search(text)
-    temporary = status.startswith("4") or (not status and code is not None and code.group(1) == "4")
-    return FailedRecipient(address=address, permanent=not temporary, status=status,
+def _recipient(address: str, text: str, permanent: bool) -> FailedRecipient:
+    """A failure whose status code comes from the text about it."""
+    return FailedRecipient(address=address, permanent=permanent, status=dsn.status_code(text),
                            diagnostic=text[:500])

@@ -293,3 +293,11 @@ def test_a_part_type_missing_its_semicolon_is_still_read_F_REF_9():
             "---The following addresses had delivery errors---\nhank@example.org [User unknown]\n--B--\n")
     bounce = detect(email.message_from_string(text))
     assert [r.address for r in bounce.recipients] == ["hank@example.org"]
+
+
+def test_a_prose_warning_that_delivery_goes_on_is_temporary_F_REF_9():
+    text = ("From: MAILER-DAEMON@mx.example.org\nTo: help@example.com\nSubject: Mail delivery warning\n\n"
+            "This is an advisory-only message. Delivery to the following recipient has been delayed:\n\n"
+            "    ivan@example.org\n    452 4.2.2 Mailbox full\n\nDelivery attempts will continue.\n")
+    (recipient,) = detect(email.message_from_string(text)).recipients
+    assert (recipient.address, recipient.permanent, recipient.status) == ("ivan@example.org", False, "4.2.2")
