@@ -47,6 +47,8 @@ def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
     mail = expected_path.with_name(f"{name}.eml")
     now = _now(spec.get("now"))
     mailbox = spec.get("mailbox") or default_mailbox(ruleset)
+    if mailbox not in {m.name for m in ruleset.mailboxes}:
+        raise UsageError(f"{expected_path.name}: no mailbox named {mailbox!r} in the config")
     ruleset = with_mailbox_options(ruleset, mailbox, spec.get("mailbox_options") or {})
     state = load_fixture(expected_path.parent / spec["directory"], ruleset, now) if spec.get("directory") else from_ruleset(ruleset)
     decision = evaluate(parse(mail.read_bytes()), ruleset, state, now, mailbox)
