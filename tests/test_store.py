@@ -340,7 +340,7 @@ def test_distribution_list_F_NEW_3(store: Store) -> None:
         assert not tx.add_distribution(number, "cc@EXAMPLE.com")
         assert tx.add_distribution(number, "outsider@example.net")
     assert [(d.address, d.user_id) for d in store.distribution_list(number)] == [
-        ("cc@example.com", user), ("outsider@example.net", None)]
+        ("CC@example.com", user), ("outsider@example.net", None)]
 
 
 def test_who_can_see_a_ticket_F_REF_3(store: Store) -> None:
@@ -371,6 +371,31 @@ def test_in_memory_store_for_throwaway_runs() -> None:
             assert view.ticket(number).subject == "dry"
         assert [t.number for t in store.tickets(mailbox=None)] == [number]
         assert store.tickets(mailbox="elsewhere") == []
+
+
+def test_oversized_values_from_mail_are_stored_and_still_match_F_BODY_4(store: Store) -> None:
+    huge_id = "<" + "ü" * 3000 + "@spam.example>"
+    huge_sender = "x" * 4000 + "@Example.com"
+    huge_key = "k" * 5000
+    with store.transaction() as tx:
+        number = tx.create_ticket("s" * 20000)
+        tx.add_note(number, "n", message_id=huge_id, author_address=huge_sender)
+        tx.store_attachment(number, b"a", filename="f" * 3000 + ".txt")
+        tx.add_distribution(number, huge_sender)
+        tx.log_processing("help", huge_key, "create_ticket", "new", ticket_number=number, sender=huge_sender)
+        tx.quarantine("help", huge_key, b"raw", "e")
+    assert store.ticket_by_message_id(huge_id) == number
+    assert store.processed("help", huge_key).ticket_number == number
+    assert store.sender_message_count("help", huge_sender.upper(), T0) == 1
+    assert store.distribution_list(number)[0].address == huge_sender
+    assert len(store.attachments(number)[0].filename) == 3004
+
+
+def test_outbox_keeps_the_recipient_as_written_F_OUT_1(store: Store) -> None:
+    with store.transaction() as tx:
+        box_id = tx.enqueue_outbox(" Jane.Doe@Example.com ", [], "x", "<r@x>", kind="auto_reply")
+    assert store.outbox_message(box_id).to_addr == "Jane.Doe@Example.com"
+    assert store.auto_replies_sent("jane.doe@example.COM", T0) == 1
 
 
 # --- quarantine (F-FAIL-1) -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -18,17 +19,31 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# PostgreSQL's btree indexes take entries up to about 2,700 bytes; mail can
+# carry longer Message-IDs and addresses than that.
+MAX_KEY_BYTES = 512
+
+
+def bounded(value: str) -> str:
+    """An indexed value from mail, kept short: a longer one becomes its SHA-256.
+
+    Applied alike when storing and when looking up, so matching still works.
+    """
+    raw = value.encode("utf-8", "surrogatepass")
+    return value if len(raw) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def fold_address(address: str | None) -> str | None:
-    """The form addresses are compared in: trimmed and lower case."""
-    return None if address is None else address.strip().lower()
+    """The form addresses are compared in: trimmed, lower case, bounded."""
+    return None if address is None else bounded(address.strip().lower())
 
 
 def bare_message_id(message_id: str | None) -> str | None:
-    """A Message-ID without white space or angle brackets, as stored."""
+    """A Message-ID without white space or angle brackets, bounded, as stored."""
     if message_id is None:
         return None
     bare = message_id.strip().strip("<>").strip()
-    return bare or None
+    return bounded(bare) if bare else None
 
 
 @functools.cache

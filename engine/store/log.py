@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.base import Session, bare_message_id, bounded, fold_address
 from engine.store.errors import DuplicateMessage
 from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_row
 from engine.store.schema import message_keys, processing_log, quarantine
@@ -46,12 +46,12 @@ class LogReads(Session):
 
     def processed(self, mailbox: str, message_key: str) -> LogEntry | None:
         """The log entry of this message in this mailbox, or None if never processed."""
-        rows = self._rows(_PROCESSED, {"mailbox": mailbox, "key": message_key})
+        rows = self._rows(_PROCESSED, {"mailbox": mailbox, "key": bounded(message_key)})
         return _entry(rows[0]) if rows else None
 
     def duplicate_key_seen(self, message_key: str) -> DuplicateKey | None:
         """F-PRE-6: the first claim of this key by any mailbox, or None."""
-        rows = self._rows(_KEY_SEEN, {"key": message_key})
+        rows = self._rows(_KEY_SEEN, {"key": bounded(message_key)})
         return from_row(DuplicateKey, rows[0]) if rows else None
 
     def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
@@ -117,7 +117,7 @@ class LogWrites(Session):
         key decides, so two pollers racing on one message cannot both win.
         A message logged as `quarantine` may be logged again (replay, F-FAIL-2).
         """
-        now = self.now()
+        now, message_key = self.now(), bounded(message_key)
         values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
                       ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
                       subject_key=subject_key, message_id=bare_message_id(message_id), updated_at=now)
@@ -136,12 +136,13 @@ class LogWrites(Session):
         Call it early in the transaction; on False the caller treats the mail
         as a duplicate (its first delivery made the ticket).
         """
-        values = dict(message_key=message_key, mailbox=mailbox, ticket_number=ticket_number, created_at=self.now())
+        values = dict(message_key=bounded(message_key), mailbox=mailbox, ticket_number=ticket_number,
+                      created_at=self.now())
         return self._insert_new(message_keys, values) is not None
 
     def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
         """Record which ticket the first delivery of a mail produced."""
-        stmt = update(message_keys).where(message_keys.c.message_key == message_key)
+        stmt = update(message_keys).where(message_keys.c.message_key == bounded(message_key))
         self._exec(stmt.values(ticket_number=ticket_number))
 
     def quarantine(self, mailbox: str, message_key: str, raw: bytes, error: str) -> int:
@@ -150,6 +151,7 @@ class LogWrites(Session):
         Quarantining the same message again (a replay that failed) refreshes
         the error and makes it pending again.
         """
+        message_key = bounded(message_key)
         here = (quarantine.c.mailbox == mailbox) & (quarantine.c.message_key == message_key)
         existing = self._scalar(select(quarantine.c.id).where(here))
         if existing is not None:

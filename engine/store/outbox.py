@@ -20,7 +20,7 @@ RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 
 _INSERT = insert(outbox)
 _AUTO_REPLIES = select(func.count()).select_from(outbox).where(
-    outbox.c.kind == "auto_reply", outbox.c.to_addr == bindparam("to"), outbox.c.created_at >= bindparam("since"))
+    outbox.c.kind == "auto_reply", outbox.c.to_key == bindparam("to"), outbox.c.created_at >= bindparam("since"))
 
 
 def retry_delay(attempts: int) -> timedelta | None:
@@ -92,7 +92,8 @@ class OutboxWrites(Session):
                 raise StoreError(f"header {name!r} contains a line break (F-OUT-4)")
         now = self.now()
         bare = bare_message_id(message_id)
-        values = dict(kind=kind, mailbox=mailbox, to_addr=fold_address(to_addr), headers=json.dumps(pairs),
+        values = dict(kind=kind, mailbox=mailbox, to_addr=to_addr.strip(), to_key=fold_address(to_addr),
+                      headers=json.dumps(pairs),
                       body=body, html=html, message_id=bare, ticket_number=ticket_number,
                       status="pending", attempts=0, next_attempt_at=now, created_at=now)
         outbox_id = self._insert(_INSERT, values)

@@ -21,6 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+# Free-form values are Text: a length limit would be enforced by PostgreSQL
+# and ignored by SQLite, and the two must behave alike. Indexed values that
+# come from mail are kept short by base.bounded().
+
 # Stable constraint names, so a later migration can drop or alter them by name
 # on both databases.
 metadata = MetaData(
@@ -68,7 +72,7 @@ organisations = Table(
     "organisations",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
     Column("shares_tickets", Boolean, nullable=False, default=False),
     _created(),
 )
@@ -77,7 +81,7 @@ organisation_domains = Table(
     "organisation_domains",
     metadata,
     Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("domain", String(255), primary_key=True),  # lower case
+    Column("domain", Text, primary_key=True),  # lower case
     Index(None, "domain"),
 )
 
@@ -85,15 +89,15 @@ users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("login", String(200), nullable=False, unique=True),
-    Column("name", String(200), nullable=False, default=""),
-    Column("email", String(320)),
+    Column("login", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("email", Text),
     # Case-folded in Python, so matching (F-USR-1) is the same on both databases
     # (SQLite's lower() only knows ASCII).
-    Column("email_key", String(320)),
+    Column("email_key", Text),
     Column("role", String(20), nullable=False, default="requester"),
     Column("organisation_id", Integer, ForeignKey("organisations.id")),
-    Column("location", String(200)),
+    Column("location", Text),
     _created(),
     CheckConstraint("role IN ('requester', 'technician')", name="role"),
     Index(None, "email_key"),
@@ -103,7 +107,7 @@ groups = Table(
     "groups",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", Text, nullable=False, unique=True),
     _created(),
 )
 
@@ -120,18 +124,18 @@ tickets = Table(
     Column("number", Integer, primary_key=True),
     Column("subject", Text, nullable=False, default=""),
     Column("status", String(30), nullable=False, default="open"),
-    Column("type", String(200)),
-    Column("subtype", String(200)),
-    Column("ticket_class", String(200)),
-    Column("category", String(200)),
-    Column("priority", String(100)),
+    Column("type", Text),
+    Column("subtype", Text),
+    Column("ticket_class", Text),
+    Column("category", Text),
+    Column("priority", Text),
     Column("assignee_user_id", Integer, ForeignKey("users.id")),
     Column("assignee_group_id", Integer, ForeignKey("groups.id")),
     Column("requester_id", Integer, ForeignKey("users.id")),
     Column("organisation_id", Integer, ForeignKey("organisations.id")),
-    Column("template", String(200)),
-    Column("source_mailbox", String(200)),
-    Column("source", String(100)),  # e.g. "Email", "System - Email Monitor"
+    Column("template", Text),
+    Column("source_mailbox", Text),
+    Column("source", Text),  # e.g. "Email", "System - Email Monitor"
     Column("logging_technician_id", Integer, ForeignKey("users.id")),
     Column("hidden", Boolean, nullable=False, default=False),
     Column("hidden_from_portal", Boolean, nullable=False, default=False),
@@ -147,11 +151,11 @@ notes = Table(
     Column("id", Integer, primary_key=True),
     _ticket_ref(nullable=False),
     Column("author_id", Integer, ForeignKey("users.id")),
-    Column("author_address", String(320)),
+    Column("author_address", Text),
     Column("text", Text, nullable=False, default=""),
     Column("html", Text),  # sanitised by the parser (F-BODY-2); never raw mail HTML
     Column("hidden_from_portal", Boolean, nullable=False, default=False),
-    Column("message_id", String(998)),  # without angle brackets
+    Column("message_id", Text),  # without angle brackets
     _created(),
     Index(None, "ticket_number"),
     Index(None, "message_id"),
@@ -173,11 +177,11 @@ attachments = Table(
     _ticket_ref(nullable=False),
     Column("note_id", Integer, ForeignKey("notes.id")),
     Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
-    Column("filename", String(500), nullable=False, default=""),
-    Column("content_type", String(255), nullable=False, default="application/octet-stream"),
+    Column("filename", Text, nullable=False, default=""),
+    Column("content_type", Text, nullable=False, default="application/octet-stream"),
     Column("size", Integer, nullable=False),
     Column("inline", Boolean, nullable=False, default=False),
-    Column("content_id", String(998)),
+    Column("content_id", Text),
     _created(),
     Index(None, "ticket_number"),
 )
@@ -188,15 +192,16 @@ distribution = Table(
     Column("id", Integer, primary_key=True),
     _ticket_ref(nullable=False),
     Column("user_id", Integer, ForeignKey("users.id")),
-    Column("address", String(320), nullable=False),  # case-folded
+    Column("address", Text, nullable=False),  # as first given
+    Column("address_key", Text, nullable=False),  # case-folded, for matching
     _created(),
-    UniqueConstraint("ticket_number", "address"),
+    UniqueConstraint("ticket_number", "address_key"),
 )
 
 outgoing_messages = Table(
     "outgoing_messages",
     metadata,
-    Column("message_id", String(998), primary_key=True),  # without angle brackets
+    Column("message_id", Text, primary_key=True),  # without angle brackets
     _ticket_ref(nullable=False),
     _created(),
 )
@@ -205,16 +210,16 @@ processing_log = Table(
     "processing_log",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("mailbox", String(200), nullable=False),
-    Column("message_key", String(200), nullable=False),
+    Column("mailbox", Text, nullable=False),
+    Column("message_key", Text, nullable=False),
     Column("outcome", String(30), nullable=False),
-    Column("reason", String(200), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
     Column("trace", Text, nullable=False, default="[]"),  # JSON
     _ticket_ref(),
     Column("note_id", Integer, ForeignKey("notes.id")),
-    Column("sender", String(320)),  # case-folded, for loop prevention (F-PRE-5)
+    Column("sender", Text),  # case-folded, for loop prevention (F-PRE-5)
     Column("subject_key", Text),  # normalised subject, for auto-bundle (F-REF-7)
-    Column("message_id", String(998)),
+    Column("message_id", Text),
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
     # The database, not Python, makes a second delivery a no-op (F-PRE-6, SPEC 6).
@@ -227,8 +232,8 @@ message_keys = Table(
     "message_keys",
     metadata,
     # One row per distinct mail across all mailboxes (F-PRE-6).
-    Column("message_key", String(200), primary_key=True),
-    Column("mailbox", String(200), nullable=False),
+    Column("message_key", Text, primary_key=True),
+    Column("mailbox", Text, nullable=False),
     _ticket_ref(),
     _created(),
 )
@@ -237,8 +242,8 @@ quarantine = Table(
     "quarantine",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("mailbox", String(200), nullable=False),
-    Column("message_key", String(200), nullable=False),
+    Column("mailbox", Text, nullable=False),
+    Column("message_key", Text, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Column("error", Text, nullable=False, default=""),
     _created(),
@@ -251,12 +256,13 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(30), nullable=False, default="notice"),  # auto_reply, notice, error, update
-    Column("mailbox", String(200)),
-    Column("to_addr", String(320), nullable=False),
+    Column("mailbox", Text),
+    Column("to_addr", Text, nullable=False),  # as given: a local part may be case-sensitive
+    Column("to_key", Text, nullable=False),  # case-folded, for F-OUT-1 counting
     Column("headers", Text, nullable=False, default="[]"),  # JSON list of [name, value]
     Column("body", Text, nullable=False, default=""),
     Column("html", Text),
-    Column("message_id", String(998), nullable=False, unique=True),
+    Column("message_id", Text, nullable=False, unique=True),
     _ticket_ref(),
     Column("status", String(10), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
@@ -266,13 +272,13 @@ outbox = Table(
     Column("sent_at", UTCDateTime),
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
     Index(None, "status", "next_attempt_at"),
-    Index(None, "kind", "to_addr", "created_at"),
+    Index(None, "kind", "to_key", "created_at"),
 )
 
 monitor_state = Table(
     "monitor_state",
     metadata,
-    Column("mailbox", String(200), primary_key=True),
+    Column("mailbox", Text, primary_key=True),
     Column("auth_failures", Integer, nullable=False, default=0),
     Column("monitor_ticket", Integer, ForeignKey("tickets.number")),
     Column("last_error", Text),
@@ -282,7 +288,7 @@ monitor_state = Table(
 leases = Table(
     "leases",
     metadata,
-    Column("mailbox", String(200), primary_key=True),
-    Column("holder", String(200), nullable=False),
+    Column("mailbox", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )

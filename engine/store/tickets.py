@@ -65,7 +65,7 @@ class TicketReads(Session):
             return False
         if user.role == "technician" or ticket.requester_id == user_id:
             return True
-        if any(e.user_id == user_id or (user.email_key and e.address == user.email_key)
+        if any(e.user_id == user_id or (user.email_key and fold_address(e.address) == user.email_key)
                for e in self.distribution_list(number)):
             return True
         org_id = ticket.organisation_id
@@ -97,7 +97,7 @@ class TicketReads(Session):
         return None if value is None else bytes(value)
 
     def distribution_list(self, number: int) -> tuple[DistributionEntry, ...]:
-        """Addresses (case-folded) and user ids on the ticket's distribution list."""
+        """Addresses (as first given) and user ids on the ticket's distribution list."""
         table = distribution
         stmt = select(table.c.address, table.c.user_id).where(table.c.ticket_number == number)
         rows = self._rows(stmt.order_by(table.c.id))
@@ -164,14 +164,9 @@ class TicketWrites(Session):
 
     def add_distribution(self, number: int, address: str, user_id: int | None = None) -> bool:
         """Put an address on the ticket's distribution list; False if it was there."""
-        key = fold_address(address)
-        table = distribution
-        here = (table.c.ticket_number == number) & (table.c.address == key)
-        if self._scalar(select(table.c.id).where(here)) is not None:
-            return False
-        self._exec(insert(table).values(ticket_number=number, address=key, user_id=user_id,
-                                        created_at=self.now()))
-        return True
+        values = dict(ticket_number=number, address=address.strip(), address_key=fold_address(address),
+                      user_id=user_id, created_at=self.now())
+        return self._insert_new(distribution, values) is not None
 
     def store_attachment(
         self,
