@@ -95,11 +95,20 @@ def _context(d: Draft, **extra) -> dict:
     return {
         "ticket": {"number": number, "subject": subject, "status": d.ticket.get("status") or (
             d.existing.status if d.existing else "open"), "url": f"{base_url}{number}" if base_url and number else ""},
-        "sender": {"name": d.sender_name, "address": d.sender or ""},
+        "sender": {"name": _sender_name(d), "address": d.sender or ""},
         "mailbox": {"name": d.mailbox.name, "address": d.mailbox.address, "from_name": _from_name(d)},
         "reason": d.reason, "detail": d.detail, "original_subject": d.message.subject,
         "reopened": d.ticket.get("status") == "open", "login_url": base_url, **extra,
     }
+
+
+def _sender_name(d: Draft) -> str:
+    """The From display name, else the directory's name for the sender (known or being created)."""
+    if d.sender_name:
+        return d.sender_name
+    if d.user is not None and d.user.email.lower() == d.sender:
+        return d.user.name
+    return next((u.name for u in d.users_to_create if u.email == d.sender), "")
 
 
 def _one_line(text: str) -> str:
