@@ -391,6 +391,17 @@ def test_oversized_values_from_mail_are_stored_and_still_match_F_BODY_4(store: S
     assert len(store.attachments(number)[0].filename) == 3004
 
 
+def test_nul_and_lone_surrogates_store_alike_on_both_databases_F_BODY_4(store: Store) -> None:
+    with store.transaction() as tx:
+        number = tx.create_ticket("bad\x00subject")
+        tx.add_note(number, "body \udcff end", html="<p>\x00</p>")
+        tx.log_processing("help", "k", "create_ticket", "new", [{"text": "\udcfe"}], ticket_number=number)
+    note = store.notes(number)[0]
+    assert store.ticket(number).subject == "bad\ufffdsubject"
+    assert note.text.startswith("body \ufffd") and note.text.endswith(" end") and note.html == "<p>\ufffd</p>"
+    assert "\ufffd" in store.processed("help", "k").trace[0]["text"]
+
+
 def test_outbox_keeps_the_recipient_as_written_F_OUT_1(store: Store) -> None:
     with store.transaction() as tx:
         box_id = tx.enqueue_outbox(" Jane.Doe@Example.com ", [], "x", "<r@x>", kind="auto_reply")

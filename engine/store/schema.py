@@ -41,6 +41,28 @@ ROLES = ("requester", "technician")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
 
 
+class SafeText(TypeDecorator):
+    """Text that stores alike on both databases, whatever the mail held.
+
+    PostgreSQL refuses NUL characters and both drivers refuse lone
+    surrogates (left by lenient decoding): each becomes U+FFFD instead.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> str | None:
+        if value is None:
+            return None
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored as naive UTC and read back timezone-aware.
 
@@ -72,7 +94,7 @@ organisations = Table(
     "organisations",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", Text, nullable=False, unique=True),
+    Column("name", SafeText, nullable=False, unique=True),
     Column("shares_tickets", Boolean, nullable=False, default=False),
     _created(),
 )
@@ -81,7 +103,7 @@ organisation_domains = Table(
     "organisation_domains",
     metadata,
     Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("domain", Text, primary_key=True),  # lower case
+    Column("domain", SafeText, primary_key=True),  # lower case
     Index(None, "domain"),
 )
 
@@ -89,15 +111,15 @@ users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("login", Text, nullable=False, unique=True),
-    Column("name", Text, nullable=False, default=""),
-    Column("email", Text),
+    Column("login", SafeText, nullable=False, unique=True),
+    Column("name", SafeText, nullable=False, default=""),
+    Column("email", SafeText),
     # Case-folded in Python, so matching (F-USR-1) is the same on both databases
     # (SQLite's lower() only knows ASCII).
-    Column("email_key", Text),
+    Column("email_key", SafeText),
     Column("role", String(20), nullable=False, default="requester"),
     Column("organisation_id", Integer, ForeignKey("organisations.id")),
-    Column("location", Text),
+    Column("location", SafeText),
     _created(),
     CheckConstraint("role IN ('requester', 'technician')", name="role"),
     Index(None, "email_key"),
@@ -107,7 +129,7 @@ groups = Table(
     "groups",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", Text, nullable=False, unique=True),
+    Column("name", SafeText, nullable=False, unique=True),
     _created(),
 )
 
@@ -122,20 +144,20 @@ tickets = Table(
     "tickets",
     metadata,
     Column("number", Integer, primary_key=True),
-    Column("subject", Text, nullable=False, default=""),
+    Column("subject", SafeText, nullable=False, default=""),
     Column("status", String(30), nullable=False, default="open"),
-    Column("type", Text),
-    Column("subtype", Text),
-    Column("ticket_class", Text),
-    Column("category", Text),
-    Column("priority", Text),
+    Column("type", SafeText),
+    Column("subtype", SafeText),
+    Column("ticket_class", SafeText),
+    Column("category", SafeText),
+    Column("priority", SafeText),
     Column("assignee_user_id", Integer, ForeignKey("users.id")),
     Column("assignee_group_id", Integer, ForeignKey("groups.id")),
     Column("requester_id", Integer, ForeignKey("users.id")),
     Column("organisation_id", Integer, ForeignKey("organisations.id")),
-    Column("template", Text),
-    Column("source_mailbox", Text),
-    Column("source", Text),  # e.g. "Email", "System - Email Monitor"
+    Column("template", SafeText),
+    Column("source_mailbox", SafeText),
+    Column("source", SafeText),  # e.g. "Email", "System - Email Monitor"
     Column("logging_technician_id", Integer, ForeignKey("users.id")),
     Column("hidden", Boolean, nullable=False, default=False),
     Column("hidden_from_portal", Boolean, nullable=False, default=False),
@@ -151,11 +173,11 @@ notes = Table(
     Column("id", Integer, primary_key=True),
     _ticket_ref(nullable=False),
     Column("author_id", Integer, ForeignKey("users.id")),
-    Column("author_address", Text),
-    Column("text", Text, nullable=False, default=""),
-    Column("html", Text),  # sanitised by the parser (F-BODY-2); never raw mail HTML
+    Column("author_address", SafeText),
+    Column("text", SafeText, nullable=False, default=""),
+    Column("html", SafeText),  # sanitised by the parser (F-BODY-2); never raw mail HTML
     Column("hidden_from_portal", Boolean, nullable=False, default=False),
-    Column("message_id", Text),  # without angle brackets
+    Column("message_id", SafeText),  # without angle brackets
     _created(),
     Index(None, "ticket_number"),
     Index(None, "message_id"),
@@ -177,11 +199,11 @@ attachments = Table(
     _ticket_ref(nullable=False),
     Column("note_id", Integer, ForeignKey("notes.id")),
     Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
-    Column("filename", Text, nullable=False, default=""),
-    Column("content_type", Text, nullable=False, default="application/octet-stream"),
+    Column("filename", SafeText, nullable=False, default=""),
+    Column("content_type", SafeText, nullable=False, default="application/octet-stream"),
     Column("size", Integer, nullable=False),
     Column("inline", Boolean, nullable=False, default=False),
-    Column("content_id", Text),
+    Column("content_id", SafeText),
     _created(),
     Index(None, "ticket_number"),
 )
@@ -192,8 +214,8 @@ distribution = Table(
     Column("id", Integer, primary_key=True),
     _ticket_ref(nullable=False),
     Column("user_id", Integer, ForeignKey("users.id")),
-    Column("address", Text, nullable=False),  # as first given
-    Column("address_key", Text, nullable=False),  # case-folded, for matching
+    Column("address", SafeText, nullable=False),  # as first given
+    Column("address_key", SafeText, nullable=False),  # case-folded, for matching
     _created(),
     UniqueConstraint("ticket_number", "address_key"),
 )
@@ -201,7 +223,7 @@ distribution = Table(
 outgoing_messages = Table(
     "outgoing_messages",
     metadata,
-    Column("message_id", Text, primary_key=True),  # without angle brackets
+    Column("message_id", SafeText, primary_key=True),  # without angle brackets
     _ticket_ref(nullable=False),
     _created(),
 )
@@ -210,16 +232,16 @@ processing_log = Table(
     "processing_log",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("mailbox", Text, nullable=False),
-    Column("message_key", Text, nullable=False),
+    Column("mailbox", SafeText, nullable=False),
+    Column("message_key", SafeText, nullable=False),
     Column("outcome", String(30), nullable=False),
-    Column("reason", Text, nullable=False, default=""),
-    Column("trace", Text, nullable=False, default="[]"),  # JSON
+    Column("reason", SafeText, nullable=False, default=""),
+    Column("trace", SafeText, nullable=False, default="[]"),  # JSON
     _ticket_ref(),
     Column("note_id", Integer, ForeignKey("notes.id")),
-    Column("sender", Text),  # case-folded, for loop prevention (F-PRE-5)
-    Column("subject_key", Text),  # normalised subject, for auto-bundle (F-REF-7)
-    Column("message_id", Text),
+    Column("sender", SafeText),  # case-folded, for loop prevention (F-PRE-5)
+    Column("subject_key", SafeText),  # normalised subject, for auto-bundle (F-REF-7)
+    Column("message_id", SafeText),
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
     # The database, not Python, makes a second delivery a no-op (F-PRE-6, SPEC 6).
@@ -232,8 +254,8 @@ message_keys = Table(
     "message_keys",
     metadata,
     # One row per distinct mail across all mailboxes (F-PRE-6).
-    Column("message_key", Text, primary_key=True),
-    Column("mailbox", Text, nullable=False),
+    Column("message_key", SafeText, primary_key=True),
+    Column("mailbox", SafeText, nullable=False),
     _ticket_ref(),
     _created(),
 )
@@ -242,10 +264,10 @@ quarantine = Table(
     "quarantine",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("mailbox", Text, nullable=False),
-    Column("message_key", Text, nullable=False),
+    Column("mailbox", SafeText, nullable=False),
+    Column("message_key", SafeText, nullable=False),
     Column("raw", LargeBinary, nullable=False),
-    Column("error", Text, nullable=False, default=""),
+    Column("error", SafeText, nullable=False, default=""),
     _created(),
     Column("replayed_at", UTCDateTime),
     UniqueConstraint("mailbox", "message_key"),
@@ -256,18 +278,18 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(30), nullable=False, default="notice"),  # auto_reply, notice, error, update
-    Column("mailbox", Text),
-    Column("to_addr", Text, nullable=False),  # as given: a local part may be case-sensitive
-    Column("to_key", Text, nullable=False),  # case-folded, for F-OUT-1 counting
-    Column("headers", Text, nullable=False, default="[]"),  # JSON list of [name, value]
-    Column("body", Text, nullable=False, default=""),
-    Column("html", Text),
-    Column("message_id", Text, nullable=False, unique=True),
+    Column("mailbox", SafeText),
+    Column("to_addr", SafeText, nullable=False),  # as given: a local part may be case-sensitive
+    Column("to_key", SafeText, nullable=False),  # case-folded, for F-OUT-1 counting
+    Column("headers", SafeText, nullable=False, default="[]"),  # JSON list of [name, value]
+    Column("body", SafeText, nullable=False, default=""),
+    Column("html", SafeText),
+    Column("message_id", SafeText, nullable=False, unique=True),
     _ticket_ref(),
     Column("status", String(10), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
-    Column("last_error", Text),
+    Column("last_error", SafeText),
     _created(),
     Column("sent_at", UTCDateTime),
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
@@ -278,17 +300,17 @@ outbox = Table(
 monitor_state = Table(
     "monitor_state",
     metadata,
-    Column("mailbox", Text, primary_key=True),
+    Column("mailbox", SafeText, primary_key=True),
     Column("auth_failures", Integer, nullable=False, default=0),
     Column("monitor_ticket", Integer, ForeignKey("tickets.number")),
-    Column("last_error", Text),
+    Column("last_error", SafeText),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
 leases = Table(
     "leases",
     metadata,
-    Column("mailbox", Text, primary_key=True),
-    Column("holder", Text, nullable=False),
+    Column("mailbox", SafeText, primary_key=True),
+    Column("holder", SafeText, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
