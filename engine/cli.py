@@ -16,6 +16,14 @@ COMMANDS = (
     "inspect",
     "dry-run",
     "test",
+    "poll",
+    "test-connection",
+    "test-smtp",
+    "tickets",
+    "log",
+    "quarantine",
+    "replay",
+    "directory",
 )
 
 

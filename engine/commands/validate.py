@@ -19,6 +19,8 @@ def add_arguments(parser) -> None:
                         help="configuration directory (overrides --config)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="json prints one object fit for CI annotations")
+    parser.add_argument("--connect", action="store_true",
+                        help="also log in to every active mailbox, as saving a mailbox does (F-MB-12)")
 
 
 def run(args) -> int:
@@ -27,14 +29,23 @@ def run(args) -> int:
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
     files, problems = check(directory)
+    connections = []
     if not problems:
-        compile_files(files, directory.resolve())  # proves the config compiles, as the poller will
+        ruleset = compile_files(files, directory.resolve())  # proves the config compiles, as the poller will
+        if args.connect:
+            from engine.commands.test_connection import check_connections, print_report
+
+            show = print_report if args.format == "text" else (lambda name, report: None)
+            connections = [(m.name, r) for m, r in zip([m for m in ruleset.mailboxes if m.active],
+                                                        check_connections(ruleset, None, show))]
     if args.format == "json":
-        print(json.dumps({"ok": not problems, "files": [f.label for f in files],
-                          "problems": [p.as_json() for p in problems]}, indent=2))
+        print(json.dumps({"ok": not problems and all(r.ok for _, r in connections), "files": [f.label for f in files],
+                          "problems": [p.as_json() for p in problems],
+                          "connections": [{"mailbox": n, "ok": r.ok, "error": r.error, "server_text": r.server_text}
+                                          for n, r in connections]}, indent=2))
     else:
         for problem in problems:
             print(problem)
         counts = f"{sum(f.kind == 'mailbox' for f in files)} mailbox file(s), {sum(f.kind == 'rules' for f in files)} rules file(s)"
         print(f"{len(problems)} problem(s) found" if problems else f"OK: {counts} valid")
-    return 1 if problems else 0
+    return 1 if problems or not all(r.ok for _, r in connections) else 0

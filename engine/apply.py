@@ -1,0 +1,159 @@
+"""apply(decision): the one place with side effects — a single store transaction per message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from engine.decision import Decision, Outcome, OutgoingMail
+from engine.errors import StoreError
+from engine.evaluate.reference import bundle_subject
+from engine.message import Message
+
+WITH_CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What apply wrote: the outcome as logged, and the ticket and note touched."""
+
+    outcome: str
+    reason: str
+    ticket: int | None = None
+    note: int | None = None
+    outbox: int = 0
+
+
+def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str, prefixes=()) -> Applied:
+    """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`."""
+    if decision.outcome is Outcome.QUARANTINE:
+        tx.quarantine(decision.mailbox, message_key, raw, decision.reason + (f": {message.unreadable}" if message.unreadable else ""))
+        return _log(tx, decision, message, message_key, prefixes, None, None, _enqueue(tx, decision, None))
+    if decision.outcome in WITH_CONTENT and not tx.claim_message_key(decision.duplicate_key, decision.mailbox):
+        # Another mailbox (or poller) made the ticket for this very mail first (F-PRE-6).
+        tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision),
+                                   sender=decision.sender, message_id=message.message_id)
+        return Applied("ignore", "duplicate")
+    ticket = note = None
+    if decision.outcome in WITH_CONTENT:
+        _organisations(tx, decision)
+        _users(tx, decision)
+        ticket = _ticket(tx, decision)
+        note = _note(tx, decision, ticket)
+        _attachments(tx, decision, message, raw, ticket, note)
+        for address in decision.distribution_adds:
+            user = tx.user_by_email(address)
+            tx.add_distribution(ticket, address, user.id if user else None)
+        tx.set_message_key_ticket(decision.duplicate_key, ticket)
+    sent = _enqueue(tx, decision, ticket)
+    return _log(tx, decision, message, message_key, prefixes, ticket, note, sent)
+
+
+def _log(tx, decision, message, message_key, prefixes, ticket, note, outbox) -> Applied:
+    tx.log_processing(decision.mailbox, message_key, decision.outcome.value, decision.reason, _trace(decision),
+                      ticket_number=ticket, note_id=note, sender=decision.sender,
+                      subject_key=bundle_subject(message.subject, prefixes) if decision.outcome is Outcome.CREATE_TICKET else None,
+                      message_id=message.message_id)
+    return Applied(decision.outcome.value, decision.reason, ticket, note, outbox)
+
+
+def _trace(decision: Decision) -> list:
+    return json.loads(decision.to_json_text())["trace"]
+
+
+def _organisations(tx, decision: Decision) -> None:
+    for domain in decision.organisations_to_create:
+        if tx.organisation_by_domain(domain) is None and tx.organisation_by_name(domain) is None:
+            tx.create_organisation(domain, domains=[domain])
+
+
+def _organisation_id(tx, name: str | None) -> int | None:
+    if not name:
+        return None
+    row = tx.organisation_by_name(name)
+    return row.id if row else None
+
+
+def _users(tx, decision: Decision) -> None:
+    for user in decision.users_to_create:
+        if tx.user_by_email(user.email) is None and tx.user_by_login(user.login) is None:
+            tx.create_user(user.login, name=user.name, email=user.email, role=user.role,
+                           organisation_id=_organisation_id(tx, user.organisation), location=user.location)
+
+
+def _user_id(tx, *, email: str | None = None, login: str | None = None) -> int | None:
+    row = tx.user_by_email(email) if email else tx.user_by_login(login) if login else None
+    return row.id if row else None
+
+
+def _group_id(tx, name: str | None) -> int | None:
+    row = tx.group(name) if name else None
+    return row.id if row else None
+
+
+def _ticket(tx, decision: Decision) -> int:
+    change = decision.ticket
+    fields = {key: getattr(change, key) for key in ("type", "subtype", "ticket_class", "category", "priority")
+              if getattr(change, key) is not None}
+    if change.assignee_user or change.assignee_group:
+        fields.update(assignee_user_id=_user_id(tx, login=change.assignee_user),
+                      assignee_group_id=_group_id(tx, change.assignee_group))
+    if change.new:
+        number = tx.create_ticket(
+            change.subject, number=change.number, requester_id=_user_id(tx, email=change.requester),
+            organisation_id=_organisation_id(tx, change.organisation), template=change.quick_pick,
+            source_mailbox=change.source_mailbox, source="Email",
+            logging_technician_id=_user_id(tx, login=change.logging_technician), **fields)
+        if number != change.number:  # outgoing mail names the predicted number: never send a wrong one
+            raise StoreError(f"ticket number {change.number} was taken meanwhile; the message will be retried")
+    else:
+        number = change.number
+        if change.status:
+            fields["status"] = change.status
+        if fields:
+            tx.set_ticket_fields(number, **fields)
+    for name, value in change.custom_fields:
+        tx.set_custom_field(number, name, value)
+    return number
+
+
+def _note(tx, decision: Decision, ticket: int) -> int | None:
+    note = decision.note
+    if note is None:
+        return None
+    text = note.text
+    if decision.flagged_recipients:
+        text = f"{text}\n\nDelivery failed for: {', '.join(decision.flagged_recipients)}"
+    return tx.add_note(ticket, text, html=note.html, author_id=_user_id(tx, email=note.author),
+                       author_address=note.author, hidden_from_portal=note.hidden_from_portal,
+                       message_id=note.message_id)
+
+
+def _attachments(tx, decision: Decision, message: Message, raw: bytes, ticket: int, note: int | None) -> None:
+    kept = {(a.sha256, a.filename) for a in decision.attachments if a.kept}
+    for item in message.attachments:
+        if (item.sha256, item.filename) in kept:
+            tx.store_attachment(ticket, item.data, filename=item.filename or "attachment", content_type=item.content_type,
+                                note_id=note, inline=item.inline, content_id=item.content_id)
+    if "raw_message" in decision.extra_attachments:
+        tx.store_attachment(ticket, raw, filename="message.eml", content_type="message/rfc822", note_id=note)
+    if "html_rendering" in decision.extra_attachments:
+        html = message.html or "<pre>" + _escape(message.text) + "</pre>"
+        tx.store_attachment(ticket, html.encode("utf-8"), filename="message.html", content_type="text/html", note_id=note)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _enqueue(tx, decision: Decision, ticket: int | None) -> int:
+    for mail in decision.outgoing:
+        tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
+                          ticket_number=ticket, kind=mail.role, mailbox=decision.mailbox)
+    return len(decision.outgoing)
+
+
+def outgoing_headers(mail: OutgoingMail) -> tuple[tuple[str, str], ...]:
+    """Every header of an outgoing mail, in the order it will be written."""
+    return (("From", mail.sender), ("To", mail.to), ("Subject", mail.subject), ("Message-ID", mail.message_id),
+            *mail.headers)

@@ -1,0 +1,46 @@
+"""`mailgate poll`: fetch, decide and apply, once or as a service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from engine.cli import config_dir
+from engine.errors import UsageError
+from engine.runtime import add_store_option, load, open_store
+from engine.service import Service
+
+HELP = "fetch mail from every active mailbox and turn it into tickets (--once, or until stopped)"
+
+
+def add_arguments(parser) -> None:
+    """Register the command's options."""
+    parser.add_argument("--once", action="store_true", help="poll every mailbox once and exit")
+    parser.add_argument("--mailbox", help="poll only this mailbox (even if inactive)")
+    add_store_option(parser)
+
+
+def run(args) -> int:
+    """Poll; exit 1 when a mailbox failed in --once mode."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ruleset = load(args)
+    if args.mailbox and args.mailbox not in {m.name for m in ruleset.mailboxes}:
+        raise UsageError(f"no mailbox named {args.mailbox!r}")
+    store = open_store(ruleset, args.store)
+    progress = _progress if sys.stderr.isatty() else None
+    service = Service(Path(config_dir(args)), ruleset, store, only=args.mailbox, progress=progress)
+    try:
+        if not args.once:
+            service.run_forever()
+            return 0
+        reports = service.poll_once()
+    finally:
+        store.close()
+    for report in reports:
+        print(report.summary())
+    return 1 if any(r.error for r in reports) else 0
+
+
+def _progress(report) -> None:
+    print(f"\r{report.summary()}", end="", file=sys.stderr, flush=True)

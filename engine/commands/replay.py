@@ -1,0 +1,41 @@
+"""`mailgate replay [ID…]`: process quarantined messages again after a fix (F-FAIL-2)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from engine.poll import process_message
+from engine.runtime import add_store_option, load, open_store
+
+HELP = "re-process quarantined messages (all of them, or the ids given)"
+
+
+def add_arguments(parser) -> None:
+    """Register the command's options."""
+    parser.add_argument("ids", nargs="*", type=int, help="quarantine ids (default: every one not yet replayed)")
+    parser.add_argument("--mailbox", help="only this mailbox")
+    add_store_option(parser)
+
+
+def run(args) -> int:
+    """Replay each item; it leaves quarantine only when it now processes."""
+    ruleset = load(args)
+    store = open_store(ruleset, args.store)
+    failed = 0
+    try:
+        items = [store.quarantine_item(i) for i in args.ids] if args.ids else store.quarantined(mailbox=args.mailbox)
+        for item in filter(None, items):
+            mailbox = next((m for m in ruleset.mailboxes if m.name == item.mailbox), None)
+            if mailbox is None:
+                print(f"{item.id}: mailbox {item.mailbox} is no longer configured; skipped")
+                failed += 1
+                continue
+            applied = process_message(store, ruleset, mailbox, item.message_key, item.raw, datetime.now(timezone.utc))
+            if applied.outcome != "quarantine":
+                with store.transaction() as tx:
+                    tx.mark_replayed(item.id)
+            failed += applied.outcome == "quarantine"
+            print(f"{item.id}: {applied.outcome} ({applied.reason})" + (f" ticket {applied.ticket}" if applied.ticket else ""))
+    finally:
+        store.close()
+    return 1 if failed else 0

@@ -1,0 +1,53 @@
+"""`mailgate test-connection [NAME]`: connect, log in, open the folder, count (F-MB-7)."""
+
+from __future__ import annotations
+
+from engine.config.secrets import SecretError
+from engine.errors import UsageError
+from engine.runtime import load
+from engine.sources.base import ConnectionReport
+from engine.sources.factory import build_source
+
+HELP = "check that each mailbox (or the one named) can be reached and logged into"
+
+
+def add_arguments(parser) -> None:
+    """Register the command's options."""
+    parser.add_argument("name", nargs="?", help="mailbox name (default: every active mailbox)")
+
+
+def run(args) -> int:
+    """Print one report per mailbox; exit 1 if any failed."""
+    ruleset = load(args)
+    return 0 if all(report.ok for report in check_connections(ruleset, args.name, print_report)) else 1
+
+
+def check_connections(ruleset, name=None, show=lambda name, report: None):
+    """Test the named mailbox or every active one, yielding ConnectionReports."""
+    mailboxes = [m for m in ruleset.mailboxes if (m.name == name if name else m.active)]
+    if name and not mailboxes:
+        raise UsageError(f"no mailbox named {name!r}")
+    for mailbox in mailboxes:
+        try:
+            report = build_source(mailbox, ruleset.config_dir).test_connection()
+        except SecretError as err:
+            report = ConnectionReport(False, mailbox.protocol, mailbox.name, error=str(err),
+                                      hint="set the secret the mailbox names, then try again")
+        show(mailbox.name, report)
+        yield report
+
+
+def print_report(name: str, report: ConnectionReport) -> None:
+    """Readable lines: OK with counts, or the server's own words and a hint."""
+    if report.ok:
+        counts = f"{report.message_count} message(s)" + (f", {report.unread_count} unread" if report.unread_count is not None else "")
+        mech = f", auth {report.auth_mechanism}" if report.auth_mechanism else ""
+        print(f"{name}: OK — {report.protocol} {report.server} {report.folder} ({report.tls or 'no TLS'}{mech}): {counts}")
+        for key, value in sorted(report.extra.items()):
+            print(f"    {key}: {value}")
+        return
+    print(f"{name}: FAILED — {report.error}")
+    if report.server_text:
+        print(f"    server said: {report.server_text}")
+    if report.hint:
+        print(f"    hint: {report.hint}")

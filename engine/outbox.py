@@ -1,0 +1,184 @@
+"""SMTP delivery from the outbox, only after the ticket change committed (F-OUT-5)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+
+from engine.config.ruleset import Ruleset
+from engine.config.secrets import resolve_secret
+from engine.errors import MailgateError
+
+DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
+
+
+class DeliveryError(MailgateError):
+    """The SMTP server refused or could not be reached; `permanent` for 5xx answers."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how outgoing mail leaves."""
+
+    host: str = "localhost"
+    port: int = 25
+    tls: str = "none"
+    verify_certificate: bool = True
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_ruleset(cls, ruleset: Ruleset) -> "SmtpSettings":
+        """The settings.smtp section, with its password resolved from env/file."""
+        smtp = ruleset.settings.get("smtp") or {}
+        tls = smtp.get("tls", "starttls")
+        password = resolve_secret(smtp["password"], ruleset.config_dir) if smtp.get("password") else None
+        return cls(smtp.get("host", "localhost"), smtp.get("port") or DEFAULT_PORTS[tls], tls,
+                   smtp.get("verify_certificate", True), smtp.get("username"), password)
+
+
+def build_mime(sender: str, to: str, subject: str, body: str, message_id: str,
+               headers: tuple[tuple[str, str], ...] = ()) -> EmailMessage:
+    """A complete mail; header values with CR/LF are refused (F-OUT-4)."""
+    mail = EmailMessage(policy=SMTP_POLICY)
+    for name, value in (("From", sender), ("To", to), ("Subject", subject), ("Message-ID", message_id), *headers):
+        if "\r" in value or "\n" in value:
+            raise DeliveryError(f"header {name} contains a line break", permanent=True)
+        mail[name] = value
+    mail.set_content(body)
+    return mail
+
+
+class SmtpConnection:
+    """One SMTP session: TLS as configured, certificate checked, optional login."""
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+        self.client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> "SmtpConnection":
+        s = self.settings
+        try:
+            if s.tls == "implicit":
+                self.client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context())
+            else:
+                self.client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.tls == "starttls":
+                    self.client.starttls(context=self._context())
+            if s.username:
+                if s.tls == "none":
+                    raise DeliveryError("refusing to send an SMTP password without TLS: set smtp.tls")
+                self.client.login(s.username, s.password or "")
+        except (OSError, smtplib.SMTPException) as err:
+            self.close()
+            raise DeliveryError(f"SMTP {s.host}:{s.port}: {_words(err)}",
+                                permanent=isinstance(err, smtplib.SMTPAuthenticationError)) from None
+        return self
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.settings.verify_certificate:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def send(self, mail: EmailMessage, to: str) -> None:
+        """Hand one mail to the server; DeliveryError says whether to retry."""
+        try:
+            self.client.send_message(mail, to_addrs=[to])
+        except smtplib.SMTPRecipientsRefused as err:
+            code = next(iter(err.recipients.values()))[0]
+            raise DeliveryError(f"recipient refused: {_words(err)}", permanent=500 <= code < 600) from None
+        except smtplib.SMTPResponseException as err:
+            raise DeliveryError(_words(err), permanent=500 <= err.smtp_code < 600) from None
+        except (OSError, smtplib.SMTPException) as err:
+            raise DeliveryError(_words(err)) from None
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.quit()
+            except (OSError, smtplib.SMTPException):
+                self.client.close()
+            self.client = None
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _words(err: Exception) -> str:
+    """The server's own words where it gave any."""
+    if isinstance(err, smtplib.SMTPResponseException):
+        text = err.smtp_error.decode("utf-8", "replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
+        return f"{err.smtp_code} {text}"
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {code} {msg.decode('utf-8', 'replace') if isinstance(msg, bytes) else msg}"
+                         for rcpt, (code, msg) in err.recipients.items())
+    return str(err) or type(err).__name__
+
+
+@dataclass
+class DeliveryReport:
+    """What one outbox run did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryReport:
+    """Send every due outbox mail once; failures are rescheduled or given up by the store."""
+    report, errors = DeliveryReport(), []
+    due = store.due_outbox(limit=limit)
+    if not due:
+        return report
+    try:
+        connection = SmtpConnection(settings).__enter__()
+    except DeliveryError as err:
+        for item in due:
+            _failed(store, item.id, err, report)
+        report.errors = (str(err),)
+        return report
+    try:
+        for item in due:
+            with store.transaction() as tx:
+                if not tx.claim_outbox(item.id):
+                    continue  # another poller took it
+            try:
+                connection.send(_mime(item), item.to_addr)
+            except DeliveryError as err:
+                _failed(store, item.id, err, report)
+                errors.append(str(err))
+                continue
+            with store.transaction() as tx:
+                tx.mark_outbox_sent(item.id)
+            report.sent += 1
+    finally:
+        connection.close()
+    report.errors = tuple(errors)
+    return report
+
+
+def _failed(store, outbox_id: int, err: DeliveryError, report: DeliveryReport) -> None:
+    with store.transaction() as tx:
+        retry_at = tx.mark_outbox_failed(outbox_id, str(err), permanent=err.permanent)
+    if retry_at is None:
+        report.failed += 1
+    else:
+        report.retrying += 1
+
+
+def _mime(item) -> EmailMessage:
+    headers = dict(item.headers)
+    extra = tuple((k, v) for k, v in item.headers if k not in ("From", "To", "Subject", "Message-ID"))
+    return build_mime(headers.get("From", ""), item.to_addr, headers.get("Subject", ""), item.body,
+                      f"<{item.message_id}>", extra)

@@ -1,0 +1,135 @@
+"""Poll one mailbox: fetch -> parse -> evaluate -> apply (one transaction each) -> outbox -> ack."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.apply import Applied, apply
+from engine.config.ruleset import MailboxConfig, Ruleset
+from engine.decision import Outcome
+from engine.errors import AuthError, MailgateError
+from engine.evaluate import evaluate
+from engine.message import parse
+from engine.monitor import record_auth_failure, record_auth_success
+from engine.outbox import SmtpSettings, deliver_due
+from engine.sources.factory import after_action
+from engine.store.errors import DuplicateMessage
+from engine.store_state import StoreStateView
+
+log = logging.getLogger("mailgate.poll")
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class MailboxReport:
+    """What one poll of one mailbox did."""
+
+    mailbox: str
+    outcomes: Counter = field(default_factory=Counter)
+    acked: int = 0
+    ack_problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    auth_failed: bool = False
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no new mail"
+        tail = f"; error: {self.error}" if self.error else ""
+        return f"{self.mailbox}: {counts}; {self.acked} acknowledged{tail}"
+
+
+def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime) -> Applied:
+    """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1)."""
+    message = parse(raw)
+    try:
+        with store.transaction() as tx:
+            earlier = tx.processed(mailbox.name, key)
+            if earlier is not None and earlier.outcome != "quarantine":  # quarantined ones may be replayed
+                return Applied("ignore", "already_processed")
+            decision = evaluate(message, ruleset, StoreStateView(tx), now, mailbox.name)
+            return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
+    except DuplicateMessage:
+        return Applied("ignore", "already_processed")  # another poller committed it first
+    except MailgateError as err:
+        return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+    except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
+        log.exception("processing %s/%s failed", mailbox.name, key)
+        return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+
+
+def quarantine(store, mailbox: MailboxConfig, key: str, raw: bytes, error: str) -> Applied:
+    """Keep the raw bytes and the reason; the poll goes on with the next message."""
+    with store.transaction() as tx:
+        if tx.processed(mailbox.name, key) is None:
+            tx.quarantine(mailbox.name, key, raw, error)
+            tx.log_processing(mailbox.name, key, "quarantine", "processing_failed",
+                              [{"stage": "apply", "rule": "apply", "hit": True, "detail": error}])
+    return Applied("quarantine", "processing_failed")
+
+
+def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock: Clock,
+                 smtp: SmtpSettings | None = None, should_stop: Callable[[], bool] = lambda: False,
+                 progress: Callable[[MailboxReport], None] | None = None) -> MailboxReport:
+    """One poll: batches are committed message by message, then mail is sent, then the batch is acked."""
+    report = MailboxReport(mailbox.name)
+    polling = mailbox.options["polling"]
+    action = after_action(mailbox)
+    try:
+        skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
+        for batch in source.fetch(polling["max_messages"], polling["batch_size"], skip):
+            done = []
+            for item in batch:
+                if should_stop():
+                    break  # the message in hand was finished; the rest waits for the next poll
+                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock())
+                report.outcomes[applied.outcome] += 1
+                done.append(item.key)
+            _send(store, smtp)
+            _ack(source, done + list(getattr(source, "skipped", [])), action, report)
+            if progress:
+                progress(report)
+            if should_stop():
+                break
+        record_auth_success(store, mailbox.name)
+    except AuthError as err:
+        report.error, report.auth_failed = str(err), True
+        record_auth_failure(store, ruleset, mailbox, str(err), clock())
+    except MailgateError as err:
+        report.error = str(err)
+    finally:
+        _close(source)
+    return report
+
+
+def _send(store, smtp: SmtpSettings | None) -> None:
+    if smtp is None:
+        return
+    result = deliver_due(store, smtp)
+    for error in result.errors:
+        log.warning("outbox: %s", error)
+
+
+def _ack(source, keys: list[str], action, report: MailboxReport) -> None:
+    keys = list(dict.fromkeys(keys))
+    if hasattr(source, "skipped"):
+        source.skipped.clear()
+    if not keys:
+        return
+    result = source.ack(keys, action)
+    report.acked += len(result.done)
+    report.ack_problems += list(result.problems)
+    for problem in result.problems:
+        log.warning("ack: %s", problem)
+
+
+def _close(source) -> None:
+    try:
+        source.close()
+    except MailgateError as err:
+        log.warning("closing the source: %s", err)
+
+
+OUTCOMES = tuple(o.value for o in Outcome)

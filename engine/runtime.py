@@ -1,0 +1,44 @@
+"""What the operational commands share: the ruleset and the store named by the config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.config.compile import load_ruleset
+from engine.config.ruleset import Ruleset
+from engine.config.secrets import resolve_secret
+
+DEFAULT_STORE = "sqlite:///var/mailgate.db"
+
+
+def store_url(ruleset: Ruleset, override: str | None = None) -> str:
+    """--store, then $MAILGATE_STORE_URL, then settings.store.url; SQLite paths are relative to the config."""
+    url = override or os.environ.get("MAILGATE_STORE_URL")
+    if not url:
+        spec = (ruleset.settings.get("store") or {}).get("url", DEFAULT_STORE)
+        url = spec if isinstance(spec, str) else resolve_secret(spec, ruleset.config_dir)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            url = f"sqlite:///{Path(ruleset.config_dir) / path}"
+    return url
+
+
+def open_store(ruleset: Ruleset, override: str | None = None):
+    """The store the config names, migrated to the current schema."""
+    from engine.store.store import Store
+
+    return Store.open(store_url(ruleset, override))
+
+
+def add_store_option(parser) -> None:
+    """--store URL for commands that use the ticket store."""
+    parser.add_argument("--store", metavar="URL", help="store URL (default: $MAILGATE_STORE_URL or settings.store.url)")
+
+
+def load(args) -> Ruleset:
+    """The validated, compiled config of the command's --config directory."""
+    from engine.cli import config_dir
+
+    return load_ruleset(Path(config_dir(args)))

@@ -1,0 +1,117 @@
+"""The long-running poller: schedules mailboxes, backs off on errors, reloads on SIGHUP, stops cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from engine.config.compile import load_ruleset
+from engine.config.ruleset import Ruleset
+from engine.errors import ConfigError, MailgateError
+from engine.outbox import SmtpSettings
+from engine.poll import MailboxReport, poll_mailbox
+from engine.sources.factory import build_source
+
+log = logging.getLogger("mailgate.service")
+LEASE = timedelta(minutes=10)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Schedule:
+    """When each mailbox is due, and how many polls in a row failed (F-FAIL-3)."""
+
+    due: dict[str, datetime] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def done(self, report: MailboxReport, interval: int, max_backoff: int, now: datetime) -> None:
+        if report.error:
+            self.failures[report.mailbox] = self.failures.get(report.mailbox, 0) + 1
+            wait = min(max_backoff, interval * 2 ** (self.failures[report.mailbox] - 1))
+        else:
+            self.failures.pop(report.mailbox, None)
+            wait = interval
+        self.due[report.mailbox] = now + timedelta(seconds=wait)
+
+
+class Service:
+    """Polls every active mailbox until stopped; one bad mailbox never stops the others."""
+
+    def __init__(self, config_dir: Path, ruleset: Ruleset, store, clock: Callable[[], datetime] = utc_now,
+                 only: str | None = None, progress: Callable[[MailboxReport], None] | None = None):
+        self.config_dir, self.ruleset, self.store, self.clock = config_dir, ruleset, store, clock
+        self.only, self.progress = only, progress
+        self.schedule = Schedule()
+        self.stop_event = threading.Event()
+        self.reload_requested = False
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    def mailboxes(self):
+        """The mailboxes to poll: active ones, or the one asked for by name."""
+        return [m for m in self.ruleset.mailboxes if (m.name == self.only if self.only else m.active)]
+
+    def poll_once(self) -> list[MailboxReport]:
+        """Poll every due mailbox once, in name order."""
+        reports = []
+        for mailbox in self.mailboxes():
+            if self.stop_event.is_set():
+                break
+            now = self.clock()
+            if self.schedule.due.get(mailbox.name, now) > now:
+                continue
+            report = self._poll(mailbox)
+            polling = mailbox.options["polling"]
+            self.schedule.done(report, polling["interval_seconds"], polling["max_backoff_seconds"], self.clock())
+            reports.append(report)
+            log.info(report.summary())
+        return reports
+
+    def _poll(self, mailbox) -> MailboxReport:
+        with self.store.transaction() as tx:
+            if not tx.take_lease(mailbox.name, self.holder, LEASE):
+                return MailboxReport(mailbox.name, error=None)  # another poller has it (SPEC 6)
+        try:
+            source = build_source(mailbox, self.ruleset.config_dir)
+            smtp = SmtpSettings.from_ruleset(self.ruleset)
+            return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
+                                self.stop_event.is_set, self.progress)
+        except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
+            return MailboxReport(mailbox.name, error=str(err))
+        finally:
+            with self.store.transaction() as tx:
+                tx.release_lease(mailbox.name, self.holder)
+
+    def reload(self) -> bool:
+        """Load the config again; keep the old one when the new one does not validate (F-CFG-6)."""
+        self.reload_requested = False
+        try:
+            self.ruleset = load_ruleset(self.config_dir)
+        except ConfigError as err:
+            log.error("config not reloaded, the running one stays:\n%s", err)
+            return False
+        log.info("config reloaded from %s", self.config_dir)
+        return True
+
+    def run_forever(self, tick: float = 1.0) -> None:
+        """Poll until SIGTERM/SIGINT; SIGHUP reloads the config between polls."""
+        self.install_signals()
+        while not self.stop_event.is_set():
+            if self.reload_requested:
+                self.reload()
+            self.poll_once()
+            self.stop_event.wait(tick)
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_requested", True))

@@ -1,0 +1,92 @@
+"""The engine's StateView served from the ticket store (one transaction or snapshot)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from engine import state
+from engine.config.ruleset import Ruleset
+from engine.errors import UsageError
+
+
+class StoreStateView:
+    """Answers evaluate()'s questions from store reads, turning rows into engine records."""
+
+    def __init__(self, reads, description: str = "ticket store"):
+        self._reads = reads
+        self.description = description
+
+    def _user(self, row) -> state.User | None:
+        if row is None:
+            return None
+        organisation = self._reads.organisation(row.organisation_id) if row.organisation_id else None
+        return state.User(row.login, row.email or "", row.name, row.role, organisation.name if organisation else None)
+
+    def user_by_email(self, address: str) -> state.User | None:
+        return self._user(self._reads.user_by_email(address))
+
+    def user_by_login(self, login: str) -> state.User | None:
+        return self._user(self._reads.user_by_login(login))
+
+    def organisation(self, name: str) -> state.Organisation | None:
+        row = self._reads.organisation_by_name(name)
+        return state.Organisation(row.name, row.domains, row.shares_tickets) if row else None
+
+    def organisation_by_domain(self, domain: str) -> state.Organisation | None:
+        row = self._reads.organisation_by_domain(domain)
+        return state.Organisation(row.name, row.domains, row.shares_tickets) if row else None
+
+    def group(self, name: str) -> state.Group | None:
+        row = self._reads.group(name)
+        if row is None:
+            return None
+        members = tuple(u.login for u in (self._reads.user(i) for i in row.member_ids) if u)
+        return state.Group(row.name, members)
+
+    def ticket(self, number: int) -> state.Ticket | None:
+        row = self._reads.ticket(number)
+        if row is None:
+            return None
+        reads = self._reads
+        requester = reads.user(row.requester_id) if row.requester_id else None
+        organisation = reads.organisation(row.organisation_id) if row.organisation_id else None
+        assignee = reads.user(row.assignee_user_id) if row.assignee_user_id else None
+        group = reads.group_by_id(row.assignee_group_id) if row.assignee_group_id else None
+        logger = reads.user(row.logging_technician_id) if row.logging_technician_id else None
+        return state.Ticket(
+            number=row.number, subject=row.subject, status=row.status,
+            requester=requester.email if requester else None,
+            organisation=organisation.name if organisation else None,
+            distribution=tuple(entry.address for entry in reads.distribution_list(number)),
+            assignee_user=assignee.login if assignee else None, assignee_group=group.name if group else None,
+            quick_pick=row.template, logging_technician=logger.login if logger else None)
+
+    def ticket_by_message_id(self, message_id: str) -> int | None:
+        return self._reads.ticket_by_message_id(message_id)
+
+    def next_ticket_number(self) -> int:
+        return self._reads.next_ticket_number()
+
+    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
+        return self._reads.sender_message_count(mailbox, address, since)
+
+    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime) -> int | None:
+        return self._reads.recent_ticket_by_sender_subject(mailbox, address, subject, since)
+
+    def auto_replies_sent(self, address: str, since: datetime) -> int:
+        return self._reads.auto_replies_sent(address, since)
+
+    def message_seen(self, duplicate_key: str) -> bool:
+        return self._reads.duplicate_key_seen(duplicate_key) is not None
+
+
+def open_state_view(url_or_path: str, ruleset: Ruleset) -> StoreStateView:
+    """`dry-run --state DB`: read users and tickets from a store, writing nothing."""
+    from engine.store.store import Store
+
+    url = url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise UsageError(f"no store at {url_or_path}: run `mailgate poll` first or give --directory")
+    store = Store.open(url)
+    return StoreStateView(store, f"store {url.split('@')[-1]}")
