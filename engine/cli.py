@@ -40,7 +40,8 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every registered sub-command attached."""
-    parser = argparse.ArgumentParser(prog="mailgate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mailgate", description="Turn incoming email into helpdesk tickets; mailboxes and rules are config as code.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     for name in COMMANDS:
