@@ -88,6 +88,28 @@ def test_reopening_is_idempotent_and_keeps_data(store_url: str) -> None:
             assert conn.execute(select(func.count()).select_from(schema_version)).scalar() == len(MIGRATIONS)
 
 
+def test_pollers_opening_a_fresh_store_together_migrate_it_once_SPEC_6(store_url: str) -> None:
+    barrier, errors, opened = threading.Barrier(4), [], []
+
+    def open_store() -> None:
+        barrier.wait(timeout=30)
+        try:
+            opened.append(Store.open(store_url))
+        except Exception as err:  # reported below with the others
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and len(opened) == 4
+    with opened[0]._engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema_version)).scalar() == len(MIGRATIONS)
+    for store in opened:
+        store.close()
+
+
 def test_a_newer_store_than_the_code_is_a_clear_error(store_url: str) -> None:
     Store.open(store_url).close()
     engine = create_engine(store_url)

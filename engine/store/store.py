@@ -56,10 +56,10 @@ def _sqlite_engine(url: str) -> Engine:
         # Take transaction control from the sqlite3 module so BEGIN is ours.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")  # before anything that locks
         if not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         # FULL: a commit survives power loss too, and the source deletes or
         # moves the mail on the server right after it (F-MB-9).
         cursor.execute("PRAGMA synchronous=FULL")
