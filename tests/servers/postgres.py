@@ -104,7 +104,9 @@ def _start_cluster() -> tuple[PostgresCluster, Path]:
         missing("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         missing("runuser is needed to run PostgreSQL as a non-root user")
-    root = Path(tempfile.mkdtemp(prefix="mailgate-pg-"))
+    # /tmp rather than $TMPDIR: the postgres user must reach it, and the unix
+    # socket path must stay under 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="mailgate-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
     if os.geteuid() == 0:
         try:
             shutil.chown(root, user=SYSTEM_USER, group=SYSTEM_USER)
