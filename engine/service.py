@@ -82,7 +82,7 @@ class Service:
                 return MailboxReport(mailbox.name, error=None)  # another poller has it (SPEC 6)
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
-            smtp = SmtpSettings.from_ruleset(self.ruleset)
+            smtp = SmtpSettings.from_ruleset(self.ruleset) if self.sends_mail() else None
             return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
                                 self.stop_event.is_set, self.progress)
         except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
@@ -90,6 +90,10 @@ class Service:
         finally:
             with self.store.transaction() as tx:
                 tx.release_lease(mailbox.name, self.holder)
+
+    def sends_mail(self) -> bool:
+        """False when settings.smtp.send is off: outgoing mail stays queued in the outbox."""
+        return (self.ruleset.settings.get("smtp") or {}).get("send", True)
 
     def reload(self) -> bool:
         """Load the config again; keep the old one when the new one does not validate (F-CFG-6)."""
