@@ -19,8 +19,8 @@ pytestmark = pytest.mark.imap
 def settings(dovecot, user, tls="none", **kw) -> ImapSettings:
     port = dovecot.ports["imaps" if tls == "implicit" else "imap"]
     kw.setdefault("ca_file", str(dovecot.ca_file))
-    return ImapSettings(host=dovecot.host, port=port, tls=tls, username=user.name,
-                        password=user.password, **kw)
+    kw.setdefault("password", user.password)
+    return ImapSettings(host=dovecot.host, port=port, tls=tls, username=user.name, **kw)
 
 
 def fetch_all(source, max_messages=9999, batch_size=100, **kw):
@@ -286,3 +286,22 @@ def test_a_big_mailbox_streams_in_bounded_batches(dovecot, mail_user):
     assert (seen, biggest) == (count, batch_size)
     # The whole mailbox is ~20 MB; a few batches' worth (~0.5 MB each) is all we hold.
     assert peak < 8 * batch_size * size, peak
+
+
+@pytest.mark.xoauth2
+@pytest.mark.parametrize("mech", [("xoauth2",), ("oauthbearer",), "auto"])
+def test_oauth_token_provider_logs_in_with_xoauth2_or_oauthbearer_F_MB_4(dovecot, mail_user, mech):
+    dovecot.seed(mail_user, [make_message(1)])
+    token = dovecot.issue_token(mail_user)
+    s = settings(dovecot, mail_user, "implicit", password=None, auth=mech)
+    with ImapSource(s, token_provider=lambda: token) as source:
+        report = source.test_connection()
+    assert report.ok and report.message_count == 1, report.error
+    assert report.auth_mechanism == ("OAUTHBEARER" if mech == "auto" else mech[0].upper())
+
+
+@pytest.mark.xoauth2
+def test_a_rejected_oauth_token_is_an_auth_error_F_MB_4(dovecot, mail_user):
+    s = settings(dovecot, mail_user, "implicit", password=None)
+    with pytest.raises(AuthError):
+        fetch_all(ImapSource(s, token_provider=lambda: "expired-token"))

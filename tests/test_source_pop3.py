@@ -15,8 +15,8 @@ pytestmark = pytest.mark.pop3
 def settings(dovecot, user, tls="none", **kw) -> Pop3Settings:
     port = dovecot.ports["pop3s" if tls == "implicit" else "pop3"]
     kw.setdefault("ca_file", str(dovecot.ca_file))
-    return Pop3Settings(host=dovecot.host, port=port, tls=tls, username=user.name,
-                        password=user.password, **kw)
+    kw.setdefault("password", user.password)
+    return Pop3Settings(host=dovecot.host, port=port, tls=tls, username=user.name, **kw)
 
 
 def fetch_all(source, max_messages=9999, batch_size=100, **kw):
@@ -161,3 +161,13 @@ def test_long_lines_and_leading_dots_survive(dovecot, mail_user):
     dovecot.seed(mail_user, [raw])
     with Pop3Source(settings(dovecot, mail_user)) as source:
         assert [m.raw for m in fetch_all(source)] == [raw]
+
+
+@pytest.mark.xoauth2
+def test_oauth_token_provider_logs_in_over_pop3_F_MB_4(dovecot, mail_user):
+    token = dovecot.issue_token(mail_user)
+    s = settings(dovecot, mail_user, "implicit", password=None)
+    report = Pop3Source(s, token_provider=lambda: token).test_connection()
+    assert report.ok and report.auth_mechanism == "OAUTHBEARER", report.error
+    with pytest.raises(AuthError):
+        fetch_all(Pop3Source(s, token_provider=lambda: "expired-token"))

@@ -89,6 +89,7 @@ class ImapSource:
         self.skipped: list[str] = []
         self.mechanism = ""
         self.uidvalidity: Optional[int] = None
+        self._exists = 0
         self._client: Optional[IMAPClient] = None
 
     # -- session ---------------------------------------------------------------
@@ -197,7 +198,9 @@ class ImapSource:
         with self._errors("search"):
             client = self._session()
             validity = self.uidvalidity
-            found = sorted(client.search(["UNSEEN"] if self.settings.unread_only else ["ALL"]))
+            # Mail another client flagged \Deleted is on its way out: not ours to process.
+            criteria = ["UNSEEN", "UNDELETED"] if self.settings.unread_only else ["UNDELETED"]
+            found = sorted(client.search(criteria))
         self.skipped = []
         wanted: list[int] = []
         for uid in found:

@@ -78,10 +78,24 @@ def mechanism(name: str, username: str, password: Optional[str], token: Optional
     if name.startswith("SCRAM-"):
         return Scram(name, username, password or "")
     if name == "XOAUTH2":
-        return lambda _c: f"user={username}\1auth=Bearer {token}\1\1".encode()
+        return _bearer(f"user={username}\1auth=Bearer {token}\1\1".encode(), b"")
     if name == "OAUTHBEARER":
-        return lambda _c: f"n,a={_saslname(username)},\1auth=Bearer {token}\1\1".encode()
+        return _bearer(f"n,a={_saslname(username)},\1auth=Bearer {token}\1\1".encode(), b"\1")
     raise SourceError(f"unsupported SASL mechanism {name}")
+
+
+def _bearer(first: bytes, after_error: bytes) -> Mechanism:
+    """Send the token once; a second challenge is the server's error JSON (RFC 7628 3.2.3),
+    answered with the dummy response that ends the exchange, never with the token again."""
+    sent = []
+
+    def respond(_challenge: bytes) -> bytes:
+        if sent:
+            return after_error
+        sent.append(True)
+        return first
+
+    return respond
 
 
 def _cram_md5(username: str, password: str) -> Mechanism:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import mailbox
+import threading
 import os
 import pwd
 import secrets
@@ -13,6 +15,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -34,11 +38,43 @@ class MailUser:
     maildir: Path
 
 
+class TokenServer:
+    """A tiny OAuth 2.0 introspection endpoint (RFC 7662) that Dovecot asks about bearer tokens."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        tokens = self.tokens
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+                user = tokens.get((form.get("token") or [""])[0])
+                body = json.dumps({"active": True, "username": user} if user else {"active": False})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((HOST, 0), Handler)
+        self.url = f"http://{HOST}:{self.httpd.server_address[1]}/introspect"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class DovecotServer:
     """Handle on the running instance: ports, CA file, users, seeding and its log."""
 
-    def __init__(self, root: Path, ports: dict[str, int], ca_file: Path) -> None:
+    def __init__(self, root: Path, ports: dict[str, int], ca_file: Path,
+                 token_server: Optional[TokenServer] = None) -> None:
         self.root, self.ports, self.ca_file = root, ports, ca_file
+        self.token_server = token_server
         self.host = HOST
         self.log_file = root / "dovecot.log"
         self.users_file = root / "users"
@@ -120,6 +156,13 @@ class DovecotServer:
         client.login(user.name, user.password)
         return client
 
+    def issue_token(self, user: MailUser) -> str:
+        """An OAuth access token the server accepts for `user` (XOAUTH2 / OAUTHBEARER)."""
+        token = f"tok-{secrets.token_urlsafe(16)}"
+        assert self.token_server is not None
+        self.token_server.tokens[token] = user.name
+        return token
+
     def kick(self, user: MailUser) -> None:
         """Make the server drop every session of `user` (doveadm kick) and wait until it has."""
         conf = str(self.root / "dovecot.conf")
@@ -200,7 +243,7 @@ def _make_certificates(root: Path) -> Path:
     return root / "ca.pem"
 
 
-def _config(root: Path, ports: dict[str, int]) -> str:
+def _config(root: Path, ports: dict[str, int], token_url: str) -> str:
     """dovecot.conf for a private instance: own dirs, passwd-file users, loopback only."""
     if os.geteuid() == 0:
         identity = ""  # defaults: dovenull for logins, dovecot internally, mail as `nobody`
@@ -223,7 +266,7 @@ ssl_cert = <{root}/server.pem
 ssl_key = <{root}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256 xoauth2 oauthbearer
 auth_failure_delay = 0
 # No escalating auth penalty (anvil), so wrong-password tests do not slow the rest.
 service anvil {{
@@ -242,6 +285,12 @@ namespace inbox {{
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
+  mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
 }}
 userdb {{
   driver = passwd-file
@@ -301,13 +350,19 @@ def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
         (root / sub).mkdir(exist_ok=True)
     server = DovecotServer(root, ports, ca_file)
     server.fill_pool(USER_POOL)
-    (root / "dovecot.conf").write_text(_config(root, ports))
+    token_server = TokenServer()
+    server.token_server = token_server
+    (root / "oauth2.conf.ext").write_text(
+        f"introspection_mode = post\nintrospection_url = {token_server.url}\n"
+        "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+    (root / "dovecot.conf").write_text(_config(root, ports, token_server.url))
     proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
                             stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
     try:
         _wait_for(ports, proc, root / "dovecot.log")
     except Exception:
         stop_dovecot(proc)
+        token_server.stop()
         raise
     return server, proc
 
@@ -337,6 +392,8 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         stop_dovecot(proc)
+        if server.token_server:
+            server.token_server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
