@@ -171,3 +171,18 @@ def test_oauth_token_provider_logs_in_over_pop3_F_MB_4(dovecot, mail_user):
     assert report.ok and report.auth_mechanism == "OAUTHBEARER", report.error
     with pytest.raises(AuthError):
         fetch_all(Pop3Source(s, token_provider=lambda: "expired-token"))
+
+
+def test_a_server_that_drops_the_connection_mid_fetch(dovecot, mail_user):
+    dovecot.seed(mail_user, [make_message(i) for i in range(4)])
+    log: set[str] = set()
+    source = Pop3Source(settings(dovecot, mail_user))
+    batches = source.fetch(100, 2)
+    log.update(m.key for m in next(batches))
+    dovecot.kick(mail_user)
+    with pytest.raises(SourceError):
+        list(batches)
+    source.close()
+    with Pop3Source(settings(dovecot, mail_user)) as again:
+        rest = fetch_all(again, skip=log.__contains__)
+    assert len(rest) == 2 and not log & {m.key for m in rest}
