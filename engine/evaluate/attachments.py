@@ -16,9 +16,9 @@ STAGE = "attachments"
 
 def sort_attachments(d: Draft) -> None:
     """Decide each attachment; the note lists what was left out ("Email Received", F-ATT-2)."""
-    limit = int(d.options["size_limits"]["max_attachment_mb"] * 1024 * 1024)
+    limit_mb = d.options["size_limits"]["max_attachment_mb"]
     for item in d.message.attachments:
-        verdict = _verdict(d, item, limit)
+        verdict = _verdict(d, item, limit_mb)
         d.attachments.append(verdict)
         d.step(STAGE, item.filename or "(unnamed)", not verdict.kept, verdict.reason or "kept", verdict.origin)
     left_out = [a for a in d.attachments if not a.kept]
@@ -28,13 +28,13 @@ def sort_attachments(d: Draft) -> None:
         d.note = replace(d.note, text=f"{d.note.text}\n\n{listing}")
 
 
-def _verdict(d: Draft, item: Attachment, limit: int) -> AttachmentVerdict:
+def _verdict(d: Draft, item: Attachment, limit_mb: float) -> AttachmentVerdict:
     base = AttachmentVerdict(item.filename, item.content_type, item.size, item.sha256, True)
     rule = next((r for r in d.ruleset.blocked_attachments if blocks(r, item)), None)
     if rule is not None:
         return replace(base, kept=False, reason=f"blocked: {rule.reason or 'matches a blocking rule'}", origin=rule.origin)
-    if item.size > limit:
-        return replace(base, kept=False, reason=f"larger than {limit // (1024 * 1024)} MB", origin=d.mailbox.origin)
+    if item.size > limit_mb * 1024 * 1024:  # the limit may be a fraction of a MB: say it as configured
+        return replace(base, kept=False, reason=f"larger than the {limit_mb:g} MB limit", origin=d.mailbox.origin)
     return base
 
 
