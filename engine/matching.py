@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 import ahocorasick
 
 T = TypeVar("T")
-_SPACE = re.compile(r"\s+")
 
 
+# Several stages normalise the same body (keywords, excluded text): remember the last few.
+@lru_cache(maxsize=16)
 def normalise(text: str) -> str:
     """Lower-case `text` and collapse every run of white space (line breaks too) to one space."""
-    return _SPACE.sub(" ", text).strip().lower()
+    # str.split() splits on exactly the characters re's \s matches, ~3x faster than re.sub.
+    return " ".join(text.split()).lower()
 
 
 class PhraseIndex(Generic[T]):
