@@ -1,0 +1,255 @@
+"""The Graph source and the OAuth token provider against recorded Entra ID and Graph responses on loopback HTTPS."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import AuthError, SourceError
+from engine.oauth import OAuthSettings, TokenProvider, credential_expiry
+from engine.sources.base import AfterAction
+from engine.sources.graph import GraphSettings, GraphSource, graph_base_url
+from tests.servers.graphfake import CLIENT_ID, EXPIRED_SECRET, GOOD_SECRET, TENANT, Entra, Graph
+from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.graph
+USER = "helpdesk@contoso.example"
+ACKS = ("PATCH", "DELETE")
+
+
+@pytest.fixture
+def entra(msfake):  # noqa: F811
+    return Entra(msfake)
+
+
+@pytest.fixture
+def graph(msfake, entra):  # noqa: F811
+    g = Graph(msfake, entra)
+    g.mailbox(USER)
+    return g
+
+
+def tokens(msfake, secret=GOOD_SECRET, **kw) -> TokenProvider:  # noqa: F811
+    settings = OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, client_secret=secret,
+                             authority_host=msfake.url, ca_file=msfake.ca_file, **kw)
+    return TokenProvider(settings, protocol="graph")
+
+
+def source(msfake, graph, user=USER, secret=GOOD_SECRET, **kw) -> GraphSource:  # noqa: F811
+    settings = GraphSettings(user=user, base_url=graph.base_url, ca_file=msfake.ca_file, **kw)
+    return GraphSource(settings, tokens(msfake, secret), sleep=lambda s: waits.append(s))
+
+
+waits: list[float] = []
+
+
+def acks_seen(msfake) -> list:  # noqa: F811
+    """Requests that change the mailbox: PATCH, DELETE, POST …/move, or any $batch."""
+    return [r for r in msfake.requests if r.method in ACKS or "/move" in r.path or "$batch" in r.path]
+
+
+def test_token_is_cached_and_refreshed_before_expiry_F_MB_4(msfake, entra):  # noqa: F811
+    now = [1_000_000.0]
+    provider = TokenProvider(tokens(msfake).settings, protocol="graph", clock=lambda: now[0])
+    first = provider()
+    assert provider() == first and provider.fetches == 1
+    now[0] += 3599 - 301  # more than the 5-minute margin left: still the cached token
+    assert provider() == first
+    now[0] += 2  # inside the margin: a new one is fetched before the old one runs out
+    assert provider() != first and provider.fetches == 2
+    assert entra.scopes[-1].startswith("https://graph.microsoft.com/.default")
+
+
+def test_token_never_shows_in_repr_or_str_F_MB_4(msfake, entra):  # noqa: F811
+    provider = tokens(msfake)
+    token = provider.token()
+    for text in (repr(provider), str(provider), repr(token), str(token), repr(provider.settings)):
+        assert token.value not in text and GOOD_SECRET not in text
+
+
+def test_expired_secret_is_auth_error_with_aadsts_text_F_MB_11(msfake, entra):  # noqa: F811
+    with pytest.raises(AuthError) as err:
+        tokens(msfake, EXPIRED_SECRET)()
+    assert "AADSTS7000222" in str(err.value) and "expired" in err.value.hint
+    assert err.value.server_text.startswith("AADSTS7000222")
+
+
+def test_wrong_secret_is_auth_error_with_aadsts_text_F_MB_11(msfake, entra):  # noqa: F811
+    with pytest.raises(AuthError) as err:
+        tokens(msfake, "wrong")()
+    assert "AADSTS7000215" in str(err.value) and "Value, not its Secret ID" in err.value.hint
+
+
+def test_wrong_secret_fails_test_connection_as_auth_failure_F_MB_7(msfake, graph):  # noqa: F811
+    report = source(msfake, graph, secret="wrong").test_connection()
+    assert not report.ok and report.auth_failed and "AADSTS7000215" in report.server_text
+
+
+def test_test_connection_counts_and_reports_token_health_F_MB_7(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    ids = box.add(3)
+    box.items[ids[0]].is_read = True
+    report = source(msfake, graph).test_connection()
+    assert report.ok, report.error
+    assert (report.message_count, report.unread_count) == (3, 2)
+    assert 3000 < report.extra["token_valid_seconds"] <= 3599
+    assert "Application.Read.All" in report.extra["secret_expiry"]
+
+
+def test_self_signed_server_refused_without_ca_file_F_MB_3(msfake, graph):  # noqa: F811
+    graph.mailbox(USER).add(1)
+    settings = GraphSettings(user=USER, base_url=graph.base_url)  # system CAs only
+    src = GraphSource(settings, tokens(msfake))
+    with pytest.raises(SourceError) as err:
+        list(src.fetch(10, 10))
+    assert "certificate" in str(err.value).lower()
+    with pytest.raises(SourceError):
+        TokenProvider(OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, client_secret=GOOD_SECRET,
+                                    authority_host=msfake.url))()
+
+
+def test_paging_follows_next_link_and_fetches_mime_F_MB_1(msfake, graph):  # noqa: F811
+    ids = graph.mailbox(USER).add(7)
+    src = source(msfake, graph, page_size=3)
+    batches = list(src.fetch(max_messages=100, batch_size=4))
+    assert [len(b) for b in batches] == [4, 3]
+    assert [f.key for b in batches for f in b] == ids
+    assert batches[0][0].raw.startswith(b"Received: ") and b"Subject: Printer broken 0\r\n" in batches[0][0].raw
+    assert len(msfake.seen("GET", "/messages?")) + len(msfake.seen("GET", "$skip")) >= 3  # three pages
+    assert msfake.requests[-1].headers["prefer"] == 'IdType="ImmutableId"'
+
+
+def test_nothing_acknowledged_before_ack_F_MB_9(msfake, graph):  # noqa: F811
+    """Crash safety: fetching (all pages, all MIME) never marks, moves or deletes anything."""
+    box = graph.mailbox(USER)
+    box.add(5)
+    src = source(msfake, graph, page_size=2)
+    fetched = [f for b in src.fetch(100, 2) for f in b]
+    assert len(fetched) == 5 and acks_seen(msfake) == []
+    assert all(not i.is_read for i in box.items.values())
+
+
+def test_mark_read_in_one_batch_F_MB_9(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    ids = box.add(3)
+    src = source(msfake, graph)
+    keys = [f.key for b in src.fetch(10, 10) for f in b]
+    report = src.ack(keys, AfterAction.mark_read())
+    assert report.ok and set(report.done) == set(ids)
+    assert all(box.items[i].is_read for i in ids)
+    assert len(msfake.seen("POST", "$batch")) == 1
+    assert list(src.fetch(10, 10)) == []  # unread only: nothing left
+
+
+def test_ack_uses_batches_of_twenty_F_MB_9(msfake, graph):  # noqa: F811
+    ids = graph.mailbox(USER).add(45)
+    report = source(msfake, graph).ack(ids, AfterAction.delete())
+    assert report.ok and len(report.done) == 45
+    batches = msfake.seen("POST", "$batch")
+    assert [len(r.json()["requests"]) for r in batches] == [20, 20, 5]
+    assert graph.mailbox(USER).items == {}
+
+
+def test_move_creates_folder_when_allowed_else_reports_F_MB_9(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    ids = box.add(2)
+    src = source(msfake, graph)
+    kept = src.ack(ids, AfterAction.move("Processed"))
+    assert kept.kept == tuple(ids) and "does not exist" in kept.problems[0]
+    assert not msfake.seen("POST", "$batch")
+    done = src.ack(ids, AfterAction.move("Processed", create_folder=True))
+    assert done.ok
+    target = next(fid for fid, name in box.folders.items() if name == "Processed")
+    assert all(box.items[i].folder == target for i in ids)
+    # A second move to the same folder finds it by display name instead of creating it again.
+    again = source(msfake, graph).ack(box.add(1), AfterAction.move("Processed"))
+    assert again.ok and list(box.folders.values()).count("Processed") == 1
+
+
+def test_message_gone_meanwhile_is_stale_not_failure_F_MB_9(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    ids = box.add(2)
+    del box.items[ids[0]]
+    report = source(msfake, graph).ack(ids, AfterAction.mark_read())
+    assert report.done == (ids[1],) and report.stale == (ids[0],)
+
+
+def test_throttling_honours_retry_after_F_FAIL_3(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    box.add(2)
+    box.throttle = 2
+    waits.clear()
+    fetched = [f for b in source(msfake, graph).fetch(10, 10) for f in b]
+    assert len(fetched) == 2 and waits == [1.0, 1.0]
+    assert len([r for r in msfake.requests if "/messages" in r.path]) >= 3
+
+
+def test_throttled_sub_requests_in_batch_are_retried_F_FAIL_3(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    ids = box.add(3)
+    box.batch_throttle = 2
+    waits.clear()
+    report = source(msfake, graph).ack(ids, AfterAction.mark_read())
+    assert report.ok and waits == [1.0]
+    assert [len(r.json()["requests"]) for r in msfake.seen("POST", "$batch")] == [3, 2]
+
+
+def test_transient_5xx_bounded_retries_then_error_F_FAIL_3(msfake, graph):  # noqa: F811
+    box = graph.mailbox(USER)
+    box.add(1)
+    box.failures = 2
+    assert len(list(source(msfake, graph, max_retries=2).fetch(10, 10))[0]) == 1
+    box.failures = 10
+    with pytest.raises(SourceError) as err:
+        list(source(msfake, graph, max_retries=2).fetch(10, 10))
+    assert not isinstance(err.value, AuthError) and "after 2 retries" in str(err.value)
+
+
+def test_expired_token_is_refreshed_once_F_MB_4(msfake, graph, entra):  # noqa: F811
+    graph.mailbox(USER).add(1)
+    src = source(msfake, graph)
+    src.tokens()
+    entra.revoked.add(entra.issued[-1])  # Graph now says the token expired
+    assert len(list(src.fetch(10, 10))[0]) == 1
+    assert len(entra.issued) == 2
+
+
+def test_token_refused_after_refresh_is_auth_error_with_graph_code_F_MB_11(msfake, graph, entra):  # noqa: F811
+    graph.mailbox(USER).add(1)
+    src = source(msfake, graph)
+    real_valid = entra.valid
+    entra.valid = lambda token: False  # every token refused, even fresh ones
+    try:
+        with pytest.raises(AuthError) as err:
+            list(src.fetch(10, 10))
+    finally:
+        entra.valid = real_valid
+    assert "InvalidAuthenticationToken" in str(err.value) and "token is expired" in err.value.server_text
+    assert len(entra.issued) == 2  # exactly one refresh
+
+
+def test_shared_mailbox_is_read_by_user_address_F_MB_1(msfake, graph):  # noqa: F811
+    shared = graph.mailbox("support.shared@contoso.example")
+    ids = shared.add(2)
+    graph.mailbox(USER).add(3)
+    src = source(msfake, graph, user="support.shared@contoso.example")
+    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert all("/users/support.shared%40contoso.example/" in r.path or "$batch" in r.path
+               for r in msfake.requests if r.path.startswith("/v1.0"))
+
+
+def test_unknown_mailbox_names_graph_error(msfake, graph):  # noqa: F811
+    with pytest.raises(SourceError) as err:
+        list(source(msfake, graph, user="nobody@contoso.example").fetch(10, 10))
+    assert "ErrorInvalidUser" in str(err.value)
+
+
+def test_national_cloud_endpoints():
+    assert graph_base_url("usgov") == "https://graph.microsoft.us/v1.0"
+    assert graph_base_url("china") == "https://microsoftgraph.chinacloudapi.cn/v1.0"
+    settings = OAuthSettings(client_id="c", tenant_id="t", client_secret="s", cloud="usgov-dod")
+    assert settings.authority == "https://login.microsoftonline.us/t"
+
+
+def test_credential_expiry_says_what_is_missing(msfake, graph):  # noqa: F811
+    info = credential_expiry(tokens(msfake), graph.base_url)
+    assert "unknown" in info  # the fake, like a mail-only app, has no Application.Read.All
