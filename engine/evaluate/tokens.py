@@ -11,6 +11,8 @@ from engine.evaluate.draft import Draft
 from engine.tokens import Token, TokenSyntaxError, parse_token
 
 STAGE = "tokens"
+ACTING = ("assign", "close", "reopen")  # tokens that act, not just set a field (F-TOK-3)
+_AUTH_RESULT = re.compile(r"\b(dmarc|spf|dkim)=([a-z]+)")
 _CANDIDATE = re.compile(r"^[ \t]*(#[A-Za-z][A-Za-z0-9_-]*)(.*)$", re.MULTILINE)
 
 
@@ -39,12 +41,29 @@ def _evaluate(d: Draft, definition: TokenDef, parsed, line: str) -> TokenResult:
     role = _role(d)
     if role not in definition.roles:
         return refuse(f"a {role} may not use #{definition.name} (allowed: {', '.join(definition.roles)})")
+    failed = failed_authentication(d.message.header("authentication-results"))
+    if definition.effect in ACTING and failed:
+        return refuse(f"the sender's address failed authentication ({failed}); #{definition.name} needs an authentic sender")
     if definition.effect == "close" and d.user is None and not d.options["unknown_senders"]["close_anonymously"]:
         return refuse("unknown senders may not close tickets")
     value, problem = _EFFECTS[definition.effect](d, definition, parsed)
     if problem:
         return refuse(problem)
     return TokenResult(line, definition.name, True, definition.effect, value, "", definition.origin)
+
+
+def failed_authentication(results: str | None) -> str:
+    """What failed in the receiving server's Authentication-Results (RFC 8601), or '' (F-TOK-3).
+
+    Only the topmost header is read: the receiving MX adds it. A forged one lower down
+    cannot make a failing mail pass, and one claiming "pass" is no worse than none.
+    """
+    verdicts = dict(_AUTH_RESULT.findall((results or "").lower()))
+    if verdicts.get("dmarc") == "fail":
+        return "dmarc=fail"
+    if verdicts.get("spf") in ("fail", "softfail") and verdicts.get("dkim") != "pass":
+        return f"spf={verdicts['spf']}, dkim={verdicts.get('dkim', 'none')}"
+    return ""
 
 
 def _role(d: Draft) -> str:
