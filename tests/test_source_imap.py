@@ -305,3 +305,13 @@ def test_a_rejected_oauth_token_is_an_auth_error_F_MB_4(dovecot, mail_user):
     s = settings(dovecot, mail_user, "implicit", password=None)
     with pytest.raises(AuthError):
         fetch_all(ImapSource(s, token_provider=lambda: "expired-token"))
+
+
+def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
+    dovecot.seed(mail_user, [make_message(1, size=2_000), make_message(2, size=300_000)])
+    with ImapSource(settings(dovecot, mail_user)) as source:
+        got = {m.raw.split(b"Subject: ")[1].split(b"\r\n")[0]: m for m in fetch_all(source, max_size=100_000)}
+    small, big = got[b"Test message 1"], got[b"Test message 2"]
+    assert not small.truncated and small.size == len(small.raw)
+    assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and big.raw.endswith(b"\r\n\r\n")
+    assert all(b"\\Seen" not in f for f in flags_by_subject(dovecot, mail_user).values())

@@ -145,3 +145,12 @@ def test_a_big_maildir_streams_in_bounded_batches(box):
     finally:
         tracemalloc.stop()
     assert seen == count and peak < 8 * batch_size * size, peak
+
+
+def test_oversized_mail_comes_as_its_header_only_F_PRE_7(box):
+    box.add(make_message(1, size=2_000))
+    box.add(make_message(2, size=300_000))
+    got = sorted(fetch_all(source(box), max_size=100_000), key=lambda m: m.size)
+    assert not got[0].truncated and got[0].size == len(got[0].raw)
+    assert got[1].truncated and got[1].size > 290_000 > 10 * len(got[1].raw)
+    assert got[1].raw.endswith(b"\r\n\r\n") and b"Subject: Test message 2" in got[1].raw

@@ -186,3 +186,11 @@ def test_a_server_that_drops_the_connection_mid_fetch(dovecot, mail_user):
     with Pop3Source(settings(dovecot, mail_user)) as again:
         rest = fetch_all(again, skip=log.__contains__)
     assert len(rest) == 2 and not log & {m.key for m in rest}
+
+
+def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
+    dovecot.seed(mail_user, [make_message(1, size=2_000), make_message(2, size=300_000)])
+    with Pop3Source(settings(dovecot, mail_user)) as source:
+        small, big = fetch_all(source, max_size=100_000)
+    assert not small.truncated and small.size == len(small.raw)
+    assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and b"Subject: Test message 2" in big.raw

@@ -16,10 +16,17 @@ E = TypeVar("E", bound=MailgateError)
 
 @dataclass(frozen=True)
 class Fetched:
-    """One message as the server holds it; `key` is stable for this mailbox."""
+    """One message as the server holds it; `key` is stable for this mailbox.
+
+    With `fetch(..., max_size=N)` a message larger than N bytes arrives `truncated`:
+    `raw` holds only its header (enough to reject it with a notice, F-PRE-7) and
+    `size` its full size, so a huge mail never sits in memory.
+    """
 
     key: str
     raw: bytes
+    size: Optional[int] = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,13 +102,15 @@ class Source(Protocol):
     skipped: list[str]
 
     def fetch(
-        self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None
+        self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
+        max_size: Optional[int] = None,
     ) -> Iterator[list[Fetched]]:
         """Yield batches of at most `batch_size` messages, `max_messages` in all, oldest first.
 
         Keys for which `skip(key)` is true are not downloaded; they are collected in
         `self.skipped` so the caller can re-run the after-action on them (an ack lost
-        to a crash is completed on the next poll).
+        to a crash is completed on the next poll). Messages over `max_size` bytes come
+        as their header only (`Fetched.truncated`).
         """
         ...
 
@@ -145,6 +154,15 @@ def failed_report(protocol: str, server: str, exc: Exception, folder: str = "") 
         hint=getattr(exc, "hint", "") or "",
         auth_failed=isinstance(exc, AuthError),
     )
+
+
+def header_of(raw: bytes) -> bytes:
+    """The header block of a message (up to and including the blank line)."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(sep)
+        if end >= 0:
+            return raw[:end + len(sep)]
+    return raw
 
 
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:

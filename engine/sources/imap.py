@@ -192,8 +192,8 @@ class ImapSource:
 
     # -- fetch -----------------------------------------------------------------
 
-    def fetch(self, max_messages: int, batch_size: int,
-              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
+    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
+              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
         """Yield batches of BODY.PEEK[] (never sets \\Seen), oldest UID first."""
         with self._errors("search"):
             client = self._session()
@@ -211,19 +211,38 @@ class ImapSource:
             else:
                 wanted.append(uid)
         for chunk in batched(wanted, batch_size):
-            yield self._fetch_batch(chunk, validity)
+            yield self._fetch_batch(chunk, validity, max_size)
 
-    def _fetch_batch(self, uids: Sequence[int], validity: Optional[int]) -> list[Fetched]:
+    def _fetch_batch(self, uids: Sequence[int], validity: Optional[int],
+                     max_size: Optional[int]) -> list[Fetched]:
         with self._errors("fetch"):
             client = self._session()
             if self.uidvalidity != validity:
                 raise SourceError(f"{self.settings.server}: UIDVALIDITY of {self.settings.folder!r} "
                                   "changed while fetching; the next poll starts afresh")
-            # imapclient needs the UID list here (it filters the response by it).
-            data = client.fetch(list(uids), ["BODY.PEEK[]"])
+            big = self._oversized(uids, max_size)
+            small = [u for u in uids if u not in big]
+            # imapclient needs UID lists here (it filters the response by them).
+            data = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            heads = client.fetch(list(big), ["BODY.PEEK[HEADER]"]) if big else {}
         # A message expunged by someone else since SEARCH is simply absent.
-        return [Fetched(f"{validity}:{uid}", data[uid][b"BODY[]"]) for uid in uids
-                if uid in data and b"BODY[]" in data[uid]]
+        out = []
+        for uid in uids:
+            key = f"{validity}:{uid}"
+            if uid in big and b"BODY[HEADER]" in heads.get(uid, {}):
+                out.append(Fetched(key, heads[uid][b"BODY[HEADER]"], big[uid], truncated=True))
+            elif b"BODY[]" in data.get(uid, {}):
+                raw = data[uid][b"BODY[]"]
+                out.append(Fetched(key, raw, len(raw)))
+        return out
+
+    def _oversized(self, uids: Sequence[int], max_size: Optional[int]) -> dict[int, int]:
+        """UID -> size of the messages in `uids` larger than `max_size` (one FETCH RFC822.SIZE)."""
+        if max_size is None:
+            return {}
+        sizes = self._client.fetch(list(uids), ["RFC822.SIZE"])
+        return {uid: int(item[b"RFC822.SIZE"]) for uid, item in sizes.items()
+                if int(item.get(b"RFC822.SIZE", 0)) > max_size}
 
     # -- ack -------------------------------------------------------------------
 

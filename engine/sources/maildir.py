@@ -10,7 +10,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence
 
 from engine.errors import MailgateError, SourceError
 from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn,
-                                 failed_report, source_error)
+                                 failed_report, header_of, source_error)
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,14 @@ class MaildirSettings:
 
 
 class Entry(NamedTuple):
-    """One message file: its key, sub-directory (new/cur), file name and flags."""
+    """One message file: its key, sub-directory (new/cur), file name, flags, mtime, size."""
 
     key: str
     subdir: str
     name: str
     flags: str
     mtime: float
+    size: int
 
 
 def _entries(root: Path) -> Iterator[Entry]:
@@ -49,15 +50,28 @@ def _entries(root: Path) -> Iterator[Entry]:
             key, _, info = item.name.partition(":")
             flags = info[2:] if info.startswith("2,") else ""
             try:
-                mtime = item.stat().st_mtime
+                stat = item.stat()
             except FileNotFoundError:  # taken by another reader meanwhile
                 continue
-            yield Entry(key, subdir, item.name, flags, mtime)
+            yield Entry(key, subdir, item.name, flags, stat.st_mtime, stat.st_size)
 
 
 def _folder_path(path: str, folder: Optional[str]) -> Path:
     """Maildir++ layout, as Dovecot and mailbox.Maildir use it: sub-folder `X` is `.X`."""
     return Path(path) / f".{folder}" if folder else Path(path)
+
+
+HEADER_LIMIT = 1 << 20  # a header block larger than this is cut: it is only for a notice
+
+
+def _read(path: Path, entry: Entry, max_size: Optional[int]) -> Fetched:
+    """The whole file, or only its header when it is larger than `max_size`."""
+    if max_size is None or entry.size <= max_size:
+        raw = path.read_bytes()
+        return Fetched(entry.key, raw, len(raw))
+    with open(path, "rb") as fh:
+        head = header_of(fh.read(min(entry.size, HEADER_LIMIT)))
+    return Fetched(entry.key, head, entry.size, truncated=True)
 
 
 def _cur_name(entry: Entry, extra: str) -> str:
@@ -98,8 +112,8 @@ class MaildirSource:
         found = [e for e in _entries(root) if not self.settings.unread_only or self._unread(e)]
         return sorted(found, key=lambda e: (e.mtime, e.key))
 
-    def fetch(self, max_messages: int, batch_size: int,
-              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
+    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
+              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
         """Yield batches of message files, oldest first, reading each only when its batch is due."""
         root, batch = self._root(), []
         self.skipped = []
@@ -111,11 +125,11 @@ class MaildirSource:
                 self.skipped.append(entry.key)
                 continue
             try:
-                raw = (root / entry.subdir / entry.name).read_bytes()
+                item = _read(root / entry.subdir / entry.name, entry, max_size)
             except FileNotFoundError:  # removed by someone else since the listing
                 continue
             taken += 1
-            batch.append(Fetched(entry.key, raw))
+            batch.append(item)
             if len(batch) >= max(1, batch_size):
                 yield batch
                 batch = []

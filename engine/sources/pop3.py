@@ -185,11 +185,12 @@ class Pop3Source:
 
     # -- fetch -----------------------------------------------------------------
 
-    def fetch(self, max_messages: int, batch_size: int,
-              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
+    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
+              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
         """Yield batches of RETR'd messages in maildrop order; keys are UIDLs."""
         with self._errors("UIDL"):
             self._listing()
+            sizes = self._sizes() if max_size is not None else {}
         self.skipped = []
         wanted: list[tuple[str, int]] = []
         for key, number in self._numbers.items():
@@ -202,8 +203,27 @@ class Pop3Source:
         for chunk in batched(wanted, batch_size):
             with self._errors("RETR"):
                 conn = self._session()
-                batch = [Fetched(key, b"\r\n".join(conn.retr(number)[1]) + b"\r\n") for key, number in chunk]
+                batch = [self._retrieve(conn, key, number, sizes.get(number, 0), max_size)
+                         for key, number in chunk]
             yield batch
+
+    @staticmethod
+    def _retrieve(conn: poplib.POP3, key: str, number: int, size: int,
+                  max_size: Optional[int]) -> Fetched:
+        """RETR, or only the header (TOP n 0) of a message over `max_size`."""
+        if max_size is not None and size > max_size:
+            head = b"\r\n".join(conn.top(number, 0)[1]) + b"\r\n"
+            return Fetched(key, head, size, truncated=True)
+        raw = b"\r\n".join(conn.retr(number)[1]) + b"\r\n"
+        return Fetched(key, raw, len(raw))
+
+    def _sizes(self) -> dict[int, int]:
+        """Message number -> octets, from one LIST."""
+        sizes = {}
+        for line in self._session().list()[1]:
+            number, _, octets = line.decode("ascii", "replace").partition(" ")
+            sizes[int(number)] = int(octets.split()[0]) if octets.strip() else 0
+        return sizes
 
     def _listing(self) -> dict[str, int]:
         """UIDL of the current session: key -> message number (numbers are per session)."""
