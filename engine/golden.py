@@ -42,7 +42,10 @@ def find_cases(directory: Path) -> list[Path]:
 
 def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
     """Evaluate the case's mail and compare the decision with its expectations."""
-    spec = yaml.safe_load(expected_path.read_text(encoding="utf-8")) or {}
+    try:
+        spec = yaml.safe_load(expected_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:  # a broken case file is the admin's to fix: say where
+        raise UsageError(f"cannot read golden case {expected_path}: {err}") from None
     name = expected_path.name.removesuffix(".expected.yaml")
     mail = expected_path.with_name(f"{name}.eml")
     now = _now(spec.get("now"))
