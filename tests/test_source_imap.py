@@ -12,6 +12,7 @@ from engine.errors import AuthError, SourceError
 from engine.sources.base import AfterAction
 from engine.sources.imap import ImapSettings, ImapSource
 from tests.servers.dovecot import make_message
+from tests.servers.plainserver import closed_port, plain_imap_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.imap
 
@@ -315,3 +316,26 @@ def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
     assert not small.truncated and small.size == len(small.raw)
     assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and big.raw.endswith(b"\r\n\r\n")
     assert all(b"\\Seen" not in f for f in flags_by_subject(dovecot, mail_user).values())
+
+
+
+def test_starttls_never_falls_back_to_plaintext_F_MB_3(plain_imap_server):
+    s = ImapSettings(host="127.0.0.1", port=plain_imap_server.server_address[1], tls="starttls",
+                     username="u", password="secret", forbid_plaintext_login=False)
+    with pytest.raises(SourceError, match="does not offer STARTTLS"):
+        fetch_all(ImapSource(s))
+    assert not {b"LOGIN", b"AUTHENTICATE"} & set(plain_imap_server.seen)
+
+
+def test_nothing_listening_is_a_source_error_with_a_hint_F_MB_7():
+    s = ImapSettings(host="127.0.0.1", port=closed_port(), tls="none", username="u", password="p")
+    report = ImapSource(s).test_connection()
+    assert not report.ok and not report.auth_failed and "port" in report.hint
+
+
+def test_a_non_ascii_folder_is_created_and_used_F_MB_9(dovecot, mail_user):
+    dovecot.seed(mail_user, [make_message(1)])
+    with ImapSource(settings(dovecot, mail_user)) as source:
+        keys = [m.key for m in fetch_all(source)]
+        assert source.ack(keys, AfterAction.move("Erledigt.Überprüft", create_folder=True)).ok
+    assert len(flags_by_subject(dovecot, mail_user, "Erledigt.Überprüft")) == 1

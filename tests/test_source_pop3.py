@@ -8,6 +8,7 @@ from engine.errors import AuthError, SourceError
 from engine.sources.base import AfterAction
 from engine.sources.pop3 import Pop3Settings, Pop3Source
 from tests.servers.dovecot import make_message
+from tests.servers.plainserver import closed_port, plain_pop3_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.pop3
 
@@ -194,3 +195,18 @@ def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
         small, big = fetch_all(source, max_size=100_000)
     assert not small.truncated and small.size == len(small.raw)
     assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and b"Subject: Test message 2" in big.raw
+
+
+
+def test_stls_never_falls_back_to_plaintext_F_MB_3(plain_pop3_server):
+    s = Pop3Settings(host="127.0.0.1", port=plain_pop3_server.server_address[1], tls="starttls",
+                     username="u", password="secret", forbid_plaintext_login=False)
+    with pytest.raises(SourceError, match="does not offer STLS"):
+        fetch_all(Pop3Source(s))
+    assert not {b"USER", b"PASS", b"AUTH"} & set(plain_pop3_server.seen)
+
+
+def test_nothing_listening_is_a_source_error_with_a_hint_F_MB_7():
+    s = Pop3Settings(host="127.0.0.1", port=closed_port(), tls="none", username="u", password="p")
+    report = Pop3Source(s).test_connection()
+    assert not report.ok and not report.auth_failed and "port" in report.hint
