@@ -8,7 +8,9 @@ from dataclasses import replace
 from engine.config.ruleset import TokenDef
 from engine.decision import Outcome, TokenResult
 from engine.evaluate.draft import Draft
-from engine.tokens import Token, TokenSyntaxError, parse_token
+from engine.tokens import Token, TokenSyntaxError, parse_token, parser
+
+parser()  # read tokens.lark now, at import: evaluate() itself never opens a file
 
 STAGE = "tokens"
 ACTING = ("assign", "close", "reopen")  # tokens that act, not just set a field (F-TOK-3)
