@@ -19,13 +19,18 @@ class PatternError(ValueError):
         self.hint = hint
 
 
-def compile_safe(pattern: str):
-    """Compile `pattern` case-insensitively with RE2, or raise PatternError saying why."""
-    try:
-        re.compile(pattern)
-    except re.error as err:
-        raise PatternError(f"regex {pattern!r} does not compile: {err}",
-                           "fix the regex syntax (RE2 / Python syntax)") from None
+def compile_safe(pattern: str, built: bool = False):
+    """Compile `pattern` case-insensitively with RE2, or raise PatternError saying why.
+
+    `built=True` is for patterns made from re.escape'd text: they skip the Python syntax
+    check, which costs ~5x the RE2 compile (seconds for a 10,000-entry config).
+    """
+    if not built:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise PatternError(f"regex {pattern!r} does not compile: {err}",
+                               "fix the regex syntax (RE2 / Python syntax)") from None
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as err:

@@ -116,7 +116,7 @@ def _excluded(rules):
         for i, item in enumerate(data.get("excluded_text", [])):
             is_regex = "regex" in item
             source = item["regex"] if is_regex else item["text"]
-            regex = compile_safe(source if is_regex else whitespace_tolerant(source))
+            regex = compile_safe(source) if is_regex else compile_safe(whitespace_tolerant(source), built=True)
             yield ExcludedText(item["name"], source, is_regex, origin("excluded_text", i), regex)
 
 
