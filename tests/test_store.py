@@ -385,6 +385,17 @@ def test_who_can_see_a_ticket_F_REF_3(store: Store) -> None:
     assert not store.can_see_ticket(9999, req)
 
 
+def test_a_snapshot_does_not_see_later_commits(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.create_ticket("before")
+    with store.snapshot() as view:
+        assert len(view.tickets()) == 1
+        with store.transaction() as tx:
+            tx.create_ticket("during")
+        assert len(view.tickets()) == 1
+    assert len(store.tickets()) == 2
+
+
 def test_in_memory_store_for_throwaway_runs() -> None:
     with Store.open("sqlite://") as store:
         with store.transaction() as tx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -58,7 +59,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")  # before anything that locks
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit survives power loss too, and the source deletes or
         # moves the mail on the server right after it (F-MB-9).
@@ -73,6 +74,24 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor) -> None:
+    """Switch the file to WAL (it stays so), retrying while another opener holds it.
+
+    SQLite does not wait on its busy timeout for this pragma: pollers opening
+    a fresh store together would otherwise fail with "database is locked".
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def make_engine(url: str) -> Engine:
@@ -134,6 +153,9 @@ class Store(Reads, EngineSession):
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(mailgate_write=write)
+                if not write and conn.dialect.name == "postgresql":
+                    # One snapshot for the whole block, as SQLite's WAL gives a reader.
+                    conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as err:
