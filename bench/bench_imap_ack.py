@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -34,9 +35,17 @@ def per_batch(client: IMAPClient, uids: list[int], batch: int) -> None:
         client.add_flags(uid_set(chunk), [b"\\Seen"], silent=True)
 
 
-def run(server, user, loop, batch: int) -> float:
+def connect(server, tls: bool) -> IMAPClient:
+    """Plain port, or implicit TLS trusting the fixture's CA."""
+    if not tls:
+        return IMAPClient(server.host, port=server.ports["imap"], ssl=False)
+    return IMAPClient(server.host, port=server.ports["imaps"], ssl=True,
+                      ssl_context=ssl.create_default_context(cafile=str(server.ca_file)))
+
+
+def run(server, user, loop, batch: int, tls: bool) -> float:
     """msgs/s of one loop over the user's INBOX, all messages unread at the start."""
-    client = IMAPClient(server.host, port=server.ports["imap"], ssl=False)
+    client = connect(server, tls)
     client.login(user.name, user.password)
     client.select_folder("INBOX")
     client.remove_flags("1:*", [b"\\Seen"], silent=True)
@@ -48,13 +57,14 @@ def run(server, user, loop, batch: int) -> float:
     return len(uids) / elapsed
 
 
-def run_source(server, user, batch: int) -> float:
+def run_source(server, user, batch: int, tls: bool) -> float:
     """msgs/s through ImapSource.fetch + ack(mark_read), the path the poller uses."""
-    with IMAPClient(server.host, port=server.ports["imap"], ssl=False) as client:
+    with connect(server, False) as client:
         client.login(user.name, user.password)
         client.select_folder("INBOX")
         client.remove_flags("1:*", [b"\\Seen"], silent=True)
-    settings = ImapSettings(host=server.host, port=server.ports["imap"], tls="none",
+    settings = ImapSettings(host=server.host, port=server.ports["imaps" if tls else "imap"],
+                            tls="implicit" if tls else "none", ca_file=str(server.ca_file),
                             username=user.name, password=user.password)
     count, started = 0, time.perf_counter()
     with ImapSource(settings) as source:
@@ -70,6 +80,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=30_000, help="bytes per message")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="best of N")
+    parser.add_argument("--tls", action="store_true", help="implicit TLS (port 993 style)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailgate-bench-"))
     os.chmod(root, 0o755)
@@ -77,11 +88,12 @@ def main() -> None:
     try:
         user = server.add_user()
         server.seed(user, (make_message(i, size=args.size) for i in range(args.messages)))
-        run(server, user, per_batch, args.batch)  # warm Dovecot's index and the page cache
-        print(f"{args.messages} messages of ~{args.size // 1000} KB, batch {args.batch}, best of {args.rounds}")
-        for label, fn in (("flag each message as it goes", lambda: run(server, user, per_message, 1)),
-                          ("one UID STORE per batch", lambda: run(server, user, per_batch, args.batch)),
-                          ("ImapSource fetch + ack(mark_read)", lambda: run_source(server, user, args.batch))):
+        run(server, user, per_batch, args.batch, args.tls)  # warm Dovecot's index and the page cache
+        print(f"{args.messages} messages of ~{args.size // 1000} KB, batch {args.batch}, "
+              f"{'implicit TLS' if args.tls else 'plain'}, best of {args.rounds}")
+        for label, fn in (("flag each message as it goes", lambda: run(server, user, per_message, 1, args.tls)),
+                          ("one UID STORE per batch", lambda: run(server, user, per_batch, args.batch, args.tls)),
+                          ("ImapSource fetch + ack(mark_read)", lambda: run_source(server, user, args.batch, args.tls))):
             rate = max(fn() for _ in range(args.rounds))
             print(f"  {label:36s} {rate:8.0f} msgs/s")
     finally:
