@@ -40,15 +40,17 @@ def _verdict(d: Draft, item: Attachment, limit_mb: float) -> AttachmentVerdict:
 
 def blocks(rule: BlockedAttachment, item: Attachment) -> bool:
     """True when every condition the rule sets holds for the attachment."""
+    # Cheapest conditions first, each one ends the check: this runs for every rule and attachment.
+    if rule.max_bytes is not None and item.size > rule.max_bytes:
+        return False
+    if rule.sha256 is not None and rule.sha256 != item.sha256:
+        return False
     name = (item.filename or "").lower()
-    checks = (
-        rule.name is None or fnmatch.fnmatchcase(name, rule.name.lower()),
-        rule.extension is None or posixpath.splitext(name)[1] == rule.extension,
-        rule.content_type is None or _type_matches(rule.content_type, item.content_type.lower()),
-        rule.sha256 is None or rule.sha256 == item.sha256,
-        rule.max_bytes is None or item.size <= rule.max_bytes,
-    )
-    return all(checks)
+    if rule.extension is not None and posixpath.splitext(name)[1] != rule.extension:
+        return False
+    if rule.content_type is not None and not _type_matches(rule.content_type, item.content_type.lower()):
+        return False
+    return rule.name is None or fnmatch.fnmatchcase(name, rule.name.lower())
 
 
 def _type_matches(pattern: str, content_type: str) -> bool:
