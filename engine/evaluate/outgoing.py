@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 
 from jinja2 import TemplateError
 
@@ -130,7 +131,7 @@ def _from_name(d: Draft) -> str:
 
 def _from(d: Draft) -> str:
     address = d.options.get("return_address") or d.ruleset.settings.get("return_address") or d.mailbox.address
-    return formataddr((_one_line(_from_name(d)), address))
+    return _formataddr(_one_line(_from_name(d)), address)
 
 
 def _message_id(d: Draft, role: str, recipient: str) -> str:
@@ -139,7 +140,7 @@ def _message_id(d: Draft, role: str, recipient: str) -> str:
 
 
 def _headers(d: Draft, role: str) -> tuple[tuple[str, str], ...]:
-    headers = [("Date", format_datetime(d.now)),
+    headers = [("Date", _date_header(d.now, d.now.utcoffset())),
                ("Auto-Submitted", "auto-replied" if role in TO_SENDER else "auto-generated"),
                ("X-Auto-Response-Suppress", "All")]
     original = f"<{d.message.message_id}>" if d.message.message_id else None
@@ -149,3 +150,15 @@ def _headers(d: Draft, role: str) -> tuple[tuple[str, str], ...]:
     if d.ticket.get("number"):
         headers.append(("X-Mailgate-Ticket", str(d.ticket["number"])))
     return tuple(headers)
+
+
+# Both cost microseconds per mail and repeat: the same From for a mailbox, the same `now` for a poll.
+@lru_cache(maxsize=64)
+def _formataddr(name: str, address: str) -> str:
+    return formataddr((name, address))
+
+
+@lru_cache(maxsize=4)
+def _date_header(now, offset) -> str:
+    """`offset` is in the key because equal instants in other zones are written differently."""
+    return format_datetime(now)
