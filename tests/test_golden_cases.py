@@ -218,3 +218,24 @@ def test_blocked_attachment_by_sha256_F_ATT_2(ruleset):
     decision = evaluate(message, rules, from_ruleset(rules), DEFAULT_NOW, "demo")
     assert [(a.kept, a.reason) for a in decision.attachments] == [(False, "blocked: known logo")]
     assert "Email Received: these attachments were left out" in decision.note.text
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_close_anonymously_decides_for_unknown_senders_F_USR_3_F_TOK_3(ruleset, allowed):
+    """With #close open to requesters, an unknown sender closes a ticket only when close_anonymously is on."""
+    import dataclasses
+
+    tokens = tuple(dataclasses.replace(t, roles=("requester", "technician")) if t.effect == "close" else t
+                   for t in ruleset.tokens)
+    rules = with_mailbox_options(dataclasses.replace(ruleset, tokens=tokens), "demo",
+                                 {"unknown_senders": {"close_anonymously": allowed},
+                                  "replies": {"require_visibility": False}})
+    mail = (b"From: Someone <someone@freemail.test>\r\nTo: support@example.com\r\n"
+            b"Subject: Re: VPN disconnects every hour [Ticket#1001]\r\nMessage-ID: <anon-close@freemail.test>\r\n"
+            b"Date: Thu, 15 Jan 2026 11:00:00 +0000\r\n\r\nFixed on my side.\r\n#close\r\n")
+    state = load_fixture(CASES_DIR / "fixtures" / "helpdesk.yaml", rules, DEFAULT_NOW)
+    decision = evaluate(parse(mail), rules, state, DEFAULT_NOW, "demo")
+    assert decision.outcome.value == "add_note"
+    assert [(t.applied, t.reason) for t in decision.tokens] == [
+        (True, "") if allowed else (False, "unknown senders may not close tickets")]
+    assert decision.ticket.status == ("closed" if allowed else None)
