@@ -11,7 +11,7 @@ from sqlalchemy import Table, create_engine, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import StoreError
-from engine.store import DuplicateMessage, SchemaTooNew, Store
+from engine.store import DuplicateMessage, SchemaTooNew, Store, TransientStoreError
 from engine.store.directory import import_directory
 from engine.store.errors import DirectoryError
 from engine.store.migrate import LATEST, MIGRATIONS, Migration, migrate, schema_version
@@ -142,10 +142,34 @@ def test_a_plain_postgresql_url_uses_psycopg_3(postgres_url: str) -> None:
         assert store.dialect == "postgresql" and store.tickets() == []
 
 
-def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
-    with pytest.raises(StoreError, match="cannot open the store") as caught:
+def test_an_unreachable_database_is_a_transient_error_without_the_password() -> None:
+    with pytest.raises(TransientStoreError, match="cannot open the store") as caught:
         Store.open("postgresql://mailgate:s3cret@127.0.0.1:1/none")
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_locked_database_is_transient_a_broken_write_is_not(tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+
+    import engine.store.store as store_module
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_SECONDS", 0.2)
+    path = tmp_path / "locked.db"
+    store = Store.open(f"sqlite:///{path}")
+    with pytest.raises(StoreError) as caught:
+        with store.transaction() as tx:
+            tx.add_note(12345, "no such ticket")  # foreign key
+    assert not isinstance(caught.value, TransientStoreError)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(TransientStoreError, match="locked"):
+            with store.transaction() as tx:
+                tx.create_ticket("waits, then gives up")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        store.close()
 
 
 def test_unsupported_url_is_a_store_error() -> None:

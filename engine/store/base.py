@@ -10,6 +10,9 @@ from typing import Any, Callable
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.store.errors import wrap_database_error
 
 Clock = Callable[[], datetime]
 
@@ -121,5 +124,8 @@ class EngineSession(Session):
     _engine: Engine
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
-        with self._engine.connect() as conn:
-            return conn.execute(stmt, params).all()
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(stmt, params).all()
+        except SQLAlchemyError as err:
+            raise wrap_database_error(err, "store read failed") from err

@@ -18,6 +18,24 @@ class DuplicateMessage(StoreError):
         super().__init__(f"message {message_key!r} was already processed in mailbox {mailbox!r}")
 
 
+class TransientStoreError(StoreError):
+    """The database was busy, deadlocked or unreachable: retry later.
+
+    The message being processed is not at fault, so a poller should back off
+    and try it again rather than quarantine it.
+    """
+
+
+def wrap_database_error(err: Exception, doing: str) -> StoreError:
+    """The StoreError for a driver error, transient or not."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    transient = isinstance(err, OperationalError) or (
+        isinstance(err, DBAPIError) and err.connection_invalidated)
+    kind = TransientStoreError if transient else StoreError
+    return kind(f"{doing}: {err}")
+
+
 class SchemaTooNew(StoreError):
     """The database was migrated by a newer mailgate than this one."""
 

@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
+from engine.store.errors import wrap_database_error
 from engine.store.log import LogReads, LogWrites
 from engine.store.migrate import migrate
 from engine.store.ops import OpsReads, OpsWrites
@@ -49,7 +50,10 @@ def _sqlite_engine(url: str) -> Engine:
         # One shared connection, or every checkout would see a new empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the folder for the store {parsed.database}: {err}") from err
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
@@ -57,7 +61,7 @@ def _sqlite_engine(url: str) -> Engine:
         # Take transaction control from the sqlite3 module so BEGIN is ours.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")  # before anything that locks
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")  # before anything that locks
         if not memory:
             _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -127,7 +131,7 @@ class Store(Reads, EngineSession):
             raise
         except SQLAlchemyError as err:
             engine.dispose()
-            raise StoreError(f"cannot open the store at {_safe(url)}: {err}") from err
+            raise wrap_database_error(err, f"cannot open the store at {_safe(url)}") from err
         return cls(engine, clock)
 
     @property
@@ -159,7 +163,7 @@ class Store(Reads, EngineSession):
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as err:
-            raise StoreError(f"store transaction failed: {err}") from err
+            raise wrap_database_error(err, "store transaction failed") from err
 
     def close(self) -> None:
         """Close every pooled connection."""
