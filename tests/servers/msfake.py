@@ -55,16 +55,16 @@ class Reply:
 Handler = Callable[[Request], Optional[Reply]]
 
 
-def fixture_text(kind: str, name: str, **values: str) -> str:
-    """A recorded response from tests/fixtures/<kind>/<name>, with {{placeholders}} filled in."""
-    text = (FIXTURES / kind / name).read_text(encoding="utf-8")
+def fixture_text(_kind: str, _file: str, /, **values: str) -> str:
+    """A recorded response from tests/fixtures/<kind>/<file>, with {{placeholders}} filled in."""
+    text = (FIXTURES / _kind / _file).read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     return text
 
 
-def fixture_json(kind: str, name: str, **values: str) -> dict:
-    return json.loads(fixture_text(kind, name, **values))
+def fixture_json(_kind: str, _file: str, /, **values: str) -> dict:
+    return json.loads(fixture_text(_kind, _file, **values))
 
 
 class MsFake:

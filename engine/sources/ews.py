@@ -1,0 +1,396 @@
+"""Exchange Web Services source over exchangelib: autodiscover or explicit endpoint, paged fetch of MIME, bulk acks."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, Union
+
+import requests
+from exchangelib import (BASIC, DELEGATE, IMPERSONATION, NTLM, OAUTH2, Account, Build, Configuration,
+                         Credentials, FailFast, Folder, Message, OAuth2Credentials, Version)
+from exchangelib import errors as ews_errors
+from exchangelib.autodiscover import AutodiscoverProtocol
+from exchangelib.autodiscover.cache import autodiscover_cache
+
+from engine.errors import AuthError, MailgateError, SourceError
+from engine.oauth import TokenProvider
+from engine.sources import ews_http
+from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn, batched,
+                                 failed_report, source_error)
+from engine.sources.tls import CERT_HINT
+
+ews_http.install()
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+VERSIONS = {"Exchange2007": Build(8, 0), "Exchange2010": Build(14, 0), "Exchange2013": Build(15, 0),
+            "Exchange2016": Build(15, 1), "Exchange2019": Build(15, 2), "ExchangeOnline": Build(15, 20)}
+AUTH_NAMES = {"basic": BASIC, "ntlm": NTLM, "xoauth2": OAUTH2, "oauthbearer": OAUTH2}
+GONE = (ews_errors.ErrorItemNotFound, ews_errors.ErrorInvalidIdMalformed)
+
+
+@dataclass(frozen=True)
+class EwsSettings:
+    """One Exchange mailbox; `email` is the mailbox read (the shared one, for delegate access)."""
+
+    email: str
+    username: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+    auth: Union[str, tuple[str, ...]] = "auto"
+    allow_ntlm: bool = False
+    autodiscover: bool = True
+    autodiscover_url: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    server: Optional[str] = None
+    domain: Optional[str] = None
+    version: Optional[str] = None
+    shared_mailbox: Optional[str] = None
+    access_type: str = "delegate"
+    folder: str = "inbox"
+    unread_only: bool = True
+    page_size: int = 50
+    ca_file: Optional[str] = None
+    verify_certificate: bool = True
+    timeout: float = 60.0
+
+    @property
+    def mailbox(self) -> str:
+        """The address whose folder is read: the shared mailbox when one is set."""
+        return self.shared_mailbox or self.email
+
+    @property
+    def verify(self) -> Any:
+        return (self.ca_file or True) if self.verify_certificate else False
+
+    @property
+    def login(self) -> str:
+        """DOMAIN\\user when a Windows domain is configured, else the username (or address) as is."""
+        user = self.username or self.email
+        return f"{self.domain}\\{user}" if self.domain and "\\" not in user else user
+
+
+class TokenCredentials(OAuth2Credentials):
+    """exchangelib credentials whose access token always comes from engine.oauth (cached, refreshed early)."""
+
+    def __init__(self, tokens: TokenProvider, identity: Any = None) -> None:
+        self._tokens = tokens
+        super().__init__(client_id=tokens.settings.client_id, client_secret=None,
+                         tenant_id=tokens.settings.tenant_id, identity=identity)
+
+    @property
+    def access_token(self) -> dict:
+        token = self._tokens.token()
+        return {"access_token": token.value, "token_type": "Bearer", "expires_at": token.expires_at}
+
+    @access_token.setter
+    def access_token(self, value: Any) -> None:
+        pass  # exchangelib resets it when a session closes; the provider keeps the real cache
+
+    def refresh(self, session: Any) -> None:
+        self._tokens.invalidate()  # the server refused the token: fetch a new one
+
+    def __repr__(self) -> str:
+        return f"TokenCredentials({self.client_id!r})"
+
+
+def chosen_auth(settings: EwsSettings, offered: Sequence[str], have_token: bool) -> str:
+    """The exchangelib auth type to use, refusing NTLM unless allowed (seed 002)."""
+    if have_token:
+        return OAUTH2
+    wanted = settings.auth
+    if wanted == "auto" or wanted == ("auto",):
+        order = ["ntlm", "basic"] if settings.allow_ntlm else ["basic"]
+    else:
+        order = [wanted] if isinstance(wanted, str) else list(wanted)
+    order = [m.lower() for m in order if m.lower() in ("ntlm", "basic")]
+    if "ntlm" in order and not settings.allow_ntlm:
+        raise SourceError("auth method ntlm is listed but allow_ntlm is false; remove it or allow NTLM")
+    offered_l = {o.lower() for o in offered}
+    for name in order:
+        if not offered or name in offered_l:
+            return AUTH_NAMES[name]
+    if "ntlm" in offered_l and not settings.allow_ntlm:
+        raise source_error(AuthError, "the Exchange server offers only NTLM and allow_ntlm is false",
+                           hint="enable basic auth over TLS or OAuth on the server, or set allow_ntlm: true")
+    raise source_error(AuthError, f"the Exchange server offers {sorted(offered_l) or 'no'} login methods; "
+                       f"allowed are {order}")
+
+
+def offered_methods(url: str, verify: Any, timeout: float) -> list[str]:
+    """The HTTP auth schemes an EWS endpoint names in WWW-Authenticate on an unauthenticated POST."""
+    try:
+        resp = requests.Session().post(url, data=b"", timeout=timeout, verify=verify,
+                                       headers={"Content-Type": "text/xml; charset=utf-8"})
+    except requests.exceptions.SSLError as exc:
+        raise source_error(SourceError, f"{url}: TLS certificate rejected", str(exc), CERT_HINT) from exc
+    except requests.RequestException as exc:
+        raise source_error(SourceError, f"{url}: cannot connect", str(exc)) from exc
+    header = resp.headers.get("WWW-Authenticate", "")
+    return [part.strip().split(" ")[0] for part in header.split(",") if part.strip()
+            and "=" not in part.strip().split(" ")[0]]
+
+
+def _words(exc: BaseException) -> str:
+    """The server's words, led by the EWS response code (ErrorAccessDenied: …) when there is one."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {text}" if name.startswith("Error") else (text or name)
+
+
+class EwsSource:
+    """Reads one Exchange folder; keys are EWS item ids (the changekey is not kept, see docs)."""
+
+    protocol = "ews"
+
+    def __init__(self, settings: EwsSettings, tokens: Optional[TokenProvider] = None) -> None:
+        if settings.access_type not in ("delegate", "impersonation"):
+            raise SourceError(f"unknown access_type {settings.access_type!r}; use delegate or impersonation")
+        if not tokens and settings.password is None:
+            raise SourceError("EWS needs a password or OAuth credentials")
+        if not settings.autodiscover and not (settings.endpoint_url or settings.server):
+            raise SourceError("with autodiscover: false, set ews.endpoint_url or ews.server")
+        self.settings = settings
+        self.tokens = tokens
+        self.skipped: list[str] = []
+        self.auth_type = ""
+        self._account: Optional[Account] = None
+        self._policy = ews_http.HostPolicy(settings.verify, settings.allow_ntlm)
+
+    @property
+    def server(self) -> str:
+        s = self.settings
+        return s.endpoint_url or (f"https://{s.server}/EWS/Exchange.asmx" if s.server else
+                                  f"autodiscover for {s.mailbox}")
+
+    # -- session ---------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn exchangelib and HTTP failures into SourceError / AuthError with the server's words."""
+        ews_http.set_current(self._policy)
+        try:
+            yield
+        except MailgateError:
+            raise
+        except (ews_errors.UnauthorizedError, ews_errors.ErrorAccessDenied,
+                ews_errors.ErrorImpersonateUserDenied, ews_errors.ErrorNonExistentMailbox) as exc:
+            err = source_error(AuthError, f"{self.server}: {doing}: access refused for {self.settings.mailbox}",
+                               _words(exc), "check the login (or the app's full_access_as_app permission) "
+                               "and the delegate or impersonation rights on the mailbox")
+            err.unauthorized = isinstance(exc, ews_errors.UnauthorizedError)  # type: ignore[attr-defined]
+            raise err from exc
+        except requests.exceptions.SSLError as exc:
+            self._account = None
+            raise source_error(SourceError, f"{self.server}: TLS certificate rejected", _words(exc),
+                               CERT_HINT) from exc
+        except ews_errors.AutoDiscoverFailed as exc:
+            raise source_error(SourceError, f"autodiscover failed for {self.settings.mailbox}", _words(exc),
+                               "set ews.endpoint_url (or autodiscover_url) if autodiscover is not published") from exc
+        except (ews_errors.EWSError, requests.RequestException, OSError) as exc:
+            self._account = None
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise source_error(SourceError, f"{self.server}: TLS certificate rejected", _words(exc),
+                                   CERT_HINT) from exc
+            raise source_error(SourceError, f"{self.server}: {doing} failed", _words(exc),
+                               "the next poll retries") from exc
+        finally:
+            ews_http.set_current(None)
+
+    def _run(self, doing: str, work: Callable[[], T]) -> T:
+        """Run `work` with errors translated; a refused OAuth token is replaced once and the work retried."""
+        for attempt in (1, 2):
+            try:
+                with self._errors(doing):
+                    return work()
+            except AuthError as exc:
+                if attempt == 2 or self.tokens is None or not getattr(exc, "unauthorized", False):
+                    raise
+                self.tokens.invalidate()
+                if self._account is not None:
+                    self._account.protocol.close()  # new sessions pick up the new token
+        raise AssertionError("unreachable")
+
+    def account(self) -> Account:
+        """The exchangelib Account, built on first use (autodiscover happens here)."""
+        if self._account is None:
+            self._account = self._connect()
+        return self._account
+
+    def _credentials(self) -> Any:
+        if self.tokens is not None:
+            return TokenCredentials(self.tokens)
+        return Credentials(self.settings.login, self.settings.password or "")
+
+    def _version(self) -> Optional[Version]:
+        build = VERSIONS.get(self.settings.version or "")
+        return Version(build=build) if build else None
+
+    def _connect(self) -> Account:
+        s = self.settings
+        credentials = self._credentials()
+        # An app-only token has no mailbox of its own: EWS wants it to impersonate the one it reads.
+        access = IMPERSONATION if s.access_type == "impersonation" or self.tokens else DELEGATE
+        if s.autodiscover and not (s.endpoint_url or s.server):
+            return self._autodiscover(credentials, access)
+        url = self.server
+        ews_http.register(url, self._policy)
+        offered = [] if self.tokens else offered_methods(url, s.verify, s.timeout)
+        self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+        config = Configuration(service_endpoint=url, credentials=credentials, auth_type=self.auth_type,
+                               version=self._version(), retry_policy=FailFast())
+        return Account(s.mailbox, config=config, autodiscover=False, access_type=access)
+
+    def _autodiscover(self, credentials: Any, access: str) -> Account:
+        s = self.settings
+        if s.autodiscover_url:
+            # A known autodiscover service: skip the DNS and URL probing and ask it directly.
+            ews_http.register(s.autodiscover_url, self._policy)
+            offered = [] if self.tokens else offered_methods(s.autodiscover_url, s.verify, s.timeout)
+            self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+            domain = s.mailbox.rsplit("@", 1)[-1].lower()
+            with autodiscover_cache:
+                autodiscover_cache[(domain, credentials)] = AutodiscoverProtocol(config=Configuration(
+                    service_endpoint=s.autodiscover_url, credentials=credentials, auth_type=self.auth_type,
+                    retry_policy=FailFast()))
+        config = Configuration(credentials=credentials, version=self._version(), retry_policy=FailFast(),
+                               auth_type=self.auth_type or None)
+        account = Account(s.mailbox, config=config, autodiscover=True, access_type=access)
+        ews_http.register(account.protocol.service_endpoint, self._policy)
+        if not self.auth_type:
+            offered = [] if self.tokens else offered_methods(account.protocol.service_endpoint, s.verify, s.timeout)
+            self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+        account.protocol.config.auth_type = self.auth_type
+        return account
+
+    # -- folders ---------------------------------------------------------------
+
+    def folder(self, path: str, create: bool = False) -> Optional[Folder]:
+        """`inbox` (or another well-known name) or a path like 'Inbox/Helpdesk' or 'Processed'.
+
+        A path whose first part is not a well-known folder starts at the top of the mailbox,
+        beside the Inbox, as IMAP folders do.
+        """
+        account = self.account()
+        parts = [p for p in path.replace("\\", "/").split("/") if p]
+        first = parts[0].lower() if parts else "inbox"
+        well_known = {"inbox": "inbox", "junkemail": "junk", "junk": "junk", "deleteditems": "trash",
+                      "sentitems": "sent", "drafts": "drafts", "archive": "archive_msg_folder_root"}
+        if first in well_known:
+            current, rest = getattr(account, well_known[first]), parts[1:]
+        else:
+            current, rest = account.msg_folder_root, parts
+        for name in rest:
+            child = next((c for c in current.children if c.name.lower() == name.lower()), None)
+            if child is None:
+                if not create:
+                    return None
+                child = Folder(parent=current, name=name)
+                child.save()
+            current = child
+        return current
+
+    # -- fetch -----------------------------------------------------------------
+
+    def list_ids(self, max_messages: int) -> list[str]:
+        """Item ids in the folder, oldest first, read page by page (FindItem with IndexedPageItemView)."""
+        def listing() -> list[str]:
+            folder = self._source_folder()
+            qs = folder.filter(is_read=False) if self.settings.unread_only else folder.all()
+            qs = qs.order_by("datetime_received").only("id")
+            qs.page_size = self.settings.page_size
+            return [item.id for item in qs[:max_messages]][:max_messages]
+        return self._run("list", listing)
+
+    def _source_folder(self) -> Folder:
+        folder = self.folder(self.settings.folder)
+        if folder is None:
+            raise source_error(SourceError, f"{self.server}: folder {self.settings.folder!r} not found "
+                               f"in {self.settings.mailbox}", hint="nest with '/', e.g. Inbox/Helpdesk")
+        return folder
+
+    def fetch(self, max_messages: int, batch_size: int,
+              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
+        """Yield batches of MIME content (GetItem); reading MIME does not mark anything read."""
+        ids = self.list_ids(max_messages)
+        self.skipped = [i for i in ids if skip is not None and skip(i)]
+        skipped = set(self.skipped)
+        for chunk in batched([i for i in ids if i not in skipped], batch_size):
+            items = self._run("fetch", lambda: list(self.account().fetch(ids=[(i, None) for i in chunk],
+                                                                          only_fields=["mime_content"])))
+            yield [Fetched(key, item.mime_content) for key, item in zip(chunk, items)
+                   if not isinstance(item, Exception) and item.mime_content]
+
+    # -- ack -------------------------------------------------------------------
+
+    def ack(self, keys: Sequence[str], action: AfterAction) -> AckReport:
+        """UpdateItem (is_read) / MoveItem / DeleteItem for all keys in bulk requests."""
+        if action.kind == "none" or not keys:
+            return AckReport(action, done=tuple(keys))
+        results = self._run(action.kind, lambda: self._bulk(keys, action))
+        if results is None:
+            return AckReport(action, kept=tuple(keys), problems=(
+                f"folder {action.folder!r} does not exist in {self.settings.mailbox}: the mail stays "
+                f"in {self.settings.folder!r}; create the folder or set create_folder: true",))
+        return self._report(action, keys, results)
+
+    def _bulk(self, keys: Sequence[str], action: AfterAction) -> Optional[list]:
+        """One bulk request per kind (exchangelib splits very long lists into chunks); None: no target folder."""
+        account = self.account()
+        ids = [(k, None) for k in keys]
+        if action.kind == "mark_read":
+            items = [(Message(account=account, id=k, changekey=None, is_read=True), ["is_read"]) for k in keys]
+            return list(account.bulk_update(items=items))
+        if action.kind == "delete":
+            return list(account.bulk_delete(ids=ids, delete_type="MoveToDeletedItems"))
+        target = self.folder(action.folder or "", create=action.create_folder)
+        if target is None:
+            return None
+        return list(account.bulk_move(ids=ids, to_folder=target))
+
+    @staticmethod
+    def _report(action: AfterAction, keys: Sequence[str], results: list) -> AckReport:
+        done, stale, problems = [], [], []
+        for key, result in zip(keys, results + [None] * (len(keys) - len(results))):
+            if isinstance(result, GONE):
+                stale.append(key)
+            elif isinstance(result, Exception):
+                problems.append(f"{key[:24]}…: {type(result).__name__}: {result}")
+            else:
+                done.append(key)
+        kept = tuple(k for k in keys if k not in set(done) | set(stale))
+        return AckReport(action, tuple(done), kept, tuple(stale), tuple(problems))
+
+    # -- test-connection / close ------------------------------------------------
+
+    def test_connection(self) -> ConnectionReport:
+        """Discover, log in, open the folder and count all and unread items (F-MB-7)."""
+        s = self.settings
+        extra: dict = self.tokens.health() if self.tokens else {}
+        try:
+            folder = self._run("test", self._source_folder)
+            endpoint = self.account().protocol.service_endpoint
+            extra.update({"endpoint": endpoint, "mailbox": s.mailbox, "access_type": s.access_type,
+                          **(self.tokens.health() if self.tokens else {})})
+            return ConnectionReport(True, self.protocol, endpoint, s.folder, "https", self.auth_type,
+                                    folder.total_count, folder.unread_count, extra=extra)
+        except MailgateError as exc:
+            report = failed_report(self.protocol, self.server, exc, s.folder)
+            report.extra.update(extra)
+            return report
+
+    def close(self) -> None:
+        """Close exchangelib's pooled sessions."""
+        account, self._account = self._account, None
+        if account is not None:
+            try:
+                account.protocol.close()
+            except Exception:  # closing a broken pool: nothing more to do
+                pass
+
+    def __enter__(self) -> "EwsSource":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
