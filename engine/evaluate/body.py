@@ -15,12 +15,14 @@ def compose(d: Draft) -> None:
     """Build the note or description for create_ticket, add_note and bundle outcomes."""
     text = d.message.text or ""
     is_reply = d.outcome in (Outcome.ADD_NOTE, Outcome.BUNDLE)
+    quoted = False
     if is_reply and d.reason != "bounce_filed" and d.options["replies"]["strip_quotes"]:
         cut = reply_text(text, d.message.html)
-        d.step(STAGE, "strip_quotes", cut != text.strip(), f"{len(text)} -> {len(cut)} characters")
+        quoted = cut != text.strip()
+        d.step(STAGE, "strip_quotes", quoted, f"{len(text)} -> {len(cut)} characters")
         text = cut
     text = remove_excluded(d, text)
-    html = _html(d)
+    html = _html(d, quoted)
     if d.options["new_tickets"]["submitted_by_note"]:
         text = f"{text.rstrip()}\n\nSubmitted by direct email to {d.mailbox.address}".lstrip()
     d.note = Note(text=text, html=html, author=d.sender, acting_as=_acting_as(d),
@@ -40,10 +42,16 @@ def remove_excluded(d: Draft, text: str) -> str:
     return text.strip()
 
 
-def _html(d: Draft) -> str | None:
-    """Sanitised HTML is kept only with preserve_html; raw HTML never is (F-BODY-2)."""
-    keep = bool(d.message.html) and d.options["body"]["preserve_html"]
-    d.step(STAGE, "preserve_html", keep, "sanitised HTML kept" if keep else "stored as plain text")
+def _html(d: Draft, quoted: bool) -> str | None:
+    """Sanitised HTML is kept only with preserve_html; raw HTML never is (F-BODY-2).
+
+    When quotes were cut from a reply, the HTML still holds the earlier mail, so the
+    note keeps the cut plain text instead (F-REF-5).
+    """
+    wanted = bool(d.message.html) and d.options["body"]["preserve_html"]
+    keep = wanted and not quoted
+    why = "sanitised HTML kept" if keep else "stored as plain text"
+    d.step(STAGE, "preserve_html", keep, why + (": the HTML holds the quoted earlier mail" if wanted and quoted else ""))
     return d.message.html if keep else None
 
 
