@@ -18,6 +18,7 @@ from engine.errors import ConfigError, MailgateError
 from engine.outbox import SmtpSettings
 from engine.poll import MailboxReport, poll_mailbox
 from engine.sources.factory import build_source
+from engine.store.directory import sync_config_directory
 
 log = logging.getLogger("mailgate.service")
 LEASE = timedelta(minutes=10)
@@ -55,6 +56,7 @@ class Service:
         self.stop_event = threading.Event()
         self.reload_requested = False
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        sync_config_directory(store, ruleset.directory)
 
     def mailboxes(self):
         """The mailboxes to poll: active ones, or the one asked for by name."""
@@ -103,6 +105,7 @@ class Service:
         except ConfigError as err:
             log.error("config not reloaded, the running one stays:\n%s", err)
             return False
+        sync_config_directory(self.store, self.ruleset.directory)
         log.info("config reloaded from %s", self.config_dir)
         return True
 

@@ -228,3 +228,20 @@ def _apply_group(tx: Tx, data: dict[str, Any], where: str, problems: list[str]) 
     if "members" in data:
         tx.set_members(group_id, member_ids)
     return existing is None
+
+
+def sync_config_directory(store: Store, directory: Any) -> ImportSummary:
+    """Create or update the users, organisations and groups the config's `directory` section declares."""
+    entries = [Entry(kind, f"config directory {kind}[{i}]", dict(item))
+               for kind in KINDS for i, item in enumerate(directory.get(kind, ()))]
+    for entry in entries:
+        if entry.kind == "groups":
+            entry.data["members"] = list(entry.data.get("members", ()))
+        if entry.kind == "organisations":
+            entry.data["domains"] = list(entry.data.get("domains", ()))
+    summary = ImportSummary()
+    with store.transaction() as tx:
+        problems = _apply(tx, entries, summary)
+        if problems:
+            raise DirectoryError(problems)
+    return summary

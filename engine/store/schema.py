@@ -167,6 +167,14 @@ tickets = Table(
     Index(None, "status"),
 )
 
+ticket_custom_fields = Table(
+    "ticket_custom_fields",
+    metadata,
+    Column("ticket_number", Integer, ForeignKey("tickets.number"), primary_key=True),
+    Column("name", SafeText, primary_key=True),
+    Column("value", SafeText, nullable=False),
+)
+
 notes = Table(
     "notes",
     metadata,
@@ -218,6 +226,16 @@ distribution = Table(
     Column("address_key", SafeText, nullable=False),  # case-folded, for matching
     _created(),
     UniqueConstraint("ticket_number", "address_key"),
+)
+
+ticket_fields = Table(
+    "ticket_fields",  # custom fields set by email tokens (F-TOK-1), e.g. "Cost center"
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ticket_ref(nullable=False),
+    Column("name", SafeText, nullable=False),
+    Column("value", SafeText, nullable=False),
+    UniqueConstraint("ticket_number", "name"),
 )
 
 outgoing_messages = Table(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
-    attachments, blobs, distribution, notes, organisations, outgoing_messages, tickets, users,
+    attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, tickets, users,
 )
 
 # What create_ticket / set_ticket_fields accept; number and timestamps are the store's.
@@ -40,6 +40,15 @@ def _check_fields(fields: dict[str, Any]) -> None:
 
 class TicketReads(Session):
     """Read side: tickets and what hangs off them."""
+
+    def next_ticket_number(self) -> int:
+        """The number the next ticket gets: one above the highest so far."""
+        return int(self._scalar(select(func.coalesce(func.max(tickets.c.number), 0))) or 0) + 1
+
+    def custom_fields(self, number: int) -> dict[str, str]:
+        """The ticket's custom fields by name."""
+        stmt = select(ticket_fields.c.name, ticket_fields.c.value).where(ticket_fields.c.ticket_number == number)
+        return {name: value for name, value in self._rows(stmt.order_by(ticket_fields.c.name))}
 
     def ticket(self, number: int) -> Ticket | None:
         """The ticket with this number, or None."""
@@ -115,12 +124,24 @@ class TicketReads(Session):
 class TicketWrites(Session):
     """Write side: what apply does to tickets."""
 
-    def create_ticket(self, subject: str, **fields: Any) -> int:
-        """Create a ticket (status open unless given) and return its number."""
+    def create_ticket(self, subject: str, *, number: int | None = None, **fields: Any) -> int:
+        """Create a ticket (status open unless given) and return its number.
+
+        The engine names the number it predicted (next_ticket_number) so the mail
+        it rendered says the right one; a number taken meanwhile fails the insert.
+        """
         _check_fields(fields)
         now = self.now()
         values = {"status": "open", "hidden": False, "hidden_from_portal": False, **fields}
+        if number is not None:
+            values["number"] = number
         return self._insert(_INSERT_TICKET, dict(subject=subject, created_at=now, updated_at=now, **values))
+
+    def set_custom_field(self, number: int, name: str, value: str) -> None:
+        """Set one custom field of a ticket (F-TOK-1), replacing its earlier value."""
+        here = (ticket_fields.c.ticket_number == number) & (ticket_fields.c.name == name)
+        if self._exec(update(ticket_fields).where(here).values(value=value)).rowcount == 0:
+            self._exec(insert(ticket_fields).values(ticket_number=number, name=name, value=value))
 
     def set_ticket_fields(self, number: int, **fields: Any) -> None:
         """Change ticket fields; setting status closed/open also sets closed_at."""
