@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import islice
 
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
@@ -32,14 +33,21 @@ def find_reference(d: Draft) -> bool:
 
 
 def _referenced_number(d: Draft) -> tuple[int | None, str]:
+    """The first referenced ticket that exists, else the first reference at all.
+
+    A subject can carry a stale tag before ours: a ticket opened from a reply to an
+    unknown ticket gets "[Ticket#99999] [Ticket#1007]"; its replies belong to 1007.
+    """
     regex = d.index.reference_regex
     texts = [("subject", d.message.subject)]
     if d.options["replies"]["reference_in_body"]:
         texts.append(("body", d.message.text))
-    for where, text in texts:
-        match = regex.search(text or "")
-        if match:
-            return int(next(g for g in match.groups() if g)), where
+    matches = ((match, where) for where, text in texts for match in regex.finditer(text or ""))
+    # A few references are real; a body listing thousands must not cost a lookup each.
+    found = [(int(next(g for g in match.groups() if g)), where) for match, where in islice(matches, 20)]
+    existing = next((ref for ref in found if d.state.ticket(ref[0]) is not None), None)
+    if existing or found:
+        return existing or found[0]
     if d.options["replies"]["match_message_ids"]:
         for message_id in (d.message.in_reply_to, *reversed(d.message.references)):
             number = d.state.ticket_by_message_id(message_id) if message_id else None
