@@ -9,7 +9,7 @@ from engine.oauth import OAuthSettings, TokenProvider, credential_expiry
 from engine.sources.base import AfterAction
 from engine.sources.graph import GraphSettings, GraphSource, graph_base_url
 from tests.servers.graphfake import CLIENT_ID, EXPIRED_SECRET, GOOD_SECRET, TENANT, Entra, Graph
-from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
+from tests.servers.msfake import Reply, msfake, msfake_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.graph
 USER = "helpdesk@contoso.example"
@@ -253,3 +253,61 @@ def test_national_cloud_endpoints():
 def test_credential_expiry_says_what_is_missing(msfake, graph):  # noqa: F811
     info = credential_expiry(tokens(msfake), graph.base_url)
     assert "unknown" in info  # the fake, like a mail-only app, has no Application.Read.All
+
+
+def _key_and_certificate(days: int = 90) -> tuple[str, str]:
+    """A PEM private key followed by its self-signed certificate, as admins keep them in one file."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailgate app")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256()))
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
+    return pem_key + cert.public_bytes(serialization.Encoding.PEM).decode(), thumbprint
+
+
+def test_certificate_credential_signs_an_assertion_and_reports_expiry_F_MB_4(msfake, entra):  # noqa: F811
+    import jwt
+
+    pem, thumbprint = _key_and_certificate(days=30)
+    provider = TokenProvider(OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, private_key=pem,
+                                           thumbprint=thumbprint, authority_host=msfake.url,
+                                           ca_file=msfake.ca_file), protocol="graph")
+    provider()
+    form = msfake.seen("POST", "client_assertion=")[-1].text
+    assertion = dict(p.split("=", 1) for p in form.split("&"))["client_assertion"]
+    header = jwt.get_unverified_header(assertion)
+    assert header["alg"] == "RS256" and "x5t" in header  # msal names the certificate by its thumbprint
+    health = provider.health()
+    assert 28 <= health["certificate_valid_days"] <= 30 and "secret_expiry" not in health
+
+
+def test_google_service_account_uses_a_signed_jwt_grant(msfake):  # noqa: F811
+    import jwt
+    from urllib.parse import parse_qs
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    pem, _ = _key_and_certificate()
+    public = load_pem_private_key(pem.split("-----BEGIN CERTIFICATE")[0].encode(), None).public_key()
+    url = msfake.url + "/token"
+    msfake.on(lambda req: Reply(200, {"access_token": "ya29.fake", "expires_in": 3599})
+              if req.path == "/token" else None)
+    provider = TokenProvider(OAuthSettings(client_id="mail@proj.iam.gserviceaccount.com", provider="google",
+                                           private_key=pem, token_url=url, subject="helpdesk@example.org",
+                                           ca_file=msfake.ca_file))
+    assert provider() == "ya29.fake"
+    form = {k: v[0] for k, v in parse_qs(msfake.seen("POST", "/token")[-1].text).items()}
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    claims = jwt.decode(form["assertion"], public, algorithms=["RS256"], audience=url)
+    assert claims["sub"] == "helpdesk@example.org" and claims["scope"] == "https://mail.google.com/"
