@@ -19,7 +19,7 @@ def compose(d: Draft) -> None:
     if is_reply and d.reason != "bounce_filed" and d.options["replies"]["strip_quotes"]:
         cut = reply_text(text, d.message.html)
         quoted = cut != text.strip()
-        d.step(STAGE, "strip_quotes", quoted, f"{len(text)} -> {len(cut)} characters")
+        d.step(STAGE, "strip_quotes", quoted, f"{len(text)} -> {len(cut)} characters", d.mailbox.origin)
         text = cut
     text = remove_excluded(d, text)
     html = _html(d, quoted)
@@ -51,7 +51,8 @@ def _html(d: Draft, quoted: bool) -> str | None:
     wanted = bool(d.message.html) and d.options["body"]["preserve_html"]
     keep = wanted and not quoted
     why = "sanitised HTML kept" if keep else "stored as plain text"
-    d.step(STAGE, "preserve_html", keep, why + (": the HTML holds the quoted earlier mail" if wanted and quoted else ""))
+    d.step(STAGE, "preserve_html", keep, why + (": the HTML holds the quoted earlier mail" if wanted and quoted else ""),
+           d.mailbox.origin)
     return d.message.html if keep else None
 
 
@@ -70,7 +71,8 @@ def _hidden_from_portal(d: Draft) -> bool:
     requester = (d.existing.requester or "").lower() if d.existing else ""
     recipients = {a.address.lower() for a in (*d.message.to, *d.message.cc)} | {d.sender or ""}
     hidden = bool(requester) and requester not in recipients
-    d.step(STAGE, "hide_from_portal", hidden, f"requester {requester} {'not ' if hidden else ''}among the recipients")
+    d.step(STAGE, "hide_from_portal", hidden, f"requester {requester} {'not ' if hidden else ''}among the recipients",
+           d.mailbox.origin)
     return hidden
 
 
@@ -82,4 +84,4 @@ def _extras(d: Draft) -> None:
     if body["attach_html_rendering"]:
         d.extra_attachments.append("html_rendering")
     if d.extra_attachments:
-        d.step(STAGE, "attach_extras", True, ", ".join(d.extra_attachments))
+        d.step(STAGE, "attach_extras", True, ", ".join(d.extra_attachments), d.mailbox.origin)

@@ -97,9 +97,10 @@ def _cc(d: Draft) -> None:
             continue
         known = d.state.user_by_email(address)
         if known is None and policy == "existing_users":
-            d.step(STAGE, "cc", False, f"{address} is not a user; not added")
+            d.step(STAGE, "cc", False, f"{address} is not a user; not added", d.mailbox.origin)
             continue
         if known is None:
             d.users_to_create.append(new_user(d, address, cc.name, policy, d.options["cc"].get("user_template")))
         d.distribution_adds.append(address)
-        d.step(STAGE, "cc", True, f"{address} joins the distribution list" + ("" if known else " (new user)"))
+        d.step(STAGE, "cc", True, f"{address} joins the distribution list" + ("" if known else " (new user)"),
+               d.mailbox.origin)

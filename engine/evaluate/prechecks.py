@@ -43,7 +43,8 @@ def subject_length(d: Draft) -> bool:
     """A subject longer than subject_max_length (default 400) is rejected (F-PRE-1)."""
     limit = d.options.get("subject_max_length") or d.ruleset.subject_max_length
     too_long = len(d.message.subject) > limit
-    d.step(STAGE, "subject_max_length", too_long, f"{len(d.message.subject)} characters, limit {limit}")
+    d.step(STAGE, "subject_max_length", too_long, f"{len(d.message.subject)} characters, limit {limit}",
+           d.mailbox.origin if d.options.get("subject_max_length") else None)
     if too_long:
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "subject_too_long", f"the subject is longer than {limit} characters")
@@ -70,7 +71,7 @@ def bounce_of_ours(d: Draft) -> bool:
 def auto_generated(d: Draft) -> bool:
     """Auto-replies, bounces and meeting requests: ignored or processed per mailbox (F-PRE-2)."""
     flags = d.message.auto_generated
-    d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons))
+    d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons), d.mailbox.origin)
     if flags.value and d.options["auto_generated"]["action"] == "ignore":
         return d.finish(Outcome.IGNORE, "auto_generated", "; ".join(flags.reasons))
     return False
@@ -109,7 +110,7 @@ def loop_prevention(d: Draft) -> bool:
     settings = d.options["loop_prevention"]
     sender = d.message.from_.address.lower() if d.message.from_ else ""
     if not settings["enabled"] or not sender:
-        d.step(STAGE, "loop_prevention", False, "off" if not settings["enabled"] else "no sender")
+        d.step(STAGE, "loop_prevention", False, "off" if not settings["enabled"] else "no sender", d.mailbox.origin)
         return False
     since = d.now - timedelta(minutes=settings["window_minutes"])
     count = d.state.sender_message_count(d.mailbox.name, sender, since)

@@ -79,7 +79,7 @@ def reply(d: Draft) -> bool:
         return False
     replies = d.options["replies"]
     if d.user is None and not d.options["unknown_senders"]["update_anonymously"]:
-        d.step(STAGE, "update_anonymously", True, "unknown senders may not update tickets")
+        d.step(STAGE, "update_anonymously", True, "unknown senders may not update tickets", d.mailbox.origin)
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "anonymous_update", f"{d.sender} is unknown and may not update tickets")
     if replies["require_visibility"]:
@@ -138,13 +138,14 @@ def reply_only(d: Draft) -> bool:
 def auto_bundle(d: Draft) -> bool:
     """Same sender and subject within this or the next polling interval: a note on that ticket (F-REF-7)."""
     if not d.options["replies"]["auto_bundle"] or not d.sender:
-        d.step(STAGE, "auto_bundle", False, "off")
+        d.step(STAGE, "auto_bundle", False, "off", d.mailbox.origin)
         return False
     window = timedelta(seconds=2 * d.options["polling"]["interval_seconds"])
     subject = bundle_subject(d.message.subject, d.ruleset.reply_prefixes)
     number = d.state.recent_ticket_by_sender_subject(d.mailbox.name, d.sender, subject, d.now - window)
     ticket = d.state.ticket(number) if number is not None else None
-    d.step(STAGE, "auto_bundle", ticket is not None, f"ticket {number}" if ticket else "no recent ticket with this subject")
+    d.step(STAGE, "auto_bundle", ticket is not None, f"ticket {number}" if ticket else "no recent ticket with this subject",
+           d.mailbox.origin)
     if ticket is None:
         return False
     d.existing = ticket

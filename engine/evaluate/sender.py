@@ -61,22 +61,22 @@ def resolve_requester(d: Draft) -> bool:
     if policy["policy"] == "submit_as":
         return _act_as(d, policy["submit_as"], "submit_as")
     if policy["policy"] == "reject":
-        d.step(STAGE, "unknown_sender_policy", True, "reject")
+        d.step(STAGE, "unknown_sender_policy", True, "reject", d.mailbox.origin)
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "unknown_sender", f"{d.sender} is not a known user")
     d.requester = d.sender
-    d.step(STAGE, "unknown_sender_policy", True, policy["policy"])
+    d.step(STAGE, "unknown_sender_policy", True, policy["policy"], d.mailbox.origin)
     return False
 
 
 def _act_as(d: Draft, login: str, rule: str) -> bool:
     user = d.state.user_by_login(login)
     if user is None:  # validated at load time, but the directory may have changed since
-        d.step(STAGE, rule, True, f"user {login} not found")
+        d.step(STAGE, rule, True, f"user {login} not found", d.mailbox.origin)
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "unknown_sender", f"{rule} user {login} does not exist")
     d.requester, d.requester_role = user.email.lower(), user.role
-    d.step(STAGE, rule, True, f"{d.sender} acts as {login}")
+    d.step(STAGE, rule, True, f"{d.sender} acts as {login}", d.mailbox.origin)
     return False
 
 
