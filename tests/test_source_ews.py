@@ -214,3 +214,15 @@ def test_login_with_domain_and_basic_header_F_MB_5(msfake, exchange):  # noqa: F
     src.test_connection()
     auth = [r.headers["authorization"] for r in msfake.requests if "authorization" in r.headers][0]
     assert base64.b64decode(auth.split()[1]).decode() == f"{LOGIN}:{PASSWORD}"
+
+
+def test_server_busy_fails_this_poll_without_acking_F_FAIL_3(msfake, exchange):  # noqa: F811
+    """EWS throttling (ErrorServerBusy) is a SourceError for the poller's backoff, not an auth failure."""
+    exchange.mailbox(ADDRESS).add(2)
+    src = source(msfake, exchange)
+    src.test_connection()
+    exchange.busy = 1
+    with pytest.raises(SourceError) as err:
+        list(src.fetch(10, 10))
+    assert not isinstance(err.value, AuthError) and "ErrorServerBusy" in err.value.server_text
+    assert sum(len(b) for b in src.fetch(10, 10)) == 2  # the next poll works

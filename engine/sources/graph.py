@@ -117,6 +117,11 @@ class GraphSource:
                                "a network problem; the next poll retries") from exc
 
     def _error(self, method: str, url: str, resp: requests.Response) -> SourceError:
+        err = self._classify(method, url, resp)
+        err.status = resp.status_code  # type: ignore[attr-defined]
+        return err
+
+    def _classify(self, method: str, url: str, resp: requests.Response) -> SourceError:
         code, message = graph_error(resp)
         words = f"{code}: {message}"
         where = f"graph {method} {url.split('?')[0]}"
@@ -202,15 +207,15 @@ class GraphSource:
         """Yield batches of raw MIME (`/$value`); reading never marks a message read."""
         ids = self.list_ids(max_messages)
         self.skipped = [i for i in ids if skip is not None and skip(i)]
-        wanted = [i for i in ids if i not in set(self.skipped)]
-        for chunk in batched(wanted, batch_size):
+        skipped = set(self.skipped)
+        for chunk in batched([i for i in ids if i not in skipped], batch_size):
             yield [f for f in (self._mime(i) for i in chunk) if f is not None]
 
     def _mime(self, message_id: str) -> Optional[Fetched]:
         try:
             resp = self._request("GET", f"{self._user_url}/messages/{quote(message_id)}/$value")
         except SourceError as exc:
-            if "ErrorItemNotFound" in str(exc) or "HTTP 404" in str(exc):
+            if getattr(exc, "status", 0) == 404:
                 return None  # moved or deleted by someone else since the listing
             raise
         return Fetched(message_id, resp.content)

@@ -89,6 +89,7 @@ class Exchange:
         self.offered = ["Basic realm=\"127.0.0.1\"", "NTLM", "Negotiate"]
         self.boxes: dict[str, EwsMailbox] = {}
         self.operations: list[str] = []
+        self.busy = 0  # answer this many next EWS calls with ErrorServerBusy
         server.on(self.handle)
 
     @property
@@ -121,6 +122,11 @@ class Exchange:
         self.operations.append(name)
         header = doc.find(SOAP_HEADER)
         imp = header.find(f".//{T}PrimarySmtpAddress") if header is not None else None
+        if self.busy:
+            self.busy -= 1
+            return Reply(200, envelope(fixture_text("ews", "operation-response.xml", operation=name,
+                                                    messages=fixture_text("ews", "error-server-busy.xml",
+                                                                          operation=name))))
         handler = getattr(self, f"_op_{name}", None)
         if handler is None:
             return Reply(500, envelope(error_message(name, "ErrorInvalidRequest", f"{name} is not faked")))
