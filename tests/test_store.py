@@ -210,13 +210,17 @@ def test_two_stores_racing_on_one_message_make_one_ticket_F_PRE_6(store_url: str
 
     def worker(store: Store, barrier: threading.Barrier, key: str) -> None:
         barrier.wait(timeout=30)
-        try:
-            with store.transaction() as tx:
-                number = tx.create_ticket(f"from {key}")
-                tx.log_processing("help", key, "create_ticket", "new", ticket_number=number)
-            outcome = "won"
-        except DuplicateMessage:
-            outcome = "duplicate"
+        for _ in range(5):  # as a poller does: a transient error means evaluate again and retry
+            try:
+                with store.transaction() as tx:
+                    number = tx.create_ticket(f"from {key}", number=tx.next_ticket_number())
+                    tx.log_processing("help", key, "create_ticket", "new", ticket_number=number)
+                outcome = "won"
+            except DuplicateMessage:
+                outcome = "duplicate"
+            except TransientStoreError:
+                continue
+            break
         with lock:
             results.append((key, outcome))
 
@@ -324,6 +328,24 @@ def test_groups_and_members(store: Store) -> None:
 
 
 # --- tickets, notes, attachments, distribution ----------------------------------------
+
+
+def test_predicted_ticket_numbers_and_custom_fields_F_TOK_1(store: Store) -> None:
+    assert store.next_ticket_number() == 1
+    with store.transaction() as tx:
+        first = tx.create_ticket("a", number=tx.next_ticket_number())
+        second = tx.create_ticket("b")
+        tx.set_custom_field(first, "Cost center", "42")
+        tx.set_custom_field(first, "Cost center", "43")
+        tx.set_custom_field(first, "Asset", "PC-7")
+    assert (first, second, store.next_ticket_number()) == (1, 2, 3)
+    assert store.custom_fields(first) == {"Asset": "PC-7", "Cost center": "43"}
+    with pytest.raises(TransientStoreError, match="ticket number 2 was taken"):
+        with store.transaction() as tx:
+            tx.create_ticket("predicted before another poller took it", number=2)
+    with store.transaction() as tx:
+        group = tx.create_group("Desk")
+    assert store.group_by_id(group).name == "Desk"
 
 
 def test_ticket_fields_close_and_reopen_F_REF_4(store: Store, clock: FakeClock) -> None:

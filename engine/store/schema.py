@@ -167,14 +167,6 @@ tickets = Table(
     Index(None, "status"),
 )
 
-ticket_custom_fields = Table(
-    "ticket_custom_fields",
-    metadata,
-    Column("ticket_number", Integer, ForeignKey("tickets.number"), primary_key=True),
-    Column("name", SafeText, primary_key=True),
-    Column("value", SafeText, nullable=False),
-)
-
 notes = Table(
     "notes",
     metadata,

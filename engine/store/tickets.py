@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.errors import TransientStoreError
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
     attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, tickets, users,
@@ -23,7 +24,7 @@ TICKET_FIELDS = (
 )
 
 
-_INSERT_TICKET = insert(tickets)
+_NEXT_NUMBER = select(func.coalesce(func.max(tickets.c.number), 0) + 1)
 _INSERT_NOTE = insert(notes)
 _TOUCH = update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now"))
 _INSERT_ATTACHMENT = insert(attachments)
@@ -43,7 +44,7 @@ class TicketReads(Session):
 
     def next_ticket_number(self) -> int:
         """The number the next ticket gets: one above the highest so far."""
-        return int(self._scalar(select(func.coalesce(func.max(tickets.c.number), 0))) or 0) + 1
+        return int(self._scalar(_NEXT_NUMBER))
 
     def custom_fields(self, number: int) -> dict[str, str]:
         """The ticket's custom fields by name."""
@@ -128,14 +129,19 @@ class TicketWrites(Session):
         """Create a ticket (status open unless given) and return its number.
 
         The engine names the number it predicted (next_ticket_number) so the mail
-        it rendered says the right one; a number taken meanwhile fails the insert.
+        it rendered says the right one. Numbers are always assigned here, never
+        by a database sequence (which an explicit number would leave behind on
+        PostgreSQL). A number another poller took meanwhile raises
+        TransientStoreError: evaluate the message again and retry.
         """
         _check_fields(fields)
         now = self.now()
+        wanted = self.next_ticket_number() if number is None else number
         values = {"status": "open", "hidden": False, "hidden_from_portal": False, **fields}
-        if number is not None:
-            values["number"] = number
-        return self._insert(_INSERT_TICKET, dict(subject=subject, created_at=now, updated_at=now, **values))
+        row = dict(number=wanted, subject=subject, created_at=now, updated_at=now, **values)
+        if self._insert_new(tickets, row) is None:
+            raise TransientStoreError(f"ticket number {wanted} was taken meanwhile; evaluate the message again")
+        return wanted
 
     def set_custom_field(self, number: int, name: str, value: str) -> None:
         """Set one custom field of a ticket (F-TOK-1), replacing its earlier value."""

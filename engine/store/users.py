@@ -100,11 +100,6 @@ class UserReads(Session):
         rows = self._rows(select(groups).where(groups.c.id == group_id))
         return self._group(rows[0]) if rows else None
 
-    def group_by_id(self, group_id: int) -> Group | None:
-        """The group with this id and its member ids, or None."""
-        rows = self._rows(select(groups).where(groups.c.id == group_id))
-        return self._group(rows[0]) if rows else None
-
     def groups(self) -> list[Group]:
         """Every group, by id."""
         return [self._group(r) for r in self._rows(select(groups).order_by(groups.c.id))]
