@@ -83,7 +83,23 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
         templates=FrozenDict(_templates(rules)),
         config_dir=str(config_dir),
         grammar_digest=_grammar_digest(),
+        origins=FrozenDict(_single_origins(rules)),
     )
+
+
+_SINGLE = {"subject_max_length": ("limits", "subject_max_length"), "accept_from": ("filters", "accept_from"),
+           "references": ("references", "subject")}
+
+
+def _single_origins(rules):
+    """Where each single setting was written (the last file wins, as when merging)."""
+    found = {}
+    for loaded, _, origin in rules:
+        for name, path in _SINGLE.items():
+            section = loaded.data.get(path[0]) or {}
+            if path[1] in section:
+                found[name] = origin(*path)
+    return found
 
 
 def _concat(rules, key) -> tuple:

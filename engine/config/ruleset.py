@@ -130,6 +130,7 @@ class Ruleset:
     templates: FrozenDict  # name -> Template
     config_dir: str
     grammar_digest: str
+    origins: FrozenDict = field(default_factory=FrozenDict)  # single settings -> "file:line", for the trace
 
     def mailbox(self, name: str) -> MailboxConfig:
         """The mailbox called `name` (KeyError when there is none)."""

@@ -44,7 +44,7 @@ def subject_length(d: Draft) -> bool:
     limit = d.options.get("subject_max_length") or d.ruleset.subject_max_length
     too_long = len(d.message.subject) > limit
     d.step(STAGE, "subject_max_length", too_long, f"{len(d.message.subject)} characters, limit {limit}",
-           d.mailbox.origin if d.options.get("subject_max_length") else None)
+           d.mailbox.origin if d.options.get("subject_max_length") else d.ruleset.origins.get("subject_max_length"))
     if too_long:
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "subject_too_long", f"the subject is longer than {limit} characters")

@@ -17,10 +17,12 @@ def find_reference(d: Draft) -> bool:
     """Ticket number from the subject (and body), or In-Reply-To/References (F-REF-1, F-REF-2)."""
     number, how = _referenced_number(d)
     if number is None:
-        d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers")
+        d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers",
+               d.ruleset.origins.get("references"))
         return False
     ticket = d.state.ticket(number)
-    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {how}" + ("" if ticket else " (does not exist)"))
+    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {how}" + ("" if ticket else " (does not exist)"),
+           d.ruleset.origins.get("references") if how in ("subject", "body") else None)
     if ticket is not None:
         d.existing = ticket
         return False

@@ -45,7 +45,7 @@ def accept_from(d: Draft) -> bool:
     """Only the configured kinds of sender get mail processed (F-PRE-3 accept_from)."""
     rule = d.ruleset.accept_from
     accepted = _ACCEPTS[rule](d.user)
-    d.step(STAGE, "accept_from", not accepted, f"accept_from: {rule}")
+    d.step(STAGE, "accept_from", not accepted, f"accept_from: {rule}", d.ruleset.origins.get("accept_from"))
     return False if accepted else d.finish(Outcome.IGNORE, "sender_not_accepted", f"only {rule} may write here")
 
 
