@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, Union
@@ -22,7 +21,6 @@ from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetch
 from engine.sources.tls import CERT_HINT
 
 ews_http.install()
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 VERSIONS = {"Exchange2007": Build(8, 0), "Exchange2010": Build(14, 0), "Exchange2013": Build(15, 0),
