@@ -143,7 +143,7 @@ group_members = Table(
 tickets = Table(
     "tickets",
     metadata,
-    Column("number", Integer, primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),  # see TicketWrites.create_ticket
     Column("subject", SafeText, nullable=False, default=""),
     Column("status", String(30), nullable=False, default="open"),
     Column("type", SafeText),
