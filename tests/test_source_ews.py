@@ -226,3 +226,28 @@ def test_server_busy_fails_this_poll_without_acking_F_FAIL_3(msfake, exchange): 
         list(src.fetch(10, 10))
     assert not isinstance(err.value, AuthError) and "ErrorServerBusy" in err.value.server_text
     assert sum(len(b) for b in src.fetch(10, 10)) == 2  # the next poll works
+
+
+def test_subfolder_path_is_read_F_MB_1(msfake, exchange):  # noqa: F811
+    box = exchange.mailbox(ADDRESS)
+    sub = "c3ViZm9sZGVyLWhlbHBkZXNr"
+    box.folders[sub] = ("Helpdesk", box.distinguished["inbox"])
+    ids = box.add(2)
+    box.add(1)  # stays in the Inbox itself
+    for i in ids:
+        box.items[i].folder = sub
+    src = source(msfake, exchange, folder="Inbox/Helpdesk")
+    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert "FindFolder" in exchange.operations
+    assert source(msfake, exchange, folder="Inbox/Nope").test_connection().error.find("not found") > 0
+
+
+def test_oauth_with_autodiscover_F_MB_5(msfake, exchange):  # noqa: F811
+    ids = exchange.mailbox(ADDRESS).add(1)
+    tokens = TokenProvider(OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, client_secret=GOOD_SECRET,
+                                         authority_host=msfake.url, ca_file=msfake.ca_file), protocol="ews")
+    src = EwsSource(settings(msfake, exchange, username=None, password=None, autodiscover=True, endpoint_url=None,
+                             version=None, autodiscover_url=exchange.autodiscover_url), tokens)
+    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    discover = msfake.seen("POST", "GetUserSettings")
+    assert discover and discover[0].headers["authorization"].startswith("Bearer ")

@@ -207,6 +207,9 @@ class Exchange:
             return fixture_text("ews", "operation-response.xml", operation="FindFolder",
                                 messages=error_message("FindFolder", "ErrorAccessDenied", "Access is denied."))
         kids = [fid for fid, (_, p) in box.folders.items() if p == parent]
+        if op.get("Traversal") == "Deep":  # every descendant, as exchangelib's folder cache asks
+            for kid in kids:
+                kids.extend(f for f, (_, p) in box.folders.items() if p == kid and f not in kids)
         return fixture_text("ews", "findfolder-response.xml", count=str(len(kids)),
                             folders="\n".join(self._folder_xml(box, k) for k in kids))
 
