@@ -22,6 +22,8 @@ def apply_tokens(d: Draft) -> None:
     """Every token line of the sender's own text becomes an applied effect or a refusal."""
     if d.outcome not in (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE) or d.note is None:
         return
+    if "#" not in d.note.text:  # most mail has no token: skip the line-by-line regex scan
+        return
     for match in _CANDIDATE.finditer(d.note.text):
         definition = d.index.tokens.get(match.group(1)[1:].lower())
         if definition is None:
