@@ -311,3 +311,32 @@ def test_google_service_account_uses_a_signed_jwt_grant(msfake):  # noqa: F811
     assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     claims = jwt.decode(form["assertion"], public, algorithms=["RS256"], audience=url)
     assert claims["sub"] == "helpdesk@example.org" and claims["scope"] == "https://mail.google.com/"
+
+
+def test_credential_expiry_read_from_graph_when_permitted(msfake, graph):  # noqa: F811
+    from tests.servers.msfake import fixture_json
+
+    msfake.on(lambda req: Reply(200, fixture_json("graph", "application-credentials.json", base=graph.base_url))
+              if req.path.startswith(f"/v1.0/applications(appId='{CLIENT_ID}')") else None)
+    info = credential_expiry(tokens(msfake), graph.base_url)
+    assert info["secrets"] == [{"name": "mailgate poller", "ends": "2027-05-23T15:00:00Z"}]
+    assert info["certificates"][0]["ends"] == "2027-11-23T15:00:00Z"
+
+
+def test_token_endpoint_outage_is_not_an_auth_failure_F_MB_11(msfake):  # noqa: F811
+    msfake.on(lambda req: Reply(503, b"upstream down") if req.path == "/token" else None)
+    provider = TokenProvider(OAuthSettings(client_id="c", client_secret="s", provider="generic",
+                                           token_url=msfake.url + "/token", ca_file=msfake.ca_file))
+    with pytest.raises(SourceError) as err:
+        provider()
+    assert not isinstance(err.value, AuthError) and "HTTP 503" in str(err.value)
+
+
+def test_generic_provider_error_is_auth_error_with_its_words_F_MB_11(msfake):  # noqa: F811
+    msfake.on(lambda req: Reply(400, {"error": "invalid_client", "error_description": "Client authentication failed"})
+              if req.path == "/token" else None)
+    provider = TokenProvider(OAuthSettings(client_id="c", client_secret="s", provider="generic",
+                                           token_url=msfake.url + "/token", ca_file=msfake.ca_file))
+    with pytest.raises(AuthError) as err:
+        provider()
+    assert err.value.server_text == "Client authentication failed"
