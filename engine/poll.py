@@ -17,10 +17,11 @@ from engine.message import parse
 from engine.monitor import record_auth_failure, record_auth_success
 from engine.outbox import SmtpSettings, deliver_due
 from engine.sources.factory import after_action
-from engine.store.errors import DuplicateMessage
+from engine.store.errors import DuplicateMessage, TransientStoreError
 from engine.store_state import StoreStateView
 
 log = logging.getLogger("mailgate.poll")
+RETRY = "retry"  # not an outcome: the store was busy, the message waits for the next poll
 Clock = Callable[[], datetime]
 
 
@@ -41,23 +42,39 @@ class MailboxReport:
         return f"{self.mailbox}: {counts}; {self.acked} acknowledged{tail}"
 
 
+TRANSIENT_TRIES = 3
+
+
 def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime) -> Applied:
-    """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1)."""
+    """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1).
+
+    A transient store failure (lock, deadlock, a ticket number another poller took)
+    evaluates the message again; if it keeps failing the message is left
+    unacknowledged ("retry") for the next poll, never quarantined.
+    """
     message = parse(raw)
-    try:
-        with store.transaction() as tx:
-            earlier = tx.processed(mailbox.name, key)
-            if earlier is not None and earlier.outcome != "quarantine":  # quarantined ones may be replayed
-                return Applied("ignore", "already_processed")
-            decision = evaluate(message, ruleset, StoreStateView(tx), now, mailbox.name)
-            return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
-    except DuplicateMessage:
-        return Applied("ignore", "already_processed")  # another poller committed it first
-    except MailgateError as err:
-        return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
-    except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
-        log.exception("processing %s/%s failed", mailbox.name, key)
-        return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+    for attempt in range(TRANSIENT_TRIES):
+        try:
+            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now)
+        except DuplicateMessage:
+            return Applied("ignore", "already_processed")  # another poller committed it first
+        except TransientStoreError as err:
+            log.warning("%s/%s: %s (try %d of %d)", mailbox.name, key, err, attempt + 1, TRANSIENT_TRIES)
+        except MailgateError as err:
+            return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+        except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
+            log.exception("processing %s/%s failed", mailbox.name, key)
+            return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+    return Applied(RETRY, "store_busy")
+
+
+def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now) -> Applied:
+    with store.transaction() as tx:
+        earlier = tx.processed(mailbox.name, key)
+        if earlier is not None and earlier.outcome != "quarantine":  # quarantined ones may be replayed
+            return Applied("ignore", "already_processed")
+        decision = evaluate(message, ruleset, StoreStateView(tx), now, mailbox.name)
+        return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
 
 
 def quarantine(store, mailbox: MailboxConfig, key: str, raw: bytes, error: str) -> Applied:
@@ -86,7 +103,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                     break  # the message in hand was finished; the rest waits for the next poll
                 applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock())
                 report.outcomes[applied.outcome] += 1
-                done.append(item.key)
+                if applied.outcome != RETRY:  # a message not committed is never acknowledged
+                    done.append(item.key)
             _send(store, smtp)
             _ack(source, done + list(getattr(source, "skipped", [])), action, report)
             if progress:
