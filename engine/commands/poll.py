@@ -23,7 +23,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Poll; exit 1 when a mailbox failed in --once mode."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # --once prints its own summary; the service logs one line per mailbox poll
+    logging.basicConfig(level=logging.WARNING if args.once else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ruleset = load(args)
     if args.mailbox and args.mailbox not in {m.name for m in ruleset.mailboxes}:
         raise UsageError(f"no mailbox named {args.mailbox!r}")
