@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # e.g. `mailgate log | head`: the reader has gone, that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as err:
         print(f"mailgate {args.command}: {err}", file=sys.stderr)
         return 2
