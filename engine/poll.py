@@ -111,6 +111,9 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 progress(report)
             if should_stop():
                 break
+        # Keys skipped after the last batch (or in a poll with no new mail at all) are
+        # committed ones whose ack was lost to a crash: finish their ack now (F-PRE-6).
+        _ack(source, list(getattr(source, "skipped", [])), action, report)
         record_auth_success(store, mailbox.name)
     except AuthError as err:
         report.error, report.auth_failed = str(err), True
