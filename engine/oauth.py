@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 import requests
@@ -334,3 +335,20 @@ def credential_expiry(provider: TokenProvider, graph_base: str, session: Optiona
         return [{"name": i.get("displayName") or i.get("keyId"), "ends": i.get("endDateTime")} for i in items]
     return {"secrets": ends(body.get("passwordCredentials", [])),
             "certificates": ends(body.get("keyCredentials", []))}
+
+
+def provider_for(oauth: Mapping, config_dir: str, protocol: str, subject: Optional[str] = None) -> TokenProvider:
+    """A TokenProvider from a mailbox's `auth.oauth` mapping; secrets are resolved now, never stored in config."""
+    from engine.config.secrets import resolve_secret
+
+    cert = oauth.get("certificate") or {}
+    secret = oauth.get("client_secret")
+    settings = OAuthSettings(
+        client_id=oauth.get("client_id", ""), provider=oauth.get("provider", "microsoft"),
+        tenant_id=oauth.get("tenant_id", ""), cloud=oauth.get("cloud", "global"),
+        client_secret=resolve_secret(secret, config_dir) if secret else None,
+        private_key=resolve_secret(cert["private_key"], config_dir) if cert.get("private_key") else None,
+        thumbprint=cert.get("thumbprint"), token_url=oauth.get("token_url"),
+        scopes=tuple(oauth.get("scopes") or ()), subject=subject,
+        authority_host=oauth.get("authority_host"), ca_file=oauth.get("ca_file"))
+    return TokenProvider(settings, protocol=protocol)

@@ -129,7 +129,8 @@ class Exchange:
                                                                           operation=name))))
         handler = getattr(self, f"_op_{name}", None)
         if handler is None:
-            return Reply(500, envelope(error_message(name, "ErrorInvalidRequest", f"{name} is not faked")))
+            return Reply(200, envelope(fixture_text("ews", "operation-response.xml", operation=name, messages=
+                                                    error_message(name, "ErrorInvalidRequest", f"{name} is not faked"))))
         body = handler(op, who, imp.text.lower() if imp is not None else None)
         return Reply(200, envelope(body))
 
@@ -186,6 +187,11 @@ class Exchange:
                             unread=str(sum(not i.is_read for i in items)), children=str(children))
 
     # -- operations --------------------------------------------------------------
+
+    def _op_ConvertId(self, op, who, imp) -> str:
+        """exchangelib's version probe: a dummy id, answered as a real server does (its header tells the version)."""
+        return fixture_text("ews", "operation-response.xml", operation="ConvertId", messages=error_message(
+            "ConvertId", "ErrorInvalidIdMalformed", "Id is malformed."))
 
     def _op_GetFolder(self, op, who, imp) -> str:
         parts = []
