@@ -23,7 +23,8 @@ def run(args) -> int:
     store = open_store(ruleset, args.store)
     failed = 0
     try:
-        items = [store.quarantine_item(i) for i in args.ids] if args.ids else store.quarantined(mailbox=args.mailbox)
+        ids = args.ids or [item.id for item in store.quarantined(mailbox=args.mailbox)]
+        items = [store.quarantine_item(i) for i in ids]  # the listing leaves the raw bytes out
         for item in filter(None, items):
             mailbox = next((m for m in ruleset.mailboxes if m.name == item.mailbox), None)
             if mailbox is None:
