@@ -70,3 +70,17 @@ def test_graph_mailbox_from_config_uses_the_national_cloud_F_MB_1(tmp_path):
 def test_graph_without_oauth_is_refused(tmp_path):
     with pytest.raises(SourceError, match="needs auth.oauth"):
         build_source(mailbox(protocol="graph", auth={"username": "x"}), str(tmp_path))
+
+
+def test_config_problems_for_validate_seed_002():
+    from engine.sources.microsoft import config_problems
+
+    assert config_problems({"protocol": "ews", "auth": {"password": {"env": "X"}}}) == []
+    ntlm = config_problems({"protocol": "ews", "auth": {"method": ["ntlm"], "password": {"env": "X"}}})
+    assert [p[0] for p in ntlm] == [("auth", "method")]
+    assert config_problems({"protocol": "graph", "auth": {}})[0][1].startswith("protocol graph needs")
+    oauth = config_problems({"protocol": "graph", "auth": {"oauth": {"provider": "microsoft",
+                                                                      "certificate": {"private_key": {"env": "K"}}}}})
+    messages = " | ".join(p[1] for p in oauth)
+    assert "client_id" in messages and "tenant_id" in messages and "thumbprint" in messages
+    assert "client_secret" not in messages
