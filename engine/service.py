@@ -89,6 +89,9 @@ class Service:
                                 self.stop_event.is_set, self.progress)
         except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
             return MailboxReport(mailbox.name, error=str(err))
+        except Exception as err:  # noqa: BLE001 - a source bug must not stop the other mailboxes (F-FAIL-3)
+            log.exception("mailbox %s: unexpected error", mailbox.name)
+            return MailboxReport(mailbox.name, error=f"{type(err).__name__}: {err}")
         finally:
             with self.store.transaction() as tx:
                 tx.release_lease(mailbox.name, self.holder)
