@@ -125,6 +125,12 @@ class Token:
     value: str = field(repr=False)
     expires_at: float
     token_type: str = "Bearer"
+    issued_at: float = 0.0
+
+    def stale(self, now: float, margin: float) -> bool:
+        """True once less than `margin` is left (at most half the lifetime, so short tokens are still reused)."""
+        lifetime = self.expires_at - (self.issued_at or self.expires_at - 2 * margin)
+        return now >= self.expires_at - min(margin, lifetime / 2)
 
     def __str__(self) -> str:
         return f"<{self.token_type} token until {_iso(self.expires_at)}>"
@@ -180,7 +186,7 @@ class TokenProvider:
         """The cached token while it has more than `refresh_margin` left, else a freshly fetched one."""
         with self._lock:
             now = self.clock()
-            if self._token is None or self._token.expires_at - self.settings.refresh_margin <= now:
+            if self._token is None or self._token.stale(now, self.settings.refresh_margin):
                 self._token = self._fetch(now)
                 self.fetches += 1
             return self._token
@@ -201,7 +207,7 @@ class TokenProvider:
         if "access_token" not in body:
             raise provider_error(f"{s.provider}: no token for client {s.client_id!r}", body)
         return Token(body["access_token"], now + float(body.get("expires_in", 3600)),
-                     body.get("token_type", "Bearer"))
+                     body.get("token_type", "Bearer"), issued_at=now)
 
     def _scopes(self) -> list[str]:
         s = self.settings

@@ -340,3 +340,14 @@ def test_generic_provider_error_is_auth_error_with_its_words_F_MB_11(msfake):  #
     with pytest.raises(AuthError) as err:
         provider()
     assert err.value.server_text == "Client authentication failed"
+
+
+def test_short_lived_tokens_are_still_reused_F_MB_4(msfake, entra):  # noqa: F811
+    entra.expires_in = 120  # shorter than the 5-minute margin: refresh at half-life instead
+    now = [1_000_000.0]
+    provider = TokenProvider(tokens(msfake).settings, protocol="graph", clock=lambda: now[0])
+    first = provider()
+    now[0] += 59
+    assert provider() == first
+    now[0] += 2
+    assert provider() != first and provider.fetches == 2
