@@ -111,6 +111,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 progress(report)
             if should_stop():
                 break
+        # Mail waiting for a retry goes out even in a poll without new mail (F-OUT-5).
+        _send(store, smtp)
         # Keys skipped after the last batch (or in a poll with no new mail at all) are
         # committed ones whose ack was lost to a crash: finish their ack now (F-PRE-6).
         _ack(source, list(getattr(source, "skipped", [])), action, report)
