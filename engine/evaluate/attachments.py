@@ -46,7 +46,8 @@ def blocks(rule: BlockedAttachment, item: Attachment) -> bool:
     if rule.sha256 is not None and rule.sha256 != item.sha256:
         return False
     name = (item.filename or "").lower()
-    if rule.extension is not None and posixpath.splitext(name)[1] != rule.extension:
+    if rule.extension is not None and (not name.endswith(rule.extension)  # cheap, and settles most rules
+                                       or posixpath.splitext(name)[1] != rule.extension):
         return False
     if rule.content_type is not None and not _type_matches(rule.content_type, item.content_type.lower()):
         return False
