@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from engine.config.secrets import SecretError
-from engine.errors import UsageError
+from engine.errors import MailgateError, UsageError
 from engine.runtime import load
 from engine.sources.base import ConnectionReport
 from engine.sources.factory import build_source
@@ -29,12 +31,25 @@ def check_connections(ruleset, name=None, show=lambda name, report: None):
         raise UsageError(f"no mailbox named {name!r}")
     for mailbox in mailboxes:
         try:
-            report = build_source(mailbox, ruleset.config_dir).test_connection()
+            source = build_source(mailbox, ruleset.config_dir)
+            report = _with_token_health(source, source.test_connection())
         except SecretError as err:
             report = ConnectionReport(False, mailbox.protocol, mailbox.name, error=str(err),
                                       hint="set the secret the mailbox names, then try again")
         show(mailbox.name, report)
         yield report
+
+
+def _with_token_health(source, report: ConnectionReport) -> ConnectionReport:
+    """IMAP/POP3 with OAuth: how long the token (and, where known, the secret) stays valid."""
+    provider = getattr(source, "token_provider", None)
+    if provider is None or not hasattr(provider, "health"):
+        return report
+    try:
+        health = provider.health()
+    except MailgateError as err:
+        health = {"token": f"unavailable: {err}"}
+    return dataclasses.replace(report, extra={**report.extra, **health})
 
 
 def print_report(name: str, report: ConnectionReport) -> None:

@@ -9,6 +9,7 @@ from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
 from engine.patterns import PatternError, compile_safe
+from engine.sources.microsoft import config_problems as microsoft_problems
 from engine.tokens import Token, is_token_name, parse_token, write_token
 
 # x-ref kind in the schema -> kind in the index
@@ -203,6 +204,7 @@ def _policy_problems(loaded: LoadedFile) -> list[Problem]:
                                            f"add {section}.{needed}", at_value=True))
     if mailbox.get("protocol") == "ews":
         problems += _ews_problems(loaded, mailbox)
+    problems += [loaded.problem(("mailbox", *path), what, hint) for path, what, hint in microsoft_problems(mailbox)]
     return problems
 
 

@@ -28,7 +28,9 @@ def _token_provider(mailbox: MailboxConfig, config_dir: str):
         return None
     from engine.oauth import provider_for  # only OAuth mailboxes need msal
 
-    return provider_for(oauth, config_dir, protocol=mailbox.protocol)
+    # A Google service account acts for the mailbox's own login (domain-wide delegation).
+    subject = (mailbox.options["auth"].get("username") or mailbox.address) if oauth.get("provider") == "google" else None
+    return provider_for(oauth, config_dir, protocol=mailbox.protocol, subject=subject)
 
 
 def _common(mailbox: MailboxConfig, config_dir: str) -> dict:
