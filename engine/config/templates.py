@@ -13,12 +13,20 @@ from engine.config.problems import Problem
 
 
 class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with each template's globals in a plain dict."""
+    """Jinja's sandbox, with each template's globals in a plain dict and `a.b` on dicts read as a['b'] first."""
 
     def make_globals(self, d):
         # Jinja's ChainMap is copied key by key in Python on every render (two thirds of the
         # time of a short template); the globals never change after load, so a copy will do.
         return {**self.globals, **(d or {})}
+
+    def getattr(self, obj, attribute):
+        # The render context is plain dicts ({{ ticket.number }}): Jinja tries the attribute
+        # first and catches an AttributeError on every such lookup (40% of a render). An item
+        # is what a['b'] gives in the sandbox anyway; anything else takes the sandbox's path.
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
 
 @lru_cache(maxsize=1)
