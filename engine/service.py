@@ -28,6 +28,20 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _dead_here(holder: str) -> bool:
+    """True when a lease holder ("host:pid") is a process on this host that no longer runs."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
 @dataclass
 class Schedule:
     """When each mailbox is due, and how many polls in a row failed (F-FAIL-3)."""
@@ -80,7 +94,11 @@ class Service:
 
     def _poll(self, mailbox) -> MailboxReport:
         with self.store.transaction() as tx:
+            lease = tx.lease(mailbox.name)
+            if lease is not None and lease.holder != self.holder and _dead_here(lease.holder):
+                tx.release_lease(mailbox.name, lease.holder)  # a killed poller of ours: no need to wait out its lease
             if not tx.take_lease(mailbox.name, self.holder, LEASE):
+                log.info("mailbox %s: another poller holds it (%s); skipped", mailbox.name, lease and lease.holder)
                 return MailboxReport(mailbox.name, error=None)  # another poller has it (SPEC 6)
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
