@@ -1,4 +1,4 @@
-"""Multi-pattern matching whose cost does not grow with the number of rules (Aho-Corasick)."""
+"""Multi-pattern matching whose cost does not grow with the number of rules (Aho-Corasick, FilteredRE2)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Generic, TypeVar
 
 import ahocorasick
+import re2
 
 T = TypeVar("T")
 
@@ -56,3 +57,39 @@ def _on_word_boundaries(text: str, start: int, end: int, key: str) -> bool:
     if key[-1].isalnum() and end < len(text) and text[end].isalnum():
         return False
     return True
+
+
+class RegexIndex(Generic[T]):
+    """Finds which of many regexes occur in a text without running each one (RE2's FilteredRE2).
+
+    The literal pieces every match must contain ("atoms") are searched for in one pass; only
+    the regexes whose atoms occur run, plus those with no atom at all (e.g. `\\d{6}`).
+    """
+
+    def __init__(self, regexes: Iterable[tuple[str, T]]):
+        self._values: list[T] = []
+        self._filter = re2.Filter()
+        for pattern, value in regexes:  # already checked by engine.patterns.compile_safe
+            self._filter.Add(pattern, _OPTIONS)
+            self._values.append(value)
+        if self._values:
+            self._filter.Compile()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def search(self, text: str) -> list[T]:
+        """The value of every regex that matches somewhere in `text`, in the order given."""
+        if not self._values:
+            return []
+        return [self._values[i] for i in self._filter.Match(text) or ()]
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()  # as engine.patterns.compile_safe: case-insensitive, errors not logged
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
+_OPTIONS = _re2_options()

@@ -33,7 +33,7 @@ def compose(d: Draft) -> None:
 def remove_excluded(d: Draft, text: str) -> str:
     """Drop every excluded text, matching across line breaks and white space (F-BODY-1)."""
     hits = {hit[2] for hit in d.index.excluded_literals.find(normalise(text))}
-    hits |= {rule for rule in d.index.excluded_regexes if rule.regex.search(text)}
+    hits |= set(d.index.excluded_regexes.search(text))
     for rule in sorted(hits, key=declared):
         text = rule.regex.sub("", text)
         d.step(STAGE, "excluded_text", True, rule.name, rule.origin)

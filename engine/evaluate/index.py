@@ -8,17 +8,17 @@ from functools import cached_property
 import re2
 
 from engine.config.ruleset import Filter, Ruleset
-from engine.matching import PhraseIndex, normalise
+from engine.matching import PhraseIndex, RegexIndex, normalise
 from engine.patterns import literal_regex
 
 
 @dataclass(frozen=True)
 class FilterIndex:
-    """Partial filters in one automaton, full ones in a dict, regexes in one RE2 set."""
+    """Partial filters in one automaton, full ones in a dict, regexes in one FilteredRE2."""
 
     partial: PhraseIndex
     full: dict
-    regexes: tuple[Filter, ...]
+    regexes: RegexIndex
 
     @classmethod
     def build(cls, filters: tuple[Filter, ...]) -> "FilterIndex":
@@ -27,7 +27,7 @@ class FilterIndex:
             if item.match == "full":
                 full.setdefault(normalise(item.pattern), item)
         return cls(PhraseIndex((f.pattern, f) for f in filters if f.match == "partial"), full,
-                   tuple(f for f in filters if f.match == "regex"))
+                   RegexIndex((f.pattern, f) for f in filters if f.match == "regex"))
 
     def first_match(self, *texts: str) -> Filter | None:
         """The earliest-declared filter matching any of `texts`."""
@@ -39,7 +39,7 @@ class FilterIndex:
             found += [hit[2] for hit in self.partial.find(norm)]
             if norm in self.full:
                 found.append(self.full[norm])
-            found += [f for f in self.regexes if f.regex.search(text)]
+            found += self.regexes.search(text)
         return min(found, key=declared, default=None)
 
 
@@ -75,8 +75,8 @@ class RuleIndex:
         return PhraseIndex((e.source, e) for e in self.ruleset.excluded_text if not e.is_regex)
 
     @cached_property
-    def excluded_regexes(self) -> tuple:
-        return tuple(e for e in self.ruleset.excluded_text if e.is_regex)
+    def excluded_regexes(self) -> RegexIndex:
+        return RegexIndex((e.source, e) for e in self.ruleset.excluded_text if e.is_regex)
 
     @cached_property
     def subject_contains(self) -> PhraseIndex:
