@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import time
 
@@ -71,6 +72,28 @@ def test_decisions_are_the_same_with_10_and_2000_rules_F_PRE_4_F_BODY_1_F_NEW_2(
     assert any(d.reason == "keyword" for d in large)
     assert any(d.ticket and d.ticket.type == "Bench 0" for d in large)
     assert any(s.rule == "excluded_text" and s.hit and s.detail == "bench-0" for d in large for s in d.trace)
+
+
+def _written_like(regex_source: str) -> str:
+    """A text the bench's generated disclaimer regex matches, in other case and line breaks."""
+    text = regex_source.replace(r"(e-?mail|message)", "E-Mail").replace(r"(the\s+)?", "THE ")
+    return re.sub(r"\\(.)", r"\1", text.replace(r"\s+", "\n ")).upper()
+
+
+def test_regex_rules_are_found_as_each_regex_alone_finds_them_F_BODY_1_F_PRE_3(bench, messages, rulesets):
+    """One FilteredRE2 pass gives exactly what a loop over every regex would."""
+    ruleset, index = rulesets[LARGE], bench.index_for(rulesets[LARGE])
+    regexes = [e for e in ruleset.excluded_text if e.is_regex]
+    texts = [m.text for m in messages] + [m.subject for m in messages]
+    generated = [e for e in regexes if e.name.startswith("bench-")][::50]
+    texts += [f"Hallo Jörg,\n{_written_like(e.source)}\n-- \nÄrger im Büro" for e in generated]
+    for text in texts:
+        assert set(index.excluded_regexes.search(text)) == {e for e in regexes if e.regex.search(text)}
+    assert sum(bool(index.excluded_regexes.search(text)) for text in texts) == len(generated)
+    filters = [f for f in ruleset.subject_filters if f.match == "regex"]
+    subject = "[" + filters[7].pattern.split("?", 1)[1].split(r"\]")[0].replace(r"\s+", " ") + "] Digest"
+    assert index.subject_filters.first_match(subject) is filters[7]
+    assert index.subject_filters.first_match("weekly digest") is None
 
 
 def test_python_work_per_message_does_not_grow_with_rule_count_F_PRE_4_F_BODY_1_F_NEW_2(bench, messages, rulesets):
