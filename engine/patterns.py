@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import re2
 
@@ -19,6 +20,8 @@ class PatternError(ValueError):
         self.hint = hint
 
 
+# Validation checks every regex and compiling the ruleset compiles it again: compile once.
+@lru_cache(maxsize=16384)
 def compile_safe(pattern: str, built: bool = False):
     """Compile `pattern` case-insensitively with RE2, or raise PatternError saying why.
 
