@@ -13,8 +13,13 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2
     apt-get update -qq && apt-get install -y -qq python3-venv
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# pip's warnings go to a log that is shown only when the install fails
+mkdir -p var
+if ! { .venv/bin/python -m pip install -q --upgrade pip \
+        && .venv/bin/python -m pip install -q -e '.[test]'; } >var/pip-install.log 2>&1; then
+    cat var/pip-install.log >&2
+    exit 1
+fi
 
 if [ "${WITH_SERVICES:-0}" = 1 ]; then
     for script in scripts/install.d/*.sh; do
