@@ -1,4 +1,7 @@
-"""The compiled Ruleset: immutable, merged in sorted file order, equal across loads (F-CFG-5)."""
+"""The compiled Ruleset: immutable, merged in sorted file order, equal across loads (F-CFG-5).
+
+SPEC IDs proved here: F-BODY-1, F-CFG-1, F-CFG-3, F-CFG-5, F-OUT-4.
+"""
 
 from __future__ import annotations
 

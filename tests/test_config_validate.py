@@ -1,4 +1,7 @@
-"""mailgate validate: shipped config, schemas, and located errors for broken configs (F-CFG-1..4)."""
+"""mailgate validate: shipped config, schemas, and located errors for broken configs (F-CFG-1..4).
+
+SPEC IDs proved here: F-CFG-1, F-CFG-2, F-CFG-3, F-CFG-4.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Golden cases (tests/cases) against the shipped config, their SPEC coverage, `mailgate test`, determinism and purity."""
+"""Golden cases (tests/cases) against the shipped config, their SPEC coverage, `mailgate test`, determinism and purity.
+
+SPEC IDs proved here: F-ATT-2, F-CFG-1, F-CFG-5, F-PRE-3, F-TOK-3, F-USR-3.
+"""
 
 from __future__ import annotations
 

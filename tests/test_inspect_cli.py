@@ -1,4 +1,7 @@
-"""`mailgate inspect`: text for people, JSON Lines with the documented `message` shape."""
+"""`mailgate inspect`: text for people, JSON Lines with the documented `message` shape.
+
+SPEC IDs proved here: F-FAIL-1, F-REF-9.
+"""
 
 from __future__ import annotations
 

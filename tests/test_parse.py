@@ -1,4 +1,7 @@
-"""parse(): decoded headers, bodies, sanitised HTML, attachments, defects; never raises."""
+"""parse(): decoded headers, bodies, sanitised HTML, attachments, defects; never raises.
+
+SPEC IDs proved here: F-ATT-3, F-BODY-2, F-BODY-4, F-FAIL-1, F-OUT-4, F-PRE-2, F-PRE-6, F-PRE-7, F-REF-1, F-REF-9.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The EWS source: the real exchangelib stack against recorded Exchange SOAP responses on loopback HTTPS."""
+"""The EWS source: the real exchangelib stack against recorded Exchange SOAP responses on loopback HTTPS.
+
+SPEC IDs proved here: F-FAIL-3, F-MB-1, F-MB-11, F-MB-4, F-MB-5, F-MB-8, F-MB-9, F-PRE-2.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The Graph source and the OAuth token provider against recorded Entra ID and Graph responses on loopback HTTPS."""
+"""The Graph source and the OAuth token provider against recorded Entra ID and Graph responses on loopback HTTPS.
+
+SPEC IDs proved here: F-FAIL-3, F-MB-1, F-MB-11, F-MB-3, F-MB-4, F-MB-7, F-MB-9.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The IMAP source against a real Dovecot: TLS modes, auth choice, batched fetch and acks."""
+"""The IMAP source against a real Dovecot: TLS modes, auth choice, batched fetch and acks.
+
+SPEC IDs proved here: F-MB-3, F-MB-4, F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
+"""
 
 from __future__ import annotations
 

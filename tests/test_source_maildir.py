@@ -1,4 +1,7 @@
-"""The Maildir source (the embedded default): fetch, skip, batches and every after-action."""
+"""The Maildir source (the embedded default): fetch, skip, batches and every after-action.
+
+SPEC IDs proved here: F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The mailbox configuration reaches the EWS, Graph and OAuth settings as written (engine.sources.microsoft)."""
+"""The mailbox configuration reaches the EWS, Graph and OAuth settings as written (engine.sources.microsoft).
+
+SPEC IDs proved here: F-MB-1, F-MB-5.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The POP3 source against a real Dovecot: TLS, auth, UIDL keys, leave-on-server, QUIT semantics."""
+"""The POP3 source against a real Dovecot: TLS, auth, UIDL keys, leave-on-server, QUIT semantics.
+
+SPEC IDs proved here: F-MB-3, F-MB-4, F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
+"""
 
 from __future__ import annotations
 

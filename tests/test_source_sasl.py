@@ -1,4 +1,7 @@
-"""SASL mechanisms and the `auth: auto` / forbid_plaintext_login choice, without a server."""
+"""SASL mechanisms and the `auth: auto` / forbid_plaintext_login choice, without a server.
+
+SPEC IDs proved here: F-MB-3, F-MB-4.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""XOAUTH2 / OAUTHBEARER for IMAP and POP3 against a real Dovecot that validates JWTs locally (oauth2 passdb)."""
+"""XOAUTH2 / OAUTHBEARER for IMAP and POP3 against a real Dovecot that validates JWTs locally (oauth2 passdb).
+
+SPEC IDs proved here: F-MB-11, F-MB-4.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The ticket store, run whole on SQLite and on a private PostgreSQL (SPEC section 6)."""
+"""The ticket store, run whole on SQLite and on a private PostgreSQL (SPEC section 6).
+
+SPEC IDs proved here: F-BODY-4, F-FAIL-1, F-FAIL-2, F-MB-10, F-MB-11, F-NEW-3, F-OUT-1, F-OUT-4, F-OUT-5, F-PRE-5, F-PRE-6, F-REF-1, F-REF-3, F-REF-4, F-REF-7, F-TOK-1, F-USR-1, F-USR-2.
+"""
 
 from __future__ import annotations
 
