@@ -13,9 +13,10 @@ from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.decision import Outcome
 from engine.errors import AuthError, MailgateError
 from engine.evaluate import evaluate
-from engine.message import parse
+from engine.message import Message, parse
 from engine.monitor import record_auth_failure, record_auth_success
 from engine.outbox import SmtpSettings, deliver_due
+from engine.parse_ahead import parsed_ahead
 from engine.sources.factory import after_action
 from engine.store.errors import DuplicateMessage, TransientStoreError
 from engine.store_state import StoreStateView
@@ -45,14 +46,15 @@ class MailboxReport:
 TRANSIENT_TRIES = 3
 
 
-def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime) -> Applied:
+def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime,
+                    message: Message | None = None) -> Applied:
     """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1).
 
     A transient store failure (lock, deadlock, a ticket number another poller took)
     evaluates the message again; if it keeps failing the message is left
     unacknowledged ("retry") for the next poll, never quarantined.
     """
-    message = parse(raw)
+    message = message or parse(raw)  # parsed already by the worker (engine.parse_ahead), or here
     for attempt in range(TRANSIENT_TRIES):
         try:
             return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now)
@@ -96,12 +98,12 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     action = after_action(mailbox)
     try:
         skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
-        for batch in source.fetch(polling["max_messages"], polling["batch_size"], skip):
+        for batch, messages in parsed_ahead(source.fetch(polling["max_messages"], polling["batch_size"], skip)):
             done = []
-            for item in batch:
+            for item, message in zip(batch, messages):
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
-                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock())
+                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message)
                 report.outcomes[applied.outcome] += 1
                 if applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)

@@ -1,4 +1,7 @@
-"""`mailgate poll --once` against the real Dovecot: IMAP in every TLS mode, POP3, acks checked on the server."""
+"""`mailgate poll --once` against the real Dovecot: IMAP in every TLS mode, POP3, acks checked on the server.
+
+SPEC IDs proved here: F-MB-11, F-MB-3, F-MB-7, F-MB-8, F-MB-9.
+"""
 
 from __future__ import annotations
 
