@@ -47,7 +47,7 @@ TRANSIENT_TRIES = 3
 
 
 def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime,
-                    message: Message | None = None) -> Applied:
+                    message: Message | None = None, org_names: dict[int, str] | None = None) -> Applied:
     """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1).
 
     A transient store failure (lock, deadlock, a ticket number another poller took)
@@ -57,7 +57,7 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     message = message or parse(raw)  # parsed already by the worker (engine.parse_ahead), or here
     for attempt in range(TRANSIENT_TRIES):
         try:
-            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now)
+            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names)
         except DuplicateMessage:
             return Applied("ignore", "already_processed")  # another poller committed it first
         except TransientStoreError as err:
@@ -70,12 +70,12 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     return Applied(RETRY, "store_busy")
 
 
-def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now) -> Applied:
+def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names=None) -> Applied:
+    # No look-up of (mailbox, key) first: the fetch skipped logged keys already, and should
+    # another poller log this one meanwhile, log_processing raises DuplicateMessage and the
+    # whole transaction rolls back. A quarantined key may be logged again (replay).
     with store.transaction() as tx:
-        earlier = tx.processed(mailbox.name, key)
-        if earlier is not None and earlier.outcome != "quarantine":  # quarantined ones may be replayed
-            return Applied("ignore", "already_processed")
-        decision = evaluate(message, ruleset, StoreStateView(tx), now, mailbox.name)
+        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), now, mailbox.name)
         return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
 
 
@@ -98,12 +98,13 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     action = after_action(mailbox)
     try:
         skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
+        org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
         for batch, messages in parsed_ahead(source.fetch(polling["max_messages"], polling["batch_size"], skip)):
             done = []
             for item, message in zip(batch, messages):
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
-                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message)
+                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
                 report.outcomes[applied.outcome] += 1
                 if applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)
