@@ -1,4 +1,7 @@
-"""The outbox against a real SMTP server (aiosmtpd on loopback): headers, threading back, retries, test-smtp."""
+"""The outbox against a real SMTP server (aiosmtpd on loopback): headers, threading back, retries, test-smtp.
+
+SPEC IDs proved here: F-OUT-5, F-OUT-6, F-REF-1.
+"""
 
 from __future__ import annotations
 
@@ -66,8 +69,10 @@ def test_the_answer_to_an_auto_reply_lands_on_its_ticket_without_a_tag_F_REF_1(t
     store = open_store(config)
     try:
         assert len(store.tickets()) == 2
+        [monitor] = [t for t in store.tickets() if t.subject == "Monitor flickers"]
+        assert auto_reply["X-Mailgate-Ticket"] == str(monitor.number)
         [entry] = [e for e in store.processing_log() if e.message_key == "3.answer"]
-        assert entry.outcome == "add_note" and entry.ticket_number == int(auto_reply["X-Mailgate-Ticket"] or 1)
+        assert entry.outcome == "add_note" and entry.ticket_number == monitor.number
         assert any("only on battery" in n.text for n in store.notes(entry.ticket_number))
     finally:
         store.close()
