@@ -157,7 +157,7 @@ def in_flight(store, sink) -> set[str]:
 def test_sigkill_at_random_points_loses_and_doubles_nothing(tmp_path, box):
     rng = random.Random(SEED)
     sink, controller = start_smtp()
-    polling = {"interval_seconds": 60, "max_messages": 3, "batch_size": 1}
+    polling = {"interval_seconds": 60, "max_messages": 1, "batch_size": 1}  # so 60 mails outlast 50 kills
     config = write_config(tmp_path / "config", [box.spec(polling)],
                           smtp={"send": True, "host": "127.0.0.1", "port": sink.port, "tls": "none"})
     items = mails()
@@ -215,7 +215,7 @@ def _let_claims_expire(store) -> None:
 def _drain(config: Path, store, box) -> int:
     """Run to the end (many mails per run now)."""
     spec = config / "mailboxes.d" / "help.yaml"
-    spec.write_text(spec.read_text().replace("max_messages: 3", "max_messages: 100"))
+    spec.write_text(spec.read_text().replace("max_messages: 1", "max_messages: 100"))
     for runs in range(1, 60):
         _let_claims_expire(store)
         assert not run_once(config)
