@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from engine.apply import Applied, apply
@@ -94,16 +95,17 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                  progress: Callable[[MailboxReport], None] | None = None) -> MailboxReport:
     """One poll: batches are committed message by message, then mail is sent, then the batch is acked."""
     report = MailboxReport(mailbox.name)
-    polling = mailbox.options["polling"]
     action = after_action(mailbox)
     try:
         skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
         org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
-        for batch, messages in parsed_ahead(source.fetch(polling["max_messages"], polling["batch_size"], skip)):
+        for batch, messages in parsed_ahead(_fetch(source, mailbox, skip)):
             done = []
             for item, message in zip(batch, messages):
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
+                if item.truncated:  # only its header was fetched: let the size check see its real size
+                    message = replace(message or parse(item.raw), size=item.size)
                 applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
                 report.outcomes[applied.outcome] += 1
                 if applied.outcome != RETRY:  # a message not committed is never acknowledged
@@ -128,6 +130,15 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     finally:
         _close(source)
     return report
+
+
+def _fetch(source, mailbox: MailboxConfig, skip):
+    """The source's batches; mail over the size limit comes as its header only, where the source can (F-PRE-7)."""
+    polling = mailbox.options["polling"]
+    limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
+    if "max_size" in inspect.signature(source.fetch).parameters:
+        return source.fetch(polling["max_messages"], polling["batch_size"], skip, max_size=limit)
+    return source.fetch(polling["max_messages"], polling["batch_size"], skip)  # EWS, Graph: whole mail
 
 
 def _send(store, smtp: SmtpSettings | None) -> None:
