@@ -103,8 +103,9 @@ class Service:
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
             smtp = SmtpSettings.from_ruleset(self.ruleset) if self.sends_mail() else None
+            lost = threading.Event()
             return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
-                                self.stop_event.is_set, self.progress)
+                                lambda: self.stop_event.is_set() or lost.is_set(), self._renewing(mailbox.name, lost))
         except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
             return MailboxReport(mailbox.name, error=str(err))
         except Exception as err:  # noqa: BLE001 - a source bug must not stop the other mailboxes (F-FAIL-3)
@@ -113,6 +114,17 @@ class Service:
         finally:
             with self.store.transaction() as tx:
                 tx.release_lease(mailbox.name, self.holder)
+
+    def _renewing(self, mailbox_name: str, lost: threading.Event) -> Callable[[MailboxReport], None]:
+        """After each batch: keep the lease for a long poll; stop the poll if another poller took it."""
+        def after_batch(report: MailboxReport) -> None:
+            with self.store.transaction() as tx:
+                if not tx.renew_lease(mailbox_name, self.holder, LEASE):
+                    log.warning("mailbox %s: the lease went to another poller; this poll stops", mailbox_name)
+                    lost.set()
+            if self.progress:
+                self.progress(report)
+        return after_batch
 
     def sends_mail(self) -> bool:
         """False when settings.smtp.send is off: outgoing mail stays queued in the outbox."""
