@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.apply import Applied, apply
+from engine.apply import Applied, apply, outgoing_headers
 from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.decision import Outcome
 from engine.errors import AuthError, MailgateError
@@ -18,6 +18,8 @@ from engine.message import Message, parse
 from engine.monitor import record_auth_failure, record_auth_success
 from engine.outbox import SmtpSettings, deliver_due
 from engine.parse_ahead import parsed_ahead
+from engine.notices import failure_notice
+from engine.sources.base import AfterAction
 from engine.sources.factory import after_action
 from engine.store.errors import DuplicateMessage, TransientStoreError
 from engine.store_state import StoreStateView
@@ -64,10 +66,10 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
         except TransientStoreError as err:
             log.warning("%s/%s: %s (try %d of %d)", mailbox.name, key, err, attempt + 1, TRANSIENT_TRIES)
         except MailgateError as err:
-            return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now)
         except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
             log.exception("processing %s/%s failed", mailbox.name, key)
-            return quarantine(store, mailbox, key, raw, f"{type(err).__name__}: {err}")
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now)
     return Applied(RETRY, "store_busy")
 
 
@@ -80,13 +82,18 @@ def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names
         return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
 
 
-def quarantine(store, mailbox: MailboxConfig, key: str, raw: bytes, error: str) -> Applied:
-    """Keep the raw bytes and the reason; the poll goes on with the next message."""
+def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, error: str,
+               now: datetime) -> Applied:
+    """Keep the raw bytes and the reason, tell the error user; the poll goes on with the next message."""
+    notices = failure_notice(ruleset, mailbox, raw, error, now) if mailbox.options["outgoing"]["error_notices"] else ()
     with store.transaction() as tx:
         if tx.processed(mailbox.name, key) is None:
             tx.quarantine(mailbox.name, key, raw, error)
             tx.log_processing(mailbox.name, key, "quarantine", "processing_failed",
                               [{"stage": "apply", "rule": "apply", "hit": True, "detail": error}])
+            for mail in notices:
+                tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
+                                  kind=mail.role, mailbox=mailbox.name)
     return Applied("quarantine", "processing_failed")
 
 
@@ -96,11 +103,13 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     """One poll: batches are committed message by message, then mail is sent, then the batch is acked."""
     report = MailboxReport(mailbox.name)
     action = after_action(mailbox)
+    folder = mailbox.options.get("quarantine_folder")  # quarantined mail is moved there (F-FAIL-1)
+    quarantine_action = AfterAction.move(folder, create_folder=True) if folder else None
     try:
         skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
         org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
         for batch, messages in parsed_ahead(_fetch(source, mailbox, skip)):
-            done = []
+            done, quarantined = [], []
             for item, message in zip(batch, messages):
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
@@ -108,10 +117,13 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                     message = replace(message or parse(item.raw), size=item.size)
                 applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
                 report.outcomes[applied.outcome] += 1
-                if applied.outcome != RETRY:  # a message not committed is never acknowledged
+                if applied.outcome == "quarantine" and quarantine_action:
+                    quarantined.append(item.key)
+                elif applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)
             _send(store, smtp)
             _ack(source, done + list(getattr(source, "skipped", [])), action, report)
+            _ack(source, quarantined, quarantine_action, report)
             if progress:
                 progress(report)
             if should_stop():

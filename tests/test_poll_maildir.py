@@ -1,4 +1,7 @@
-"""`mailgate poll` end to end on a maildir: tickets, notes, acks after commit, quarantine, replay, service behaviour."""
+"""`mailgate poll` end to end on a maildir: tickets, notes, acks after commit, quarantine, replay, service behaviour.
+
+SPEC IDs proved here: F-CFG-6, F-FAIL-1, F-FAIL-2, F-FAIL-3, F-MB-10, F-MB-9, F-PRE-6.
+"""
 
 from __future__ import annotations
 
