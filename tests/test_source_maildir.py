@@ -157,3 +157,18 @@ def test_oversized_mail_comes_as_its_header_only_F_PRE_7(box):
     assert not got[0].truncated and got[0].size == len(got[0].raw)
     assert got[1].truncated and got[1].size > 290_000 > 10 * len(got[1].raw)
     assert got[1].raw.endswith(b"\r\n\r\n") and b"Subject: Test message 2" in got[1].raw
+
+
+def test_create_makes_missing_parents_and_a_file_is_a_clear_error_F_MB_7(tmp_path):
+    """F-MB-7: a maildir path that is a file says so as a SourceError; create: true makes parent folders."""
+    from engine.errors import SourceError
+    from engine.sources.maildir import MaildirSettings, MaildirSource
+
+    nested = MaildirSource(MaildirSettings(str(tmp_path / "a" / "b" / "box"), create=True))
+    assert list(nested.fetch(10, 10)) == []
+    assert (tmp_path / "a" / "b" / "box" / "new").is_dir()
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(SourceError) as err:
+        list(MaildirSource(MaildirSettings(str(not_a_dir))).fetch(10, 10))
+    assert "not a Maildir" in str(err.value) or "no such Maildir" in str(err.value)

@@ -44,6 +44,9 @@ def _entries(root: Path) -> Iterator[Entry]:
             listing = list(os.scandir(root / subdir))
         except FileNotFoundError:
             continue
+        except NotADirectoryError as exc:
+            raise source_error(SourceError, f"maildir://{root}: not a Maildir", str(exc),
+                               "point maildir.path at a directory with new/, cur/ and tmp/") from exc
         for item in listing:
             if item.name.startswith(".") or not item.is_file():
                 continue
@@ -90,6 +93,8 @@ class MaildirSource:
     def _box(self) -> mailbox.Maildir:
         s = self.settings
         try:
+            if s.create:  # mailbox.Maildir makes only the last folder; make its parents too
+                Path(s.path).parent.mkdir(parents=True, exist_ok=True)
             box = mailbox.Maildir(s.path, factory=None, create=s.create)
             if s.folder:
                 if s.create and s.folder not in box.list_folders():
