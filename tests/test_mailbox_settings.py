@@ -53,12 +53,16 @@ def test_return_address_and_from_name_per_mailbox_fall_back_to_global_F_MB_6(tmp
 def test_validate_connect_logs_in_to_every_active_mailbox_F_MB_12(tmp_path, capsys):
     """F-MB-12: `validate --connect` tests each active mailbox like saving one does, and fails when one fails."""
     config = write_config(tmp_path, [maildir_box("help", "support@example.com", "var/maildir/help")])
+    box = config / "var" / "maildir" / "help"
+    box.parent.mkdir(parents=True)
+    box.write_text("a file where the maildir should be")
     assert main(["validate", "--connect", "--format", "json", str(config)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == [] and report["ok"] is False
     [connection] = report["connections"]
-    assert connection["mailbox"] == "help" and not connection["ok"] and "no such Maildir" in connection["error"]
+    assert connection["mailbox"] == "help" and not connection["ok"] and "Maildir" in connection["error"]
+    box.unlink()
     for sub in ("new", "cur", "tmp"):
-        (config / "var" / "maildir" / "help" / sub).mkdir(parents=True)
+        (box / sub).mkdir(parents=True)
     assert main(["validate", "--connect", str(config)]) == 0
     assert "help: OK" in capsys.readouterr().out
