@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
@@ -32,7 +32,7 @@ class SmtpSettings:
     tls: str = "none"
     verify_certificate: bool = True
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a repr or a log
     timeout: float = 30.0
 
     @classmethod

@@ -82,3 +82,15 @@ def test_after_actions_are_checked():
         AfterAction("move")
     with pytest.raises(ValueError):
         AfterAction("archive")
+
+
+def test_passwords_never_show_in_settings_reprs_F_CFG_3():
+    """F-CFG-3: a resolved secret must not leak into logs or tracebacks through a repr."""
+    from engine.outbox import SmtpSettings
+    from engine.sources.imap import ImapSettings
+    from engine.sources.pop3 import Pop3Settings
+
+    for settings in (ImapSettings("mail.example.com", "u", password="s3cret-pw"),
+                     Pop3Settings("mail.example.com", "u", password="s3cret-pw"),
+                     SmtpSettings(password="s3cret-pw")):
+        assert "s3cret-pw" not in repr(settings)

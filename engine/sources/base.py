@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, ClassVar, Iterator, Literal, Optional, Protocol, Sequence, TypeVar, Union
 
 from engine.errors import MailgateError
 
@@ -12,6 +12,34 @@ ACTION_KINDS = ("mark_read", "delete", "move", "none")
 
 SkipFn = Callable[[str], bool]
 E = TypeVar("E", bound=MailgateError)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What every network mailbox has, secrets already resolved (the factory maps YAML to this)."""
+
+    SCHEME: ClassVar[str] = ""
+    PORTS: ClassVar[tuple[int, int]] = (0, 0)  # default port with implicit TLS, and without
+
+    host: str
+    username: str
+    password: Optional[str] = field(default=None, repr=False)  # never in a repr, a log or a traceback
+    port: Optional[int] = None
+    tls: str = "implicit"
+    verify_certificate: bool = True
+    ca_file: Optional[str] = None
+    auth: Union[str, tuple[str, ...]] = "auto"
+    forbid_plaintext_login: bool = True
+    timeout: float = 60.0
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, else the protocol's default for the TLS mode (F-MB-3)."""
+        return self.port or (self.PORTS[0] if self.tls == "implicit" else self.PORTS[1])
+
+    @property
+    def server(self) -> str:
+        return f"{self.SCHEME}://{self.host}:{self.effective_port}"
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ import socket
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, ClassVar, Iterator, Optional, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl, tls
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn,
+from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
                                  batched, failed_report, source_error)
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
@@ -21,30 +21,14 @@ TokenProvider = Callable[[], str]
 
 
 @dataclass(frozen=True)
-class ImapSettings:
-    """One IMAP mailbox, secrets already resolved (the config loader maps YAML to this)."""
+class ImapSettings(ServerSettings):
+    """One IMAP mailbox: ports 993 (implicit TLS) / 143."""
 
-    host: str
-    username: str
-    password: Optional[str] = None
-    port: Optional[int] = None
-    tls: str = "implicit"
-    verify_certificate: bool = True
-    ca_file: Optional[str] = None
-    auth: Union[str, tuple[str, ...]] = "auto"
-    forbid_plaintext_login: bool = True
+    SCHEME: ClassVar[str] = "imap"
+    PORTS: ClassVar[tuple[int, int]] = (993, 143)
+
     folder: str = "INBOX"
     unread_only: bool = True
-    timeout: float = 60.0
-
-    @property
-    def effective_port(self) -> int:
-        """The configured port, else 993 for implicit TLS and 143 otherwise (F-MB-3)."""
-        return self.port or (993 if self.tls == "implicit" else 143)
-
-    @property
-    def server(self) -> str:
-        return f"imap://{self.host}:{self.effective_port}"
 
 
 def uid_set(uids: Sequence[int]) -> str:

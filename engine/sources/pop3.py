@@ -9,11 +9,11 @@ import socket
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence, Union
+from typing import Callable, ClassVar, Iterator, Optional, Sequence
 
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl, tls
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn,
+from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
                                  batched, failed_report, source_error)
 
 # poplib refuses lines over 2048 bytes, but real mail breaks RFC 5322's 998 limit
@@ -24,29 +24,13 @@ TokenProvider = Callable[[], str]
 
 
 @dataclass(frozen=True)
-class Pop3Settings:
-    """One POP3 mailbox, secrets already resolved (the config loader maps YAML to this)."""
+class Pop3Settings(ServerSettings):
+    """One POP3 mailbox: ports 995 (implicit TLS) / 110."""
 
-    host: str
-    username: str
-    password: Optional[str] = None
-    port: Optional[int] = None
-    tls: str = "implicit"
-    verify_certificate: bool = True
-    ca_file: Optional[str] = None
-    auth: Union[str, tuple[str, ...]] = "auto"
-    forbid_plaintext_login: bool = True
+    SCHEME: ClassVar[str] = "pop3"
+    PORTS: ClassVar[tuple[int, int]] = (995, 110)
+
     leave_on_server: bool = False
-    timeout: float = 60.0
-
-    @property
-    def effective_port(self) -> int:
-        """The configured port, else 995 for implicit TLS and 110 otherwise (F-MB-3)."""
-        return self.port or (995 if self.tls == "implicit" else 110)
-
-    @property
-    def server(self) -> str:
-        return f"pop3://{self.host}:{self.effective_port}"
 
 
 def _words(exc: BaseException) -> str:
