@@ -5,7 +5,6 @@ SPEC IDs proved here: F-CFG-6, F-FAIL-1, F-FAIL-2, F-FAIL-3, F-MB-10, F-MB-9, F-
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -293,7 +292,7 @@ def test_sigterm_finishes_the_message_in_hand_and_acks_what_committed(tmp_path):
                           polling={"interval_seconds": 60, "max_messages": 2000, "batch_size": 25})
     for n in range(600):
         drop(box, make_mail(f"Request {n}", sender=f"User {n} <u{n}@acme.test>"), f"{n:04d}.m")
-    proc, seen = _start_service(config), []
+    proc = _start_service(config)
     try:
         store = open_store(config)
         try:

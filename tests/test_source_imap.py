@@ -5,7 +5,6 @@ SPEC IDs proved here: F-MB-3, F-MB-4, F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
 
 from __future__ import annotations
 
-import subprocess
 import tracemalloc
 
 import pytest
