@@ -97,6 +97,45 @@ def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: b
     return Applied("quarantine", "processing_failed")
 
 
+def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: Clock,
+                org_names: dict[int, str], should_stop: Callable[[], bool]) -> list[tuple]:
+    """Decide and apply a batch in ONE transaction, each message in a savepoint of its own.
+
+    Committing once per batch instead of once per message is the poller's fast path;
+    it stays crash-safe because the batch is acknowledged only after this commit.
+    A message that fails here is rolled back alone and then retried by itself through
+    process_message (which quarantines or retries it); if the batch cannot commit at
+    all, every message of it takes that path.
+    """
+    results, alone = [], []
+    try:
+        with store.transaction() as tx:
+            for item, message in pairs:
+                if should_stop():
+                    break  # the message in hand was finished; the rest waits for the next poll
+                if item.truncated:  # only its header was fetched: let the size check see its real size
+                    message = replace(message or parse(item.raw), size=item.size)
+                message = message or parse(item.raw)
+                try:
+                    with tx.savepoint():
+                        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(), mailbox.name)
+                        results.append((item, message, apply(tx, decision, message, item.raw, item.key, ruleset.reply_prefixes)))
+                except DuplicateMessage:
+                    results.append((item, message, Applied("ignore", "already_processed")))
+                except Exception:  # noqa: BLE001 - this message alone takes the careful path below
+                    org_names.clear()  # a rolled-back savepoint may have held a new organisation
+                    alone.append((item, message))
+    except MailgateError as err:
+        log.warning("%s: batch not committed (%s); applying its messages one by one", mailbox.name, err)
+        alone = [(item, message) for item, message, _ in results] + alone
+        results = []
+        org_names.clear()
+    for item, message in alone:
+        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
+        results.append((item, message, applied))
+    return [(item, applied) for item, _, applied in results]
+
+
 def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock: Clock,
                  smtp: SmtpSettings | None = None, should_stop: Callable[[], bool] = lambda: False,
                  progress: Callable[[MailboxReport], None] | None = None) -> MailboxReport:
@@ -110,12 +149,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
         org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
         for batch, messages in parsed_ahead(_fetch(source, mailbox, skip)):
             done, quarantined = [], []
-            for item, message in zip(batch, messages):
-                if should_stop():
-                    break  # the message in hand was finished; the rest waits for the next poll
-                if item.truncated:  # only its header was fetched: let the size check see its real size
-                    message = replace(message or parse(item.raw), size=item.size)
-                applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
+            results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, org_names, should_stop)
+            for item, applied in results:
                 report.outcomes[applied.outcome] += 1
                 if applied.outcome == "quarantine" and quarantine_action:
                     quarantined.append(item.key)

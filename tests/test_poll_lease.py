@@ -28,16 +28,16 @@ def setup(tmp_path, count: int = 6):
 def test_a_poller_that_lost_its_lease_stops_after_the_batch_in_hand(tmp_path, monkeypatch, caplog):
     config, box = setup(tmp_path)
     store = open_store(config)
-    real, calls = engine.poll.process_message, []
+    real, calls = engine.poll.apply_batch, []
 
-    def stolen_on_the_first_message(*args, **kwargs):
+    def stolen_during_the_first_batch(*args, **kwargs):
         calls.append(1)
         if len(calls) == 1:  # another poller took over (our lease had expired, say)
             with store.transaction() as tx:
                 tx._exec(update(leases).values(holder="elsewhere:1"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.poll, "process_message", stolen_on_the_first_message)
+    monkeypatch.setattr(engine.poll, "apply_batch", stolen_during_the_first_batch)
     try:
         Service(config, load_ruleset(config), store).poll_once()
         assert len(store.processing_log()) == 2 and len(files(box)["new"]) == 4

@@ -29,9 +29,9 @@ def check_rejected(config) -> None:
 def test_an_oversized_mail_in_a_maildir_is_rejected_from_its_header_F_PRE_7(tmp_path, monkeypatch):
     import engine.poll
 
-    handed, real = [], engine.poll.process_message
-    # process_message(store, ruleset, mailbox, key, raw, ...): remember how many bytes it was handed
-    monkeypatch.setattr(engine.poll, "process_message", lambda *a, **k: handed.append(len(a[4])) or real(*a, **k))
+    handed, real = [], engine.poll.apply
+    # apply(tx, decision, message, raw, key, ...): remember how many bytes it was handed
+    monkeypatch.setattr(engine.poll, "apply", lambda *a, **k: handed.append(len(a[3])) or real(*a, **k))
     config = write_config(tmp_path / "config", [maildir_box(
         "help", "support@example.com", "var/maildir/help", size_limits={"max_message_mb": 1},
         after_processing={"action": "delete"})])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -95,6 +96,17 @@ class ConnectionSession(Session):
     def __init__(self, conn: Connection, clock: Clock):
         self._conn = conn
         self._clock = clock
+
+    @contextmanager
+    def savepoint(self) -> Iterator["ConnectionSession"]:
+        """A nested transaction: if the block raises, only its own writes are undone."""
+        nested = self._conn.begin_nested()
+        try:
+            yield self
+        except BaseException:
+            nested.rollback()
+            raise
+        nested.commit()
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         return self._conn.execute(stmt, params).all()
