@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.decision import Note, Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.index import declared
+from engine.evaluate.sender import acting_technician
 from engine.matching import normalise
 from engine.reply import reply_text
 
@@ -25,7 +26,7 @@ def compose(d: Draft) -> None:
     html = _html(d, quoted)
     if d.options["new_tickets"]["submitted_by_note"]:
         text = f"{text.rstrip()}\n\nSubmitted by direct email to {d.mailbox.address}".lstrip()
-    d.note = Note(text=text, html=html, author=d.sender, acting_as=_acting_as(d),
+    d.note = Note(text=text, html=html, author=d.sender, acting_as=acting_technician(d),
                   hidden_from_portal=_hidden_from_portal(d), message_id=d.message.message_id)
     _extras(d)
 
@@ -54,14 +55,6 @@ def _html(d: Draft, quoted: bool) -> str | None:
     d.step(STAGE, "preserve_html", keep, why + (": the HTML holds the quoted earlier mail" if wanted and quoted else ""),
            d.mailbox.origin)
     return d.message.html if keep else None
-
-
-def _acting_as(d: Draft) -> str | None:
-    """A technician sender acts as themself; otherwise the mailbox's logging technician (F-USR-4)."""
-    defaults = d.options["new_tickets"]
-    if d.user is not None and d.user.is_technician and defaults["use_linked_technician"]:
-        return d.user.login
-    return defaults.get("logging_technician")
 
 
 def _hidden_from_portal(d: Draft) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
-from engine.evaluate.sender import create_sender_if_needed, new_user
+from engine.evaluate.sender import acting_technician, create_sender_if_needed, new_user
 from engine.matching import normalise
 from engine.subject import strip_prefixes
 
@@ -26,7 +26,7 @@ def create(d: Draft) -> bool:
         "subtype": defaults.get("issue_subtype"), "quick_pick": defaults.get("quick_pick"),
         "ticket_class": defaults.get("class"), "category": defaults.get("category"),
         "priority": defaults.get("priority"), "assignee_user": assignee.get("user"),
-        "assignee_group": assignee.get("group"), "logging_technician": _logging_technician(d),
+        "assignee_group": assignee.get("group"), "logging_technician": acting_technician(d),
         "source_mailbox": d.mailbox.name,
     }
     d.step(STAGE, "mailbox_defaults", True, _describe(d.ticket), d.mailbox.origin)
@@ -43,14 +43,6 @@ def _organisation(d: Draft) -> str | None:
         return d.user.organisation
     created = next((u for u in d.users_to_create if u.email == d.requester), None)
     return created.organisation if created else None
-
-
-def _logging_technician(d: Draft) -> str | None:
-    """The sending technician logs their own ticket when use_linked_technician (F-USR-4)."""
-    defaults = d.options["new_tickets"]
-    if d.user is not None and d.user.is_technician and defaults["use_linked_technician"]:
-        return d.user.login
-    return defaults.get("logging_technician")
 
 
 def _describe(fields: dict) -> str:

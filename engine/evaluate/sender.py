@@ -116,3 +116,12 @@ def create_sender_if_needed(d: Draft) -> None:
         user = new_user(d, d.sender, d.sender_name, policy["policy"], policy.get("user_template"))
         d.users_to_create.append(user)
         d.step(STAGE, "create_user", True, f"{user.email} as {user.role}" + (f" in {user.organisation}" if user.organisation else ""))
+
+
+def acting_technician(d: Draft) -> str | None:
+    """Who a mail's ticket or note counts for: a technician sender as themself, else the
+    mailbox's logging technician (F-USR-4)."""
+    defaults = d.options["new_tickets"]
+    if d.user is not None and d.user.is_technician and defaults["use_linked_technician"]:
+        return d.user.login
+    return defaults.get("logging_technician")
