@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+
 from engine.config.index import Entry, build_index
 from engine.config.load import LoadedFile
 from engine.config.problems import Problem
@@ -29,16 +30,31 @@ def semantic_problems(files: list[LoadedFile], rules_complete: bool, mailboxes_c
     addresses only when every mailbox file was."""
     index, problems = build_index(files)
     for loaded in files:
-        problems += _regex_problems(loaded)
-        problems += _policy_problems(loaded)
-        if loaded.kind == "rules":
-            problems += _token_problems(loaded)
-            problems += template_problems(loaded)
+        problems += value_problems(loaded)
         if rules_complete:
             problems += _reference_problems(loaded, index)
     if mailboxes_complete:
         problems += _address_problems(files, index)
     return problems
+
+
+def value_problems(loaded: LoadedFile) -> list[Problem]:
+    """Checks of single values in one file: regexes, policies, tokens, templates."""
+    problems = _regex_problems(loaded) + _policy_problems(loaded)
+    if loaded.kind == "rules":
+        problems += _token_problems(loaded) + template_problems(loaded)
+    return problems
+
+
+def value_problems_of_invalid(loaded: LoadedFile) -> list[Problem]:
+    """The same checks on a file that failed the schema, where its shape allows them.
+
+    So one run reports a typo'd key and a broken regex in the same file together;
+    a part too malformed to inspect is left to the schema errors already reported."""
+    try:
+        return value_problems(loaded)
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return []
 
 
 def _walk_refs(data, schema, kind, path=()):

@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.config.load import LoadedFile, discover, load_file
 from engine.config.problems import Problem
 from engine.config.schema_errors import schema_problems
-from engine.config.semantic import semantic_problems
+from engine.config.semantic import semantic_problems, value_problems_of_invalid
 
 
 def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
@@ -28,6 +28,10 @@ def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
         problems += found_in_schema
         if not found_in_schema:
             valid.append(loaded)
+        else:  # a place the schema already reported is not reported twice
+            reported = {(p.line, p.column) for p in found_in_schema}
+            problems += [p for p in value_problems_of_invalid(loaded) if (p.line, p.column) not in reported]
+
     def complete(kind: str) -> bool:
         return sum(f.kind == kind for f in valid) == sum(k == kind for _, k in found)
 
