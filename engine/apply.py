@@ -27,7 +27,7 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
     """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`."""
     if decision.outcome is Outcome.QUARANTINE:
         tx.quarantine(decision.mailbox, message_key, raw, decision.reason + (f": {message.unreadable}" if message.unreadable else ""))
-        return _log(tx, decision, message, message_key, prefixes, None, None, _enqueue(tx, decision, None))
+        return _log(tx, decision, message, message_key, prefixes, None, None, enqueue(tx, decision.outgoing, decision.mailbox))
     if decision.outcome in WITH_CONTENT and not tx.claim_message_key(decision.duplicate_key, decision.mailbox):
         # Another mailbox (or poller) made the ticket for this very mail first (F-PRE-6).
         tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision),
@@ -44,7 +44,7 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
         for address in decision.distribution_adds:
             tx.add_distribution(ticket, address, users.id(email=address))
         tx.set_message_key_ticket(decision.duplicate_key, ticket)
-    sent = _enqueue(tx, decision, ticket)
+    sent = enqueue(tx, decision.outgoing, decision.mailbox, ticket)
     return _log(tx, decision, message, message_key, prefixes, ticket, note, sent)
 
 
@@ -161,11 +161,12 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _enqueue(tx, decision: Decision, ticket: int | None) -> int:
-    for mail in decision.outgoing:
+def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | None = None) -> int:
+    """Queue rendered mails in the outbox of transaction `tx`; they are sent after it commits."""
+    for mail in mails:
         tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
-                          ticket_number=ticket, kind=mail.role, mailbox=decision.mailbox)
-    return len(decision.outgoing)
+                          ticket_number=ticket, kind=mail.role, mailbox=mailbox)
+    return len(mails)
 
 
 def outgoing_headers(mail: OutgoingMail) -> tuple[tuple[str, str], ...]:

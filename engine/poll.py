@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.apply import Applied, apply, outgoing_headers
+from engine.apply import Applied, apply, enqueue
 from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.decision import Outcome
 from engine.errors import AuthError, MailgateError
@@ -91,9 +91,7 @@ def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: b
             tx.quarantine(mailbox.name, key, raw, error)
             tx.log_processing(mailbox.name, key, "quarantine", "processing_failed",
                               [{"stage": "apply", "rule": "apply", "hit": True, "detail": error}])
-            for mail in notices:
-                tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
-                                  kind=mail.role, mailbox=mailbox.name)
+            enqueue(tx, notices, mailbox.name)
     return Applied("quarantine", "processing_failed")
 
 
