@@ -18,6 +18,7 @@ from engine.errors import UsageError
 from engine.evaluate import evaluate
 from engine.memory_state import from_ruleset, load_fixture
 from engine.message import parse
+from engine.moments import parse_moment
 
 DEFAULT_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
@@ -48,7 +49,7 @@ def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
         raise UsageError(f"cannot read golden case {expected_path}: {err}") from None
     name = expected_path.name.removesuffix(".expected.yaml")
     mail = expected_path.with_name(f"{name}.eml")
-    now = _now(spec.get("now"))
+    now = parse_moment(spec["now"], f"{expected_path}: now") if spec.get("now") is not None else DEFAULT_NOW
     mailbox = spec.get("mailbox") or default_mailbox(ruleset)
     if mailbox not in {m.name for m in ruleset.mailboxes}:
         raise UsageError(f"{expected_path.name}: no mailbox named {mailbox!r} in the config")
@@ -57,13 +58,6 @@ def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
     decision = evaluate(parse(mail.read_bytes()), ruleset, state, now, mailbox)
     mismatches = compare(spec.get("expect") or {}, decision.as_json(), "decision")
     return CaseResult(name, tuple(spec.get("ids", ())), tuple(mismatches))
-
-
-def _now(value) -> datetime:
-    if value is None:
-        return DEFAULT_NOW
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def default_mailbox(ruleset: Ruleset) -> str:

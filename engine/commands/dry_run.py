@@ -17,6 +17,7 @@ from engine.inputs import read_messages
 from engine.memory_state import from_ruleset, load_fixture
 from engine.message import parse
 from engine.message_json import message_to_json
+from engine.moments import parse_moment
 
 HELP = "show what mailgate would do with .eml/.msg/mbox files, and why, without changing anything"
 
@@ -56,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
 def _now(text: str | None) -> datetime:
     if not text:
         return datetime.now(timezone.utc).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--now {text!r} is not an ISO 8601 time such as 2026-01-15T12:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return parse_moment(text, "--now")
 
 
 def _state(args, ruleset, now):
