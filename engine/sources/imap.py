@@ -6,7 +6,7 @@ import socket
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator, Optional, Sequence
+from typing import ClassVar, Iterator, Optional, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -14,10 +14,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl, tls
 from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
-                                 batched, failed_report, source_error)
+                                 TokenProvider, batched, failed_report, source_error)
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
-TokenProvider = Callable[[], str]
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,17 @@ import socket
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterator, Optional, Sequence
+from typing import ClassVar, Iterator, Optional, Sequence
 
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl, tls
 from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
-                                 batched, failed_report, source_error)
+                                 TokenProvider, batched, failed_report, source_error)
 
 # poplib refuses lines over 2048 bytes, but real mail breaks RFC 5322's 998 limit
 # (unwrapped HTML); a line is still bounded, just not that tightly.
 poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)
 
-TokenProvider = Callable[[], str]
 
 
 @dataclass(frozen=True)
