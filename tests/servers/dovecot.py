@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mailbox
 import threading
@@ -378,13 +379,16 @@ def stop_dovecot(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    """The private Dovecot for this test session (skips locally, fails in CI when missing)."""
-    root = Path(tempfile.mkdtemp(prefix="mailgate-dovecot-"))
+@contextlib.contextmanager
+def private_instance(prefix: str, start) -> Iterator:
+    """Run `start(root)` -> (server, process) in a fresh temp dir; stop and remove it afterwards.
+
+    A missing Dovecot skips on a developer machine and fails in CI (see _unavailable).
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(root, 0o755)
     try:
-        server, proc = start_dovecot(root)
+        server, proc = start(root)
     except FileNotFoundError as exc:
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(str(exc))
@@ -392,9 +396,16 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         stop_dovecot(proc)
-        if server.token_server:
+        if getattr(server, "token_server", None):
             server.token_server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    """The private Dovecot for this test session (skips locally, fails in CI when missing)."""
+    with private_instance("mailgate-dovecot-", start_dovecot) as server:
+        yield server
 
 
 @pytest.fixture

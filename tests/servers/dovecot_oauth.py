@@ -9,15 +9,14 @@ import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
 
-from tests.servers.dovecot import (DovecotServer, MailUser, _config, _make_certificates, _unavailable,
-                                   _wait_for, stop_dovecot)
+from tests.servers.dovecot import (DovecotServer, MailUser, _config, _make_certificates, _wait_for,
+                                   private_instance, stop_dovecot)
 
 AZP = "mailgate-test-client"  # the token's authorized party; Dovecot looks keys up under it
 KID = "mailgate-test-key"
@@ -121,15 +120,5 @@ def start_oauth_dovecot(root: Path) -> tuple[OAuthDovecot, subprocess.Popen]:
 @pytest.fixture(scope="session")
 def dovecot_oauth() -> Iterator[OAuthDovecot]:
     """The OAuth-only Dovecot for this test session (skips locally, fails in CI when missing)."""
-    root = Path(tempfile.mkdtemp(prefix="mailgate-dovecot-oauth-"))
-    os.chmod(root, 0o755)
-    try:
-        server, proc = start_oauth_dovecot(root)
-    except FileNotFoundError as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        _unavailable(str(exc))
-    try:
+    with private_instance("mailgate-dovecot-oauth-", start_oauth_dovecot) as server:
         yield server
-    finally:
-        stop_dovecot(proc)
-        shutil.rmtree(root, ignore_errors=True)
