@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_engine.py [--count N] [--rounds R] [--small N] [--large N]
 
 Prints, in one run:
-  - msgs/s of engine.message.parse alone and of parse + engine.evaluate.evaluate on the
+  - msgs/s of engine.parse.parse alone and of parse + engine.evaluate.evaluate on the
     generated mixed corpus of bench/bench_parse.py (shipped config: mailboxes.d/demo.yaml
     + rules/*.yaml); goal: parse + evaluate >= 0.8x parse alone;
   - the time to validate and compile a config with N generated keywords, excluded texts
@@ -41,8 +41,9 @@ from engine.config.ruleset import Ruleset  # noqa: E402
 from engine.config.validate import check  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.evaluate.index import RuleIndex, index_for  # noqa: E402
-from engine.memory_state import from_ruleset  # noqa: E402
-from engine.message import Message, parse  # noqa: E402
+from engine.store.memory_state import from_ruleset  # noqa: E402
+from engine.message import Message  # noqa: E402
+from engine.parse import parse  # noqa: E402
 
 NOW = datetime(2024, 1, 2, 12, 0, tzinfo=timezone.utc)
 MAILBOX = "demo"

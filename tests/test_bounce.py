@@ -7,7 +7,7 @@ import email.policy
 
 import pytest
 
-from engine.bounce import detect
+from engine.parse.bounce import detect
 from engine.message import Bounce, FailedRecipient
 
 POLICIES = [email.policy.compat32, email.policy.default]

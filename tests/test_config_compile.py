@@ -14,7 +14,7 @@ import pytest
 from engine.config.compile import load_ruleset, whitespace_tolerant
 from engine.config.secrets import SecretError, resolve_secret
 from engine.errors import ConfigError
-from engine.patterns import compile_safe
+from engine.config.patterns import compile_safe
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from engine.autogen import classify, with_bounce
-from engine.bounce import detect
+from engine.parse.autogen import classify, with_bounce
+from engine.parse.bounce import detect
 
 pytestmark = pytest.mark.corpus
 

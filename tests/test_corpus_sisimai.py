@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from engine.autogen import classify, with_bounce
-from engine.bounce import detect
+from engine.parse.autogen import classify, with_bounce
+from engine.parse.bounce import detect
 
 pytestmark = pytest.mark.corpus
 

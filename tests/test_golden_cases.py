@@ -22,9 +22,9 @@ import yaml
 from engine.cli import main
 from engine.config.compile import load_ruleset
 from engine.evaluate import evaluate
-from engine.golden import DEFAULT_NOW, find_cases, run_case, with_mailbox_options
-from engine.memory_state import from_ruleset, load_fixture
-from engine.message import parse
+from engine.commands.golden import DEFAULT_NOW, find_cases, run_case, with_mailbox_options
+from engine.store.memory_state import from_ruleset, load_fixture
+from engine.parse import parse
 
 REPO = Path(__file__).resolve().parent.parent
 CASES_DIR = REPO / "tests" / "cases"

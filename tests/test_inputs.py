@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import UsageError
-from engine.inputs import msg_to_mime, read_messages
-from engine.message import parse
+from engine.parse.inputs import msg_to_mime, read_messages
+from engine.parse import parse
 
 
 def test_raw_eml_is_one_message(tmp_path):

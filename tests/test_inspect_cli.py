@@ -11,8 +11,8 @@ import json
 import pytest
 
 from engine.commands import inspect
-from engine.message import parse
-from engine.message_json import message_to_json
+from engine.parse import parse
+from engine.parse.message_json import message_to_json
 
 MAIL = (
     "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.com>\r\n"

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from engine.cli import main
 from engine.config.compile import load_ruleset
 from engine.evaluate import evaluate
-from engine.memory_state import from_ruleset
-from engine.message import parse
+from engine.store.memory_state import from_ruleset
+from engine.parse import parse
 from tests.polltools import drop, files, maildir_box, make_mail, open_store, write_config
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)

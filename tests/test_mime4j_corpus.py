@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.message import parse
+from engine.parse import parse
 
 pytestmark = pytest.mark.corpus
 

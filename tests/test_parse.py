@@ -12,7 +12,8 @@ import random
 
 import pytest
 
-from engine.message import Message, parse
+from engine.message import Message
+from engine.parse import parse
 
 
 def mail(headers: str, body: str | bytes = "body\n") -> bytes:
@@ -334,7 +335,7 @@ def test_base64_encoded_message_rfc822_is_decoded():
 
 
 def test_tnef_winmail_dat_is_unpacked_F_ATT_3(corpus):
-    pytest.importorskip("engine.tnef")
+    pytest.importorskip("engine.parse.tnef")
     payload = (corpus / "tnefparse" / "examples" / "two-files.tnef").read_bytes()
     raw = mail("Content-Type: multipart/mixed; boundary=B", (
         "--B\nContent-Type: text/plain\n\nfiles\n"
@@ -346,7 +347,7 @@ def test_tnef_winmail_dat_is_unpacked_F_ATT_3(corpus):
 
 
 def test_tnef_body_is_used_when_the_mail_has_none_F_ATT_3(corpus):
-    pytest.importorskip("engine.tnef")
+    pytest.importorskip("engine.parse.tnef")
     payload = (corpus / "tnefparse" / "examples" / "body.tnef").read_bytes()
     raw = mail("Content-Type: application/ms-tnef\nContent-Transfer-Encoding: base64", _b64(payload))
     message = parse(raw)

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import engine.parse_ahead as ahead
-from engine.message import parse
+import engine.run.parse_ahead as ahead
+from engine.parse import parse
 from tests.polltools import make_mail
 
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-import engine.poll
+import engine.run.poll
 from engine.config.compile import load_ruleset
-from engine.service import Service
+from engine.run.service import Service
 from engine.store.schema import leases
 from tests.polltools import drop, files, maildir_box, make_mail, open_store, write_config
 
@@ -28,7 +28,7 @@ def setup(tmp_path, count: int = 6):
 def test_a_poller_that_lost_its_lease_stops_after_the_batch_in_hand(tmp_path, monkeypatch, caplog):
     config, box = setup(tmp_path)
     store = open_store(config)
-    real, calls = engine.poll.apply_batch, []
+    real, calls = engine.run.poll.apply_batch, []
 
     def stolen_during_the_first_batch(*args, **kwargs):
         calls.append(1)
@@ -37,7 +37,7 @@ def test_a_poller_that_lost_its_lease_stops_after_the_batch_in_hand(tmp_path, mo
                 tx._exec(update(leases).values(holder="elsewhere:1"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.poll, "apply_batch", stolen_during_the_first_batch)
+    monkeypatch.setattr(engine.run.poll, "apply_batch", stolen_during_the_first_batch)
     try:
         Service(config, load_ruleset(config), store).poll_once()
         assert len(store.processing_log()) == 2 and len(files(box)["new"]) == 4

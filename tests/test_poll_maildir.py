@@ -149,26 +149,26 @@ def test_broken_message_quarantined_with_raw_bytes_and_the_next_goes_on_F_FAIL_1
 
 def test_failure_quarantines_and_replay_processes_it_after_the_fix_F_FAIL_1_F_FAIL_2(tmp_path, monkeypatch, capsys):
     """A bug in processing one mail quarantines it; once fixed, `mailgate replay` makes its ticket."""
-    import engine.poll
+    import engine.run.poll
 
     config, box = one_box(tmp_path)
     drop(box, make_mail("Printer needs toner"), "1.toner")
     drop(box, make_mail("Desk phone is dead", sender="Bob <bob@acme.test>"), "2.phone")
-    real_evaluate = engine.poll.evaluate
+    real_evaluate = engine.run.poll.evaluate
 
     def buggy(message, *args, **kwargs):
         if "toner" in message.subject:
             raise KeyError("a bug in a stage")
         return real_evaluate(message, *args, **kwargs)
 
-    monkeypatch.setattr(engine.poll, "evaluate", buggy)
+    monkeypatch.setattr(engine.run.poll, "evaluate", buggy)
     assert poll(config) == 0
     store = open_store(config)
     try:
         [item] = store.quarantined()
         assert item.message_key == "1.toner" and "KeyError" in item.error
         assert [t.subject for t in store.tickets()] == ["Desk phone is dead"]
-        monkeypatch.setattr(engine.poll, "evaluate", real_evaluate)  # the fix
+        monkeypatch.setattr(engine.run.poll, "evaluate", real_evaluate)  # the fix
         capsys.readouterr()
         assert main(["replay", "--config", str(config)]) == 0
         assert "create_ticket" in capsys.readouterr().out
@@ -204,7 +204,7 @@ def test_log_tickets_and_quarantine_commands_say_what_happened_F_MB_10(tmp_path)
 
 
 def test_a_failing_mailbox_backs_off_while_the_others_keep_going_F_FAIL_3(tmp_path):
-    from engine.service import Service
+    from engine.run.service import Service
 
     config = write_config(tmp_path / "config", [
         maildir_box("good", "support@example.com", "var/maildir/good",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import engine.poll
+import engine.run.poll
 from engine.cli import main
 from engine.errors import StoreError
 from tests.polltools import drop, files, maildir_box, make_mail, open_store, write_config
@@ -42,7 +42,7 @@ def test_a_message_that_fails_to_apply_is_quarantined_and_the_error_user_told_F_
     def broken_apply(*args, **kwargs):
         raise StoreError("disk I/O error")
 
-    monkeypatch.setattr(engine.poll, "apply", broken_apply)
+    monkeypatch.setattr(engine.run.poll, "apply", broken_apply)
     assert main(["poll", "--once", "--config", str(config)]) == 0
     assert files(box / ".Quarantine")["new"] == ["1.fails"]
     store = open_store(config)

@@ -27,11 +27,11 @@ def check_rejected(config) -> None:
 
 
 def test_an_oversized_mail_in_a_maildir_is_rejected_from_its_header_F_PRE_7(tmp_path, monkeypatch):
-    import engine.poll
+    import engine.run.poll
 
-    handed, real = [], engine.poll.apply
+    handed, real = [], engine.run.poll.apply
     # apply(tx, decision, message, raw, key, ...): remember how many bytes it was handed
-    monkeypatch.setattr(engine.poll, "apply", lambda *a, **k: handed.append(len(a[3])) or real(*a, **k))
+    monkeypatch.setattr(engine.run.poll, "apply", lambda *a, **k: handed.append(len(a[3])) or real(*a, **k))
     config = write_config(tmp_path / "config", [maildir_box(
         "help", "support@example.com", "var/maildir/help", size_limits={"max_message_mb": 1},
         after_processing={"action": "delete"})])

@@ -8,7 +8,7 @@ from email import policy
 
 import pytest
 
-from engine.reply import reply_text
+from engine.parse.reply import reply_text
 
 pytestmark = pytest.mark.corpus
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from engine.errors import AuthError, SourceError
-from engine.oauth import OAuthSettings, TokenProvider
+from engine.sources.oauth import OAuthSettings, TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import AfterAction
 from engine.sources.ews import EwsSettings, EwsSource

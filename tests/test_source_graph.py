@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import AuthError, SourceError
-from engine.oauth import OAuthSettings, TokenProvider, credential_expiry
+from engine.sources.oauth import OAuthSettings, TokenProvider, credential_expiry
 from engine.sources.base import AfterAction
 from engine.sources.graph import GraphSettings, GraphSource, graph_base_url
 from tests.servers.graphfake import CLIENT_ID, EXPIRED_SECRET, GOOD_SECRET, TENANT, Entra, Graph

@@ -86,7 +86,7 @@ def test_after_actions_are_checked():
 
 def test_passwords_never_show_in_settings_reprs_F_CFG_3():
     """F-CFG-3: a resolved secret must not leak into logs or tracebacks through a repr."""
-    from engine.outbox import SmtpSettings
+    from engine.apply.smtp import SmtpSettings
     from engine.sources.imap import ImapSettings
     from engine.sources.pop3 import Pop3Settings
 

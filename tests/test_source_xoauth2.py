@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from engine.errors import AuthError
-from engine.oauth import OAuthSettings, TokenProvider
+from engine.sources.oauth import OAuthSettings, TokenProvider
 from engine.sources.imap import ImapSettings, ImapSource
 from engine.sources.pop3 import Pop3Settings, Pop3Source
 from tests.servers.dovecot import make_message
@@ -76,7 +76,7 @@ def test_token_signed_with_another_key_is_refused_F_MB_11(dovecot_oauth, oauth_u
 
 
 def test_tokens_from_the_provider_code_are_cached_across_logins_F_MB_4(dovecot_oauth, oauth_user, msfake):  # noqa: F811
-    """engine.oauth (generic token endpoint) feeds IMAP and POP3; one token serves both logins."""
+    """engine.sources.oauth (generic token endpoint) feeds IMAP and POP3; one token serves both logins."""
     grants = []
 
     def token_endpoint(req):

@@ -12,7 +12,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from engine.tnef import DEFAULT_NAME, TnefContent, unpack
+from engine.parse import parse
+from engine.parse.tnef import DEFAULT_NAME, TnefContent, unpack
 
 pytestmark = pytest.mark.corpus
 
@@ -70,10 +71,6 @@ def test_tnefparse_corpus_all_19_in_order_F_ATT_3(corpus):
 
 def test_whole_path_through_parse_F_ATT_3(corpus):
     """parse() replaces winmail.dat by what it carries, in the same order."""
-    message_module = pytest.importorskip("engine.message")
-    parse = getattr(message_module, "parse", None)
-    if parse is None:
-        pytest.skip("engine.message.parse is not there yet")
     for name, case in sorted(_expected(corpus).items()):
         payload = (corpus / "tnefparse" / "examples" / name).read_bytes()
         message = parse(_wrapped(payload))
@@ -169,7 +166,7 @@ def test_hostile_counts_stay_fast_F_ATT_3():
 
 
 def test_rtf_rendering_of_the_usual_constructs_F_ATT_3():
-    from engine.rtf import rtf_to_text
+    from engine.parse.rtf import rtf_to_text
 
     rtf = (
         rb"{\rtf1\ansi\ansicpg1251\deff0{\fonttbl{\f0 Arial;}}{\*\generator X;}"

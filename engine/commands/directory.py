@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.runtime import add_store_option, load, open_store
-from engine.store.directory import import_directory
+from engine.run.runtime import add_store_option, load, open_store
+from engine.store.directory_import import import_directory
 
 HELP = "import users, organisations and groups into the store (YAML or CSV)"
 

@@ -12,12 +12,12 @@ from engine.config.compile import load_ruleset
 from engine.decision import Decision
 from engine.errors import UsageError
 from engine.evaluate import evaluate
-from engine.golden import default_mailbox
-from engine.inputs import read_messages
-from engine.memory_state import from_ruleset, load_fixture
-from engine.message import parse
-from engine.message_json import message_to_json
-from engine.moments import parse_moment
+from engine.commands.golden import default_mailbox
+from engine.parse.inputs import read_messages
+from engine.store.memory_state import from_ruleset, load_fixture
+from engine.parse import parse
+from engine.parse.message_json import message_to_json
+from engine.commands.moments import parse_moment
 
 HELP = "show what mailgate would do with .eml/.msg/mbox files, and why, without changing anything"
 
@@ -64,7 +64,7 @@ def _state(args, ruleset, now):
     if args.directory:
         return load_fixture(Path(args.directory), ruleset, now)
     if args.state:
-        from engine.store_state import open_state_view  # only dry-runs against a store need SQLAlchemy
+        from engine.store.state_view import open_state_view  # only dry-runs against a store need SQLAlchemy
 
         return open_state_view(args.state, ruleset)
     return from_ruleset(ruleset)

@@ -7,9 +7,10 @@ import json
 import sys
 
 from engine.errors import UsageError
-from engine.inputs import read_messages
-from engine.message import Message, parse
-from engine.message_json import message_to_json
+from engine.parse.inputs import read_messages
+from engine.message import Message
+from engine.parse import parse
+from engine.parse.message_json import message_to_json
 
 HELP = "show what mailgate reads in .eml/.msg/mbox files (headers, bodies, attachments, auto-reply/bounce)"
 _TEXT_PREVIEW = 2000  # characters of body shown in text format

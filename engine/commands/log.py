@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.runtime import add_store_option, load, open_store
+from engine.run.runtime import add_store_option, load, open_store
 
 HELP = "show the processing log: each message's outcome, reason and (with --trace) every rule"
 

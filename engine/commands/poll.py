@@ -8,8 +8,8 @@ from pathlib import Path
 
 from engine.cli import config_dir
 from engine.errors import UsageError
-from engine.runtime import add_store_option, load, open_store
-from engine.service import Service
+from engine.run.runtime import add_store_option, load, open_store
+from engine.run.service import Service
 
 HELP = "fetch mail from every active mailbox and turn it into tickets (--once, or until stopped)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.errors import UsageError
-from engine.runtime import add_store_option, load, open_store
+from engine.run.runtime import add_store_option, load, open_store
 
 HELP = "list quarantined messages, or write one's raw bytes to stdout"
 

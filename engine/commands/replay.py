@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from engine.poll import process_message
-from engine.runtime import add_store_option, load, open_store
+from engine.run.poll import process_message
+from engine.run.runtime import add_store_option, load, open_store
 
 HELP = "re-process quarantined messages (all of them, or the ids given)"
 

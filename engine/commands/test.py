@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.cli import config_dir
 from engine.config.compile import load_ruleset
 from engine.errors import UsageError
-from engine.golden import find_cases, run_case
+from engine.commands.golden import find_cases, run_case
 
 HELP = "run golden cases (NAME.eml + NAME.expected.yaml) against the config"
 

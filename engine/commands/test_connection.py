@@ -6,7 +6,7 @@ import dataclasses
 
 from engine.config.secrets import SecretError
 from engine.errors import MailgateError, UsageError
-from engine.runtime import load
+from engine.run.runtime import load
 from engine.sources.base import ConnectionReport
 from engine.sources.factory import build_source
 

@@ -6,8 +6,8 @@ import uuid
 from email.utils import formataddr
 
 from engine.errors import UsageError
-from engine.outbox import DeliveryError, SmtpConnection, SmtpSettings, build_mime
-from engine.runtime import load
+from engine.apply.smtp import DeliveryError, SmtpConnection, SmtpSettings, build_mime
+from engine.run.runtime import load
 
 HELP = "send a test mail through settings.smtp, from a configured mailbox address"
 

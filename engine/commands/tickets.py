@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.errors import UsageError
-from engine.runtime import add_store_option, load, open_store
+from engine.run.runtime import add_store_option, load, open_store
 
 HELP = "list tickets, or show one with its notes and attachments"
 

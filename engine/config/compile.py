@@ -15,8 +15,8 @@ from engine.config.schemas import schema_for
 from engine.config.templates import environment, template_sources
 from engine.config.validate import check
 from engine.errors import ConfigError
-from engine.patterns import compile_safe
-from engine.tokens import parser
+from engine.config.patterns import compile_safe
+from engine.config.token_grammar import parser
 
 DEFAULT_REFERENCE_FORMS = ("Issue #{id}",)
 
@@ -197,5 +197,5 @@ def _templates(rules):
 
 def _grammar_digest() -> str:
     parser()  # load the Lark grammar now, so a broken grammar fails at load time
-    grammar = Path(__file__).resolve().parents[1] / "tokens.lark"
+    grammar = Path(__file__).resolve().parent / "tokens.lark"
     return hashlib.sha256(grammar.read_bytes()).hexdigest()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import difflib
 
-from engine.config.index import Entry, build_index
+from engine.config.entries import Entry, build_index
 from engine.config.load import LoadedFile
 from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
-from engine.patterns import PatternError, compile_safe
+from engine.config.patterns import PatternError, compile_safe
 from engine.sources.microsoft import config_problems as microsoft_problems
-from engine.tokens import Token, is_token_name, parse_token, write_token
+from engine.config.token_grammar import Token, is_token_name, parse_token, write_token
 
 # x-ref kind in the schema -> kind in the index
 REF_KINDS = {"user": "user", "group": "group", "organisation": "organisation", "quick_pick": "quick pick",
@@ -176,7 +176,7 @@ def _token_problems(loaded: LoadedFile) -> list[Problem]:
         name = token["name"]
         if not is_token_name(name):
             problems.append(loaded.problem(
-                ("tokens", i, "name"), f"token name {name!r} cannot be written in the token grammar (engine/tokens.lark)",
+                ("tokens", i, "name"), f"token name {name!r} cannot be written in the token grammar (engine/config/tokens.lark)",
                 "use a letter followed by letters, digits, '_' or '-'", at_value=True))
             continue
         samples = [(("tokens", i, "values", j), write_token(name, v)) for j, v in enumerate(token.get("values", []))]

@@ -6,8 +6,8 @@ from engine.decision import Note, Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.index import declared
 from engine.evaluate.sender import acting_technician
-from engine.matching import normalise
-from engine.reply import reply_text
+from engine.config.matching import normalise
+from engine.parse.reply import reply_text
 
 STAGE = "body"
 

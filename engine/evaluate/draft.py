@@ -13,7 +13,7 @@ from engine.decision import (AttachmentVerdict, Decision, NewUser, Note, Outcome
                              TicketChange, TokenResult)
 from engine.evaluate.index import RuleIndex
 from engine.message import Message
-from engine.state import StateView, Ticket, User
+from engine.evaluate.state import StateView, Ticket, User
 
 
 @dataclass

@@ -8,8 +8,8 @@ from functools import cached_property
 import re2
 
 from engine.config.ruleset import Filter, Ruleset
-from engine.matching import PhraseIndex, RegexIndex, normalise
-from engine.patterns import literal_regex
+from engine.config.matching import PhraseIndex, RegexIndex, normalise
+from engine.config.patterns import literal_regex
 
 
 @dataclass(frozen=True)

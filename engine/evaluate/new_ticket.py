@@ -5,8 +5,8 @@ from __future__ import annotations
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.sender import acting_technician, create_sender_if_needed, new_user
-from engine.matching import normalise
-from engine.subject import strip_prefixes
+from engine.config.matching import normalise
+from engine.parse.subject import strip_prefixes
 
 STAGE = "new_ticket"
 

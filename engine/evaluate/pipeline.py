@@ -11,7 +11,7 @@ from engine.evaluate import attachments, body, new_ticket, outgoing, prechecks, 
 from engine.evaluate.draft import Draft, duplicate_key
 from engine.evaluate.index import index_for
 from engine.message import Message
-from engine.state import StateView
+from engine.evaluate.state import StateView
 
 # Decide the outcome: each stage returns True once the outcome is settled.
 DECIDE: tuple[Callable[[Draft], bool], ...] = (

@@ -7,7 +7,7 @@ from datetime import timedelta
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.index import declared
-from engine.matching import normalise
+from engine.config.matching import normalise
 
 STAGE = "prechecks"
 

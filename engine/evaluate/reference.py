@@ -7,8 +7,8 @@ from itertools import islice
 
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
-from engine.state import Ticket
-from engine.subject import strip_prefixes
+from engine.evaluate.state import Ticket
+from engine.parse.subject import strip_prefixes
 
 STAGE = "reference"
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from engine.config.ruleset import TokenDef
 from engine.decision import Outcome, TokenResult
 from engine.evaluate.draft import Draft
-from engine.tokens import Token, TokenSyntaxError, parse_token, parser
+from engine.config.token_grammar import Token, TokenSyntaxError, parse_token, parser
 
 parser()  # read tokens.lark now, at import: evaluate() itself never opens a file
 

@@ -11,7 +11,7 @@ TLS_MODES = ("implicit", "starttls", "none")
 ACTION_KINDS = ("mark_read", "delete", "move", "none")
 
 SkipFn = Callable[[str], bool]
-TokenProvider = Callable[[], str]  # returns a current OAuth access token (engine.oauth.TokenProvider fits)
+TokenProvider = Callable[[], str]  # returns a current OAuth access token (engine.sources.oauth.TokenProvider fits)
 E = TypeVar("E", bound=MailgateError)
 
 

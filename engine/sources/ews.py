@@ -14,7 +14,7 @@ from exchangelib.autodiscover import AutodiscoverProtocol
 from exchangelib.autodiscover.cache import autodiscover_cache
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.oauth import TokenProvider
+from engine.sources.oauth import TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn, batched,
                                  failed_report, source_error)
@@ -70,7 +70,7 @@ class EwsSettings:
 
 
 class TokenCredentials(OAuth2Credentials):
-    """exchangelib credentials whose access token always comes from engine.oauth (cached, refreshed early)."""
+    """exchangelib credentials whose access token always comes from engine.sources.oauth (cached, refreshed early)."""
 
     def __init__(self, tokens: TokenProvider, identity: Any = None) -> None:
         self._tokens = tokens

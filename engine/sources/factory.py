@@ -26,7 +26,7 @@ def _token_provider(mailbox: MailboxConfig, config_dir: str):
     oauth = mailbox.options.get("auth", {}).get("oauth")
     if not oauth:
         return None
-    from engine.oauth import provider_for  # only OAuth mailboxes need msal
+    from engine.sources.oauth import provider_for  # only OAuth mailboxes need msal
 
     # A Google service account acts for the mailbox's own login (domain-wide delegation).
     subject = (mailbox.options["auth"].get("username") or mailbox.address) if oauth.get("provider") == "google" else None

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import requests
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.oauth import CLOUDS, PinnedSession, TokenProvider
+from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
 from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn, batched,
                                  failed_report, source_error)
 from engine.sources.tls import CERT_HINT

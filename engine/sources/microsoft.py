@@ -8,7 +8,7 @@ from typing import Any, Optional
 from engine.config.ruleset import MailboxConfig
 from engine.config.secrets import resolve_secret
 from engine.errors import SourceError
-from engine.oauth import TokenProvider, provider_for
+from engine.sources.oauth import TokenProvider, provider_for
 
 
 def _tokens(mailbox: MailboxConfig, config_dir: str, subject: Optional[str] = None) -> Optional[TokenProvider]:

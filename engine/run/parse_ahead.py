@@ -10,7 +10,8 @@ import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from engine.message import Message, parse
+from engine.message import Message
+from engine.parse import parse
 
 log = logging.getLogger("mailgate.parse")
 MIN_BATCH = 8  # smaller batches are parsed in line: a round trip to the worker would cost more

@@ -7,7 +7,7 @@ from email import policy
 from email.message import Message as MimeMessage
 from email.parser import BytesParser
 
-from engine.mime.headers import unfold
+from engine.parse.mime.headers import unfold
 
 _PARSER = BytesParser(policy=policy.compat32)
 _MAX_PARTS = 500

@@ -16,9 +16,9 @@ from engine.config.ruleset import Ruleset
 from engine.config.schemas import schema_for, validator_for
 from engine.errors import UsageError
 from engine.evaluate import evaluate
-from engine.memory_state import from_ruleset, load_fixture
-from engine.message import parse
-from engine.moments import parse_moment
+from engine.store.memory_state import from_ruleset, load_fixture
+from engine.parse import parse
+from engine.commands.moments import parse_moment
 
 DEFAULT_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 

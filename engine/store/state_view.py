@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from engine import state
+from engine.evaluate import state
 from engine.config.ruleset import Ruleset
 from engine.errors import UsageError
 

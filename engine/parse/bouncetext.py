@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine import dsn
+from engine.parse import dsn
 from engine.message import FailedRecipient
 
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]"

@@ -9,20 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.apply import Applied, apply, enqueue
+from engine.apply.apply import Applied, apply, enqueue
 from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.decision import Outcome
 from engine.errors import AuthError, MailgateError
 from engine.evaluate import evaluate
-from engine.message import Message, parse
-from engine.monitor import record_auth_failure, record_auth_success
-from engine.outbox import SmtpSettings, deliver_due
-from engine.parse_ahead import parsed_ahead
-from engine.notices import failure_notice
+from engine.message import Message
+from engine.parse import parse
+from engine.run.monitor import record_auth_failure, record_auth_success
+from engine.apply.smtp import SmtpSettings, deliver_due
+from engine.run.parse_ahead import parsed_ahead
+from engine.apply.notices import failure_notice
 from engine.sources.base import AfterAction
 from engine.sources.factory import after_action
 from engine.store.errors import DuplicateMessage, TransientStoreError
-from engine.store_state import StoreStateView
+from engine.store.state_view import StoreStateView
 
 log = logging.getLogger("mailgate.poll")
 RETRY = "retry"  # not an outcome: the store was busy, the message waits for the next poll
@@ -57,7 +58,7 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     evaluates the message again; if it keeps failing the message is left
     unacknowledged ("retry") for the next poll, never quarantined.
     """
-    message = message or parse(raw)  # parsed already by the worker (engine.parse_ahead), or here
+    message = message or parse(raw)  # parsed already by the worker (engine.run.parse_ahead), or here
     for attempt in range(TRANSIENT_TRIES):
         try:
             return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names)

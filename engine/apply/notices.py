@@ -9,8 +9,8 @@ from engine.decision import Outcome, OutgoingMail
 from engine.evaluate import outgoing
 from engine.evaluate.draft import Draft, duplicate_key
 from engine.evaluate.index import index_for
-from engine.memory_state import from_ruleset
-from engine.message import parse
+from engine.store.memory_state import from_ruleset
+from engine.parse import parse
 
 
 def failure_notice(ruleset: Ruleset, mailbox: MailboxConfig, raw: bytes, error: str,

@@ -119,7 +119,7 @@ def reply_text(text: str, html: str | None = None, *, keep_signature: bool = Fal
     """
     if (text or "").strip() or not html:
         return _cut_text(text or "", keep_signature) or _tidy(_lines(text or ""))
-    from engine import reply_html  # lxml and html2text only when needed
+    from engine.parse import reply_html  # lxml and html2text only when needed
 
     marked = reply_html.render_marked(html, keep_signature)
     return _cut_text(marked, keep_signature) or _tidy(_lines(reply_html.render(html)))

@@ -134,7 +134,7 @@ def _content(tnef) -> TnefContent:
     if rtf and not html:
         html = _html_from_rtf(rtf)
     if rtf and not text:
-        from engine.rtf import rtf_to_text
+        from engine.parse.rtf import rtf_to_text
 
         text = rtf_to_text(rtf) or None
     return TnefContent(attachments, text, html, rtf, tuple(defects))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.mime.bodies import Bodies, RawAttachment
+from engine.parse.mime.bodies import Bodies, RawAttachment
 
 
 def is_tnef(item: RawAttachment) -> bool:
@@ -16,7 +16,7 @@ def unpack_into(found: Bodies) -> None:
     """Unpack every TNEF attachment of `found` in place; failures keep the file."""
     if not any(is_tnef(item) for item in found.attachments):
         return
-    from engine.tnef import unpack
+    from engine.parse.tnef import unpack
     kept: list[RawAttachment] = []
     for item in found.attachments:
         if not is_tnef(item):

@@ -69,7 +69,7 @@ class RegexIndex(Generic[T]):
     def __init__(self, regexes: Iterable[tuple[str, T]]):
         self._values: list[T] = []
         self._filter = re2.Filter()
-        for pattern, value in regexes:  # already checked by engine.patterns.compile_safe
+        for pattern, value in regexes:  # already checked by engine.config.patterns.compile_safe
             self._filter.Add(pattern, _OPTIONS)
             self._values.append(value)
         if self._values:
@@ -86,7 +86,7 @@ class RegexIndex(Generic[T]):
 
 
 def _re2_options() -> re2.Options:
-    options = re2.Options()  # as engine.patterns.compile_safe: case-insensitive, errors not logged
+    options = re2.Options()  # as engine.config.patterns.compile_safe: case-insensitive, errors not logged
     options.case_sensitive = False
     options.log_errors = False
     return options

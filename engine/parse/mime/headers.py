@@ -7,7 +7,7 @@ import re
 from datetime import timezone
 from email.utils import getaddresses, parsedate_to_datetime
 
-from engine.mime.charset import decode_text, guess_text
+from engine.parse.mime.charset import decode_text, guess_text
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINES = re.compile(r"[\r\n]+")

@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message as MimeMessage
 
-from engine.mime import headers
-from engine.mime.charset import decode_text
-from engine.mime.flowed import unflow
+from engine.parse.mime import headers
+from engine.parse.mime.charset import decode_text
+from engine.parse.mime.flowed import unflow
 
 MAX_DEPTH = 25  # deeper nesting is hostile or broken; stop walking there
 MAX_PARTS = 2000
@@ -100,7 +100,7 @@ def _broken_multipart(part: MimeMessage, found: Bodies, depth: int, path: str, c
     # The stdlib found no boundary: retry the way RFC 2046 and mime4j read it
     # (unfolded parameter, delimiter lines matched by prefix), else keep the
     # content as text rather than as an opaque attachment.
-    from engine.mime.split import split_parts
+    from engine.parse.mime.split import split_parts
 
     children = split_parts(part)
     if children:

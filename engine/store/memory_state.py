@@ -11,7 +11,7 @@ import yaml
 from engine.config.ruleset import Ruleset
 from engine.errors import UsageError
 from engine.evaluate.reference import bundle_subject
-from engine.state import Group, Organisation, Ticket, User
+from engine.evaluate.state import Group, Organisation, Ticket, User
 
 
 @dataclass

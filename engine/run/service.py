@@ -15,10 +15,10 @@ from pathlib import Path
 from engine.config.compile import load_ruleset
 from engine.config.ruleset import Ruleset
 from engine.errors import ConfigError, MailgateError
-from engine.outbox import SmtpSettings
-from engine.poll import MailboxReport, poll_mailbox
+from engine.apply.smtp import SmtpSettings
+from engine.run.poll import MailboxReport, poll_mailbox
 from engine.sources.factory import build_source
-from engine.store.directory import sync_config_directory
+from engine.store.directory_import import sync_config_directory
 
 log = logging.getLogger("mailgate.service")
 LEASE = timedelta(minutes=10)

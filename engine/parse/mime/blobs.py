@@ -6,7 +6,7 @@ import re
 import secrets
 from email.message import Message as MimeMessage
 
-from engine.mime.tree import iter_parts
+from engine.parse.mime.tree import iter_parts
 
 MIN_SIZE = 1 << 20  # below 1 MB the parser's overhead does not matter
 # A long run of base64 alphabet and line ends: an encoded attachment body.
