@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: paths to the repository, the shipped config and ../shared."""
+"""Shared pytest fixtures: paths to the repository, the shipped config and the vendored corpus."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "corpus"
+CORPUS = REPO / "tests" / "corpus"  # vendored with each source's licence: the repository tests itself alone
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +18,7 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    """../shared/corpus, read in place, never copied."""
-    if not CORPUS.is_dir():
-        pytest.fail(f"the shared corpus is missing at {CORPUS}")
+    """tests/corpus: public test mail from other projects (see its README)."""
     return CORPUS
 
 # Real servers started on loopback by the integration tests (Dovecot for the mail sources).
