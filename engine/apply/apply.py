@@ -113,6 +113,8 @@ def _ticket(tx, decision: Decision, users: _UserIds) -> int:
     if change.assignee_user or change.assignee_group:
         fields.update(assignee_user_id=users.id(login=change.assignee_user),
                       assignee_group_id=_group_id(tx, change.assignee_group))
+    if change.status:  # a token's #close / #reopen counts on a new ticket too
+        fields["status"] = change.status
     if change.new:
         number = tx.create_ticket(
             change.subject, number=change.number, requester_id=users.id(email=change.requester),
@@ -123,8 +125,6 @@ def _ticket(tx, decision: Decision, users: _UserIds) -> int:
             raise StoreError(f"ticket number {change.number} was taken meanwhile; the message will be retried")
     else:
         number = change.number
-        if change.status:
-            fields["status"] = change.status
         if fields:
             tx.set_ticket_fields(number, **fields)
     for name, value in change.custom_fields:

@@ -138,6 +138,8 @@ class TicketWrites(Session):
         now = self.now()
         wanted = self.next_ticket_number() if number is None else number
         values = {"status": "open", "hidden": False, "hidden_from_portal": False, **fields}
+        if values["status"] == "closed":  # closed at birth (a technician's #close), as set_ticket_fields does
+            values["closed_at"] = now
         row = dict(number=wanted, subject=subject, created_at=now, updated_at=now, **values)
         if self._insert_new(tickets, row) is None:
             raise TransientStoreError(f"ticket number {wanted} was taken meanwhile; evaluate the message again")
