@@ -22,7 +22,7 @@ from engine.run.parse_ahead import parsed_ahead
 from engine.apply.notices import failure_notice
 from engine.sources.base import AfterAction
 from engine.sources.factory import after_action
-from engine.store.errors import DuplicateMessage, TransientStoreError
+from engine.store.errors import DuplicateMessage, TransactionLost, TransientStoreError
 from engine.store.state_view import StoreStateView
 
 log = logging.getLogger("mailgate.poll")
@@ -64,6 +64,8 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
             return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names)
         except DuplicateMessage:
             return Applied("ignore", "already_processed")  # another poller committed it first
+        except TransactionLost:
+            raise  # the store failed, not the message: neither quarantine nor acknowledge it
         except TransientStoreError as err:
             log.warning("%s/%s: %s (try %d of %d)", mailbox.name, key, err, attempt + 1, TRANSIENT_TRIES)
         except MailgateError as err:
@@ -103,8 +105,9 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
     Committing once per batch instead of once per message is the poller's fast path;
     it stays crash-safe because the batch is acknowledged only after this commit.
     A message that fails here is rolled back alone and then retried by itself through
-    process_message (which quarantines or retries it); if the batch cannot commit at
-    all, every message of it takes that path.
+    process_message (which quarantines or retries it). When the transaction itself is
+    lost (full disk, lost connection, serialisation failure, a failed commit), nothing
+    of the batch is committed: TransactionLost ends the poll and nothing is acknowledged.
     """
     results, alone = [], []
     try:
@@ -121,14 +124,14 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
                         results.append((item, message, apply(tx, decision, message, item.raw, item.key, ruleset.reply_prefixes)))
                 except DuplicateMessage:
                     results.append((item, message, Applied("ignore", "already_processed")))
+                except TransactionLost:
+                    raise
                 except Exception:  # noqa: BLE001 - this message alone takes the careful path below
                     org_names.clear()  # a rolled-back savepoint may have held a new organisation
                     alone.append((item, message))
-    except MailgateError as err:
-        log.warning("%s: batch not committed (%s); applying its messages one by one", mailbox.name, err)
-        alone = [(item, message) for item, message, _ in results] + alone
-        results = []
+    except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint
         org_names.clear()
+        raise TransactionLost(f"the batch was not committed, so none of it is acknowledged: {err}") from err
     for item, message in alone:
         applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
         results.append((item, message, applied))

@@ -93,13 +93,11 @@ class Service:
         return reports
 
     def _poll(self, mailbox) -> MailboxReport:
-        with self.store.transaction() as tx:
-            lease = tx.lease(mailbox.name)
-            if lease is not None and lease.holder != self.holder and _dead_here(lease.holder):
-                tx.release_lease(mailbox.name, lease.holder)  # a killed poller of ours: no need to wait out its lease
-            if not tx.take_lease(mailbox.name, self.holder, LEASE):
-                log.info("mailbox %s: another poller holds it (%s); skipped", mailbox.name, lease and lease.holder)
+        try:
+            if not self._take_lease(mailbox.name):
                 return MailboxReport(mailbox.name, error=None)  # another poller has it (SPEC 6)
+        except MailgateError as err:  # the store is down or full: report, back off, go on
+            return MailboxReport(mailbox.name, error=str(err))
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
             smtp = SmtpSettings.from_ruleset(self.ruleset) if self.sends_mail() else None
@@ -112,8 +110,24 @@ class Service:
             log.exception("mailbox %s: unexpected error", mailbox.name)
             return MailboxReport(mailbox.name, error=f"{type(err).__name__}: {err}")
         finally:
+            self._release_lease(mailbox.name)
+
+    def _take_lease(self, name: str) -> bool:
+        with self.store.transaction() as tx:
+            lease = tx.lease(name)
+            if lease is not None and lease.holder != self.holder and _dead_here(lease.holder):
+                tx.release_lease(name, lease.holder)  # a killed poller of ours: no need to wait out its lease
+            if not tx.take_lease(name, self.holder, LEASE):
+                log.info("mailbox %s: another poller holds it (%s); skipped", name, lease and lease.holder)
+                return False
+        return True
+
+    def _release_lease(self, name: str) -> None:
+        try:
             with self.store.transaction() as tx:
-                tx.release_lease(mailbox.name, self.holder)
+                tx.release_lease(name, self.holder)
+        except MailgateError as err:  # e.g. the store died mid-poll: the lease runs out by itself
+            log.warning("mailbox %s: lease not released (%s)", name, err)
 
     def _renewing(self, mailbox_name: str, lost: threading.Event) -> Callable[[MailboxReport], None]:
         """After each batch: keep the lease for a long poll; stop the poll if another poller took it."""

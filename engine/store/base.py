@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.store.errors import wrap_database_error
+from engine.store.errors import POSTGRES_ROLLED_BACK, TransactionLost, driver_code, driver_message, store_lost, wrap_database_error
 
 Clock = Callable[[], datetime]
 
@@ -99,14 +99,39 @@ class ConnectionSession(Session):
 
     @contextmanager
     def savepoint(self) -> Iterator["ConnectionSession"]:
-        """A nested transaction: if the block raises, only its own writes are undone."""
+        """A nested transaction: if the block raises, only its own writes are undone.
+
+        Unless the database dropped the whole transaction meanwhile (SQLite does on
+        a full disk; a lost connection or a serialisation failure does too): then
+        TransactionLost, for nothing before the savepoint is still to be committed.
+        """
         nested = self._conn.begin_nested()
         try:
             yield self
-        except BaseException:
-            nested.rollback()
+        except BaseException as err:
+            self._undo(nested, err)
             raise
         nested.commit()
+
+    def _undo(self, nested, err: BaseException) -> None:
+        lost = TransactionLost(f"the store transaction was lost: {driver_message(err)}")
+        try:
+            nested.rollback()
+        except SQLAlchemyError as failed:
+            raise lost from failed
+        if store_lost(err) or driver_code(err).startswith(POSTGRES_ROLLED_BACK) or not self.intact():
+            raise lost from err
+
+    def intact(self) -> bool:
+        """True while the database still holds this session's transaction open."""
+        if self._conn.invalidated:
+            return False
+        dbapi = self._conn.connection.dbapi_connection
+        if hasattr(dbapi, "in_transaction"):  # sqlite3
+            return bool(dbapi.in_transaction)
+        from psycopg.pq import TransactionStatus
+
+        return dbapi.info.transaction_status == TransactionStatus.INTRANS
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         return self._conn.execute(stmt, params).all()

@@ -6,9 +6,11 @@ import glob
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -54,8 +56,8 @@ def _free_port(preferred: int) -> int:
 class PostgresCluster:
     """A throwaway cluster in a temporary directory, run by the postgres user when we are root."""
 
-    def __init__(self, bin_dir: Path, root: Path, port: int):
-        self.bin_dir, self.root, self.port = bin_dir, root, port
+    def __init__(self, bin_dir: Path, root: Path, port: int, durable: bool = False):
+        self.bin_dir, self.root, self.port, self.durable = bin_dir, root, port, durable
         self.data = root / "data"
         self.log_file = root / "postgres.log"
         self._names = itertools.count(1)
@@ -72,14 +74,37 @@ class PostgresCluster:
         """initdb with trust auth for loopback, then start listening on 127.0.0.1 only."""
         self._run("initdb", "-D", str(self.data), "--auth=trust", f"--username={SYSTEM_USER}",
                   "--encoding=UTF8", "--locale=C", "--no-sync")
-        # Durability settings off: test data is thrown away, speed matters.
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the server on the existing data directory (again, after kill())."""
+        # Durability settings off: test data is thrown away, speed matters. A test that kills
+        # the server keeps a commit's promise on (synchronous_commit), as production does.
         options = (f"-c listen_addresses={HOST} -c port={self.port} -c unix_socket_directories={self.root}"
-                   " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+                   " -c fsync=off -c full_page_writes=off -c max_connections=100"
+                   f" -c synchronous_commit={'on' if self.durable else 'off'}")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
         """Stop the server at once; its data is thrown away anyway."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once: the server dies as in a crash."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = [int(p.name) for p in Path("/proc").iterdir()
+                    if p.name.isdigit() and _parent(p) == postmaster]
+        for pid in (postmaster, *children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in (postmaster, *children):  # gone before anyone restarts it on the same port
+            while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+                time.sleep(0.02)
+        # A dead postmaster not yet reaped still "exists" for the next one's lock checks.
+        for lock in (self.data / "postmaster.pid", *self.root.glob(".s.PGSQL.*")):
+            lock.unlink(missing_ok=True)
 
     def url(self, database: str = "postgres") -> str:
         """The SQLAlchemy URL of a database on this cluster."""
@@ -98,7 +123,21 @@ class PostgresCluster:
         return self.url(name)
 
 
-def _start_cluster() -> tuple[PostgresCluster, Path]:
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def _start_cluster(durable: bool = False) -> tuple[PostgresCluster, Path]:
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "initdb").exists():
         missing("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -114,7 +153,7 @@ def _start_cluster() -> tuple[PostgresCluster, Path]:
             shutil.rmtree(root, ignore_errors=True)
             missing(f"cannot hand the cluster directory to the {SYSTEM_USER!r} user: {err}")
     port = _free_port(int(os.environ.get("MAILGATE_TEST_PG_PORT", DEFAULT_PORT)))
-    cluster = PostgresCluster(bin_dir, root, port)
+    cluster = PostgresCluster(bin_dir, root, port, durable)
     try:
         cluster.start()
     except Exception:
@@ -132,6 +171,21 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     finally:
         try:
             cluster.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres_cluster() -> Iterator[PostgresCluster]:
+    """A cluster for one test alone, which may kill it (the session's one serves the others)."""
+    cluster, root = _start_cluster(durable=True)
+    try:
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        except RuntimeError:
+            pass  # killed by the test and not started again
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
