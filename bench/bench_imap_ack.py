@@ -17,6 +17,7 @@ from imapclient import IMAPClient  # noqa: E402
 
 from engine.sources.base import AfterAction  # noqa: E402
 from engine.sources.imap import ImapSettings, ImapSource, uid_set  # noqa: E402
+from tests.polltools import fetch_batches  # noqa: E402
 from tests.servers.dovecot import make_message, start_dovecot, stop_dovecot  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def run_source(server, user, batch: int, tls: bool) -> float:
                             username=user.name, password=user.password)
     count, started = 0, time.perf_counter()
     with ImapSource(settings) as source:
-        for fetched in source.fetch(10**6, batch):
+        for fetched in fetch_batches(source, 10**6, batch):
             source.ack([m.key for m in fetched], AfterAction.mark_read())
             count += len(fetched)
     return count / (time.perf_counter() - started)

@@ -14,7 +14,21 @@ class ConfigError(MailgateError):
 
 
 class SourceError(MailgateError):
-    """A mailbox could not be reached, authenticated or acknowledged."""
+    """A mailbox could not be reached, authenticated or acknowledged.
+
+    `server_text` holds the server's own words and `hint` what an admin can do;
+    `status` is the HTTP status of a web API (EWS, Graph), 0 otherwise;
+    `unauthorized` says a token was refused (worth one fresh token).
+    """
+
+    def __init__(self, message: str, server_text: str = "", hint: str = "", status: int = 0,
+                 unauthorized: bool = False):
+        text = message + (f": server said: {server_text}" if server_text else "") + (f" (hint: {hint})" if hint else "")
+        super().__init__(text)
+        self.server_text = server_text
+        self.hint = hint
+        self.status = status
+        self.unauthorized = unauthorized
 
 
 class AuthError(SourceError):

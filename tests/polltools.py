@@ -17,8 +17,30 @@ from pathlib import Path
 
 import yaml
 
+from engine.run.fetching import FetchPlan, plan
+from engine.sources.base import Fetched, Source
+
 REPO = Path(__file__).resolve().parent.parent
 MAILGATE = [sys.executable, "-m", "engine.cli"]
+
+
+def fetch_batches(source: Source, max_messages: int = 9999, batch_size: int = 100, skip=None,
+                  max_size: int | None = None, found: FetchPlan | None = None):
+    """The batches a poll of `source` would fetch: the poller's own skip, budget and batching.
+
+    Pass an empty FetchPlan as `found` to see which keys were new and which logged.
+    """
+    from engine.run.fetching import batches
+
+    result = plan(source.list_keys(), max_messages, skip or (lambda key: False))
+    if found is not None:
+        found.new, found.logged = result.new, result.logged
+    yield from batches(source, result.new, batch_size, max_size)
+
+
+def fetched(source: Source, max_messages: int = 9999, batch_size: int = 100, **kw) -> list[Fetched]:
+    """Every message a poll of `source` would fetch, in order."""
+    return [m for batch in fetch_batches(source, max_messages, batch_size, **kw) for m in batch]
 
 
 def write_config(root: Path, mailboxes: list[dict], *, smtp: dict | None = None,

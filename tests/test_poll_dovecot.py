@@ -123,7 +123,7 @@ def test_a_dropped_connection_mid_fetch_loses_nothing_and_the_next_poll_complete
 
     config = setup(tmp_path, monkeypatch, dovecot, mail_user)
     dovecot.seed(mail_user, mails(7))
-    real, calls = ImapSource._fetch_batch, []
+    real, calls = ImapSource.fetch, []
 
     def kicked_on_the_second_batch(self, *args, **kwargs):
         calls.append(1)
@@ -131,10 +131,10 @@ def test_a_dropped_connection_mid_fetch_loses_nothing_and_the_next_poll_complete
             dovecot.kick(mail_user)  # the server drops us between two FETCHes
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(ImapSource, "_fetch_batch", kicked_on_the_second_batch)
+    monkeypatch.setattr(ImapSource, "fetch", kicked_on_the_second_batch)
     first = poll(config)
     after_first = subjects(config)
-    monkeypatch.setattr(ImapSource, "_fetch_batch", real)
+    monkeypatch.setattr(ImapSource, "fetch", real)
     assert poll(config) == 0
     assert first == 1 and 2 <= len(after_first) < 7  # the first batch was stored, then the poll failed
     assert len(subjects(config)) == 7 and len(set(subjects(config))) == 7

@@ -18,6 +18,7 @@ from engine.sources.ews import EwsSettings, EwsSource
 from tests.servers.ewsfake import Exchange
 from tests.servers.graphfake import CLIENT_ID, GOOD_SECRET, TENANT, Entra
 from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
+from tests.polltools import fetch_batches
 
 pytestmark = pytest.mark.ews
 ADDRESS = "help@contoso.example"
@@ -47,7 +48,7 @@ def test_autodiscover_finds_the_ews_endpoint_F_MB_5(msfake, exchange):  # noqa: 
     ids = exchange.mailbox(ADDRESS).add(2)
     src = source(msfake, exchange, autodiscover=True, endpoint_url=None, version=None,
                  autodiscover_url=exchange.autodiscover_url)
-    keys = [f.key for b in src.fetch(10, 10) for f in b]
+    keys = [f.key for b in fetch_batches(src, 10, 10) for f in b]
     assert keys == ids
     assert src.account().protocol.service_endpoint == exchange.ews_url
     assert msfake.seen("POST", "GetUserSettings") and msfake.seen("POST", "ExternalEwsUrl")
@@ -62,7 +63,7 @@ def test_explicit_server_builds_the_ews_url_F_MB_5(msfake, exchange):  # noqa: F
 def test_paging_and_mime_retrieval_F_MB_1(msfake, exchange):  # noqa: F811
     box = exchange.mailbox(ADDRESS)
     ids = box.add(5)
-    batches = list(source(msfake, exchange).fetch(max_messages=100, batch_size=3))
+    batches = list(fetch_batches(source(msfake, exchange), max_messages=100, batch_size=3))
     assert [[f.key for f in b] for b in batches] == [ids[:3], ids[3:]]
     assert batches[0][0].raw == box.items[ids[0]].mime
     assert exchange.operations.count("FindItem") == 3  # pages of 2, 2 and 1
@@ -72,7 +73,7 @@ def test_paging_and_mime_retrieval_F_MB_1(msfake, exchange):  # noqa: F811
 
 def test_max_messages_limits_the_listing_F_MB_8(msfake, exchange):  # noqa: F811
     exchange.mailbox(ADDRESS).add(5)
-    assert sum(len(b) for b in source(msfake, exchange).fetch(max_messages=3, batch_size=10)) == 3
+    assert sum(len(b) for b in fetch_batches(source(msfake, exchange), max_messages=3, batch_size=10)) == 3
 
 
 def test_nothing_acknowledged_before_ack_F_MB_9(msfake, exchange):  # noqa: F811
@@ -80,7 +81,7 @@ def test_nothing_acknowledged_before_ack_F_MB_9(msfake, exchange):  # noqa: F811
     box = exchange.mailbox(ADDRESS)
     box.add(4)
     src = source(msfake, exchange)
-    assert sum(len(b) for b in src.fetch(10, 2)) == 4
+    assert sum(len(b) for b in fetch_batches(src, 10, 2)) == 4
     assert not ACK_OPS & set(exchange.operations)
     assert all(not i.is_read for i in box.items.values())
 
@@ -89,12 +90,12 @@ def test_mark_read_in_one_bulk_update_F_MB_9(msfake, exchange):  # noqa: F811
     box = exchange.mailbox(ADDRESS)
     ids = box.add(3)
     src = source(msfake, exchange)
-    keys = [f.key for b in src.fetch(10, 10) for f in b]
+    keys = [f.key for b in fetch_batches(src, 10, 10) for f in b]
     report = src.ack(keys, AfterAction.mark_read())
     assert report.ok and report.done == tuple(ids)
     assert exchange.operations.count("UpdateItem") == 1
     assert all(box.items[i].is_read for i in ids)
-    assert list(src.fetch(10, 10)) == []
+    assert list(fetch_batches(src, 10, 10)) == []
 
 
 def test_delete_moves_to_deleted_items_in_bulk_F_MB_9(msfake, exchange):  # noqa: F811
@@ -132,7 +133,7 @@ def test_meeting_requests_and_reports_are_fetched_like_mail_F_PRE_2(msfake, exch
     box = exchange.mailbox(ADDRESS)
     box.add(1, item_type="MeetingRequest", subject="Invitation: review")
     box.add(1, item_type="Message", subject="Automatic reply: away")
-    raws = [f.raw for b in source(msfake, exchange).fetch(10, 10) for f in b]
+    raws = [f.raw for b in fetch_batches(source(msfake, exchange), 10, 10) for f in b]
     assert len(raws) == 2 and b"Invitation: review 0" in raws[0]
 
 
@@ -140,7 +141,7 @@ def test_wrong_password_is_auth_failure_F_MB_11(msfake, exchange):  # noqa: F811
     report = source(msfake, exchange, password="wrong").test_connection()
     assert not report.ok and report.auth_failed
     with pytest.raises(AuthError):
-        list(source(msfake, exchange, password="wrong").fetch(10, 10))
+        list(fetch_batches(source(msfake, exchange, password="wrong"), 10, 10))
 
 
 def test_ntlm_refused_when_not_allowed_seed_002(msfake, exchange):  # noqa: F811
@@ -172,7 +173,7 @@ def test_shared_mailbox_with_delegate_access_seed_002(msfake, exchange):  # noqa
     ids = shared.add(2)
     exchange.mailbox(ADDRESS).add(3)
     src = source(msfake, exchange, shared_mailbox="support@contoso.example")
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     assert msfake.seen("POST", "<t:EmailAddress>support@contoso.example</t:EmailAddress>")
     assert src.ack(ids, AfterAction.mark_read()).ok
     shared.delegates.clear()
@@ -192,7 +193,7 @@ def test_oauth_client_credentials_with_impersonation_F_MB_4(msfake, exchange):  
     tokens = TokenProvider(OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, client_secret=GOOD_SECRET,
                                          authority_host=msfake.url, ca_file=msfake.ca_file), protocol="ews")
     src = EwsSource(settings(msfake, exchange, username=None, password=None), tokens)
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     assert src.ack(ids, AfterAction.mark_read()).ok
     soap = msfake.seen("POST", "ExchangeImpersonation")
     assert soap and all(r.headers["authorization"].startswith("Bearer ") for r in soap)
@@ -208,7 +209,7 @@ def test_revoked_token_is_replaced_F_MB_4(msfake, exchange):  # noqa: F811
     src = EwsSource(settings(msfake, exchange, username=None, password=None), tokens)
     src.test_connection()
     exchange.entra.revoked.update(exchange.entra.issued)
-    assert sum(len(b) for b in src.fetch(10, 10)) == 1
+    assert sum(len(b) for b in fetch_batches(src, 10, 10)) == 1
     assert len(exchange.entra.issued) == 2
 
 
@@ -226,9 +227,9 @@ def test_server_busy_fails_this_poll_without_acking_F_FAIL_3(msfake, exchange): 
     src.test_connection()
     exchange.busy = 1
     with pytest.raises(SourceError) as err:
-        list(src.fetch(10, 10))
+        list(fetch_batches(src, 10, 10))
     assert not isinstance(err.value, AuthError) and "ErrorServerBusy" in err.value.server_text
-    assert sum(len(b) for b in src.fetch(10, 10)) == 2  # the next poll works
+    assert sum(len(b) for b in fetch_batches(src, 10, 10)) == 2  # the next poll works
 
 
 def test_subfolder_path_is_read_F_MB_1(msfake, exchange):  # noqa: F811
@@ -240,7 +241,7 @@ def test_subfolder_path_is_read_F_MB_1(msfake, exchange):  # noqa: F811
     for i in ids:
         box.items[i].folder = sub
     src = source(msfake, exchange, folder="Inbox/Helpdesk")
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     assert "FindFolder" in exchange.operations
     assert source(msfake, exchange, folder="Inbox/Nope").test_connection().error.find("not found") > 0
 
@@ -251,6 +252,6 @@ def test_oauth_with_autodiscover_F_MB_5(msfake, exchange):  # noqa: F811
                                          authority_host=msfake.url, ca_file=msfake.ca_file), protocol="ews")
     src = EwsSource(settings(msfake, exchange, username=None, password=None, autodiscover=True, endpoint_url=None,
                              version=None, autodiscover_url=exchange.autodiscover_url), tokens)
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     discover = msfake.seen("POST", "GetUserSettings")
     assert discover and discover[0].headers["authorization"].startswith("Bearer ")

@@ -13,6 +13,8 @@ from engine.sources.base import AfterAction
 from engine.sources.graph import GraphSettings, GraphSource, graph_base_url
 from tests.servers.graphfake import CLIENT_ID, EXPIRED_SECRET, GOOD_SECRET, TENANT, Entra, Graph
 from tests.servers.msfake import Reply, msfake, msfake_server  # noqa: F401  (fixtures)
+from engine.run.fetching import FetchPlan
+from tests.polltools import fetch_batches
 
 pytestmark = pytest.mark.graph
 USER = "helpdesk@contoso.example"
@@ -103,7 +105,7 @@ def test_self_signed_server_refused_without_ca_file_F_MB_3(msfake, graph):  # no
     settings = GraphSettings(user=USER, base_url=graph.base_url)  # system CAs only
     src = GraphSource(settings, tokens(msfake))
     with pytest.raises(SourceError) as err:
-        list(src.fetch(10, 10))
+        list(fetch_batches(src, 10, 10))
     assert "certificate" in str(err.value).lower()
     with pytest.raises(SourceError):
         TokenProvider(OAuthSettings(client_id=CLIENT_ID, tenant_id=TENANT, client_secret=GOOD_SECRET,
@@ -113,7 +115,7 @@ def test_self_signed_server_refused_without_ca_file_F_MB_3(msfake, graph):  # no
 def test_paging_follows_next_link_and_fetches_mime_F_MB_1(msfake, graph):  # noqa: F811
     ids = graph.mailbox(USER).add(7)
     src = source(msfake, graph, page_size=3)
-    batches = list(src.fetch(max_messages=100, batch_size=4))
+    batches = list(fetch_batches(src, max_messages=100, batch_size=4))
     assert [len(b) for b in batches] == [4, 3]
     assert [f.key for b in batches for f in b] == ids
     assert batches[0][0].raw.startswith(b"Received: ") and b"Subject: Printer broken 0\r\n" in batches[0][0].raw
@@ -126,7 +128,7 @@ def test_nothing_acknowledged_before_ack_F_MB_9(msfake, graph):  # noqa: F811
     box = graph.mailbox(USER)
     box.add(5)
     src = source(msfake, graph, page_size=2)
-    fetched = [f for b in src.fetch(100, 2) for f in b]
+    fetched = [f for b in fetch_batches(src, 100, 2) for f in b]
     assert len(fetched) == 5 and acks_seen(msfake) == []
     assert all(not i.is_read for i in box.items.values())
 
@@ -135,12 +137,12 @@ def test_mark_read_in_one_batch_F_MB_9(msfake, graph):  # noqa: F811
     box = graph.mailbox(USER)
     ids = box.add(3)
     src = source(msfake, graph)
-    keys = [f.key for b in src.fetch(10, 10) for f in b]
+    keys = [f.key for b in fetch_batches(src, 10, 10) for f in b]
     report = src.ack(keys, AfterAction.mark_read())
     assert report.ok and set(report.done) == set(ids)
     assert all(box.items[i].is_read for i in ids)
     assert len(msfake.seen("POST", "$batch")) == 1
-    assert list(src.fetch(10, 10)) == []  # unread only: nothing left
+    assert list(fetch_batches(src, 10, 10)) == []  # unread only: nothing left
 
 
 def test_ack_uses_batches_of_twenty_F_MB_9(msfake, graph):  # noqa: F811
@@ -181,7 +183,7 @@ def test_throttling_honours_retry_after_F_FAIL_3(msfake, graph):  # noqa: F811
     box.add(2)
     box.throttle = 2
     waits.clear()
-    fetched = [f for b in source(msfake, graph).fetch(10, 10) for f in b]
+    fetched = [f for b in fetch_batches(source(msfake, graph), 10, 10) for f in b]
     assert len(fetched) == 2 and waits == [1.0, 1.0]
     assert len([r for r in msfake.requests if "/messages" in r.path]) >= 3
 
@@ -200,10 +202,10 @@ def test_transient_5xx_bounded_retries_then_error_F_FAIL_3(msfake, graph):  # no
     box = graph.mailbox(USER)
     box.add(1)
     box.failures = 2
-    assert len(list(source(msfake, graph, max_retries=2).fetch(10, 10))[0]) == 1
+    assert len(list(fetch_batches(source(msfake, graph, max_retries=2), 10, 10))[0]) == 1
     box.failures = 10
     with pytest.raises(SourceError) as err:
-        list(source(msfake, graph, max_retries=2).fetch(10, 10))
+        list(fetch_batches(source(msfake, graph, max_retries=2), 10, 10))
     assert not isinstance(err.value, AuthError) and "after 2 retries" in str(err.value)
 
 
@@ -212,7 +214,7 @@ def test_expired_token_is_refreshed_once_F_MB_4(msfake, graph, entra):  # noqa: 
     src = source(msfake, graph)
     src.tokens()
     entra.revoked.add(entra.issued[-1])  # Graph now says the token expired
-    assert len(list(src.fetch(10, 10))[0]) == 1
+    assert len(list(fetch_batches(src, 10, 10))[0]) == 1
     assert len(entra.issued) == 2
 
 
@@ -223,7 +225,7 @@ def test_token_refused_after_refresh_is_auth_error_with_graph_code_F_MB_11(msfak
     entra.valid = lambda token: False  # every token refused, even fresh ones
     try:
         with pytest.raises(AuthError) as err:
-            list(src.fetch(10, 10))
+            list(fetch_batches(src, 10, 10))
     finally:
         entra.valid = real_valid
     assert "InvalidAuthenticationToken" in str(err.value) and "token is expired" in err.value.server_text
@@ -235,14 +237,14 @@ def test_shared_mailbox_is_read_by_user_address_F_MB_1(msfake, graph):  # noqa: 
     ids = shared.add(2)
     graph.mailbox(USER).add(3)
     src = source(msfake, graph, user="support.shared@contoso.example")
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     assert all("/users/support.shared%40contoso.example/" in r.path or "$batch" in r.path
                for r in msfake.requests if r.path.startswith("/v1.0"))
 
 
 def test_unknown_mailbox_names_graph_error(msfake, graph):  # noqa: F811
     with pytest.raises(SourceError) as err:
-        list(source(msfake, graph, user="nobody@contoso.example").fetch(10, 10))
+        list(fetch_batches(source(msfake, graph, user="nobody@contoso.example"), 10, 10))
     assert "ErrorInvalidUser" in str(err.value)
 
 
@@ -354,3 +356,19 @@ def test_short_lived_tokens_are_still_reused_F_MB_4(msfake, entra):  # noqa: F81
     assert provider() == first
     now[0] += 2
     assert provider() != first and provider.fetches == 2
+
+
+def test_processed_mail_never_stalls_the_budget_F_MB_8(msfake, graph):  # noqa: F811
+    """fetch: all with more logged mail than max_messages: the poller skips before counting, so new mail is reached."""
+    ids = graph.mailbox(USER).add(8)
+    src = source(msfake, graph, unread_only=False, page_size=3)
+    logged = set(ids[:6])  # processed earlier, still in the folder (mark_read, fetch: all)
+    found = FetchPlan()
+    keys = [f.key for b in fetch_batches(src, 2, 10, skip=logged.__contains__, found=found) for f in b]
+    assert keys == ids[6:] and sorted(found.logged) == sorted(logged)
+
+
+def test_arrival_time_comes_from_received_date_time(msfake, graph):  # noqa: F811
+    graph.mailbox(USER).add(1)
+    (item,) = [f for b in fetch_batches(source(msfake, graph), 10, 10) for f in b]
+    assert item.arrived is not None and item.arrived.tzinfo is not None

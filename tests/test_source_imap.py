@@ -6,6 +6,7 @@ SPEC IDs proved here: F-MB-3, F-MB-4, F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
 from __future__ import annotations
 
 import tracemalloc
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from imapclient import IMAPClient
@@ -15,6 +16,8 @@ from engine.sources.base import AfterAction
 from engine.sources.imap import ImapSettings, ImapSource
 from tests.servers.dovecot import make_message
 from tests.servers.plainserver import closed_port, plain_imap_server  # noqa: F401 (fixture)
+from engine.run.fetching import FetchPlan
+from tests.polltools import fetch_batches, fetched
 
 pytestmark = pytest.mark.imap
 
@@ -24,10 +27,6 @@ def settings(dovecot, user, tls="none", **kw) -> ImapSettings:
     kw.setdefault("ca_file", str(dovecot.ca_file))
     kw.setdefault("password", user.password)
     return ImapSettings(host=dovecot.host, port=port, tls=tls, username=user.name, **kw)
-
-
-def fetch_all(source, max_messages=9999, batch_size=100, **kw):
-    return [m for batch in source.fetch(max_messages, batch_size, **kw) for m in batch]
 
 
 def flags_by_subject(dovecot, user, folder="INBOX"):
@@ -43,7 +42,7 @@ def test_fetch_over_each_tls_mode_leaves_mail_unseen_F_MB_3(dovecot, mail_user, 
     sent = [make_message(i) for i in range(5)]
     dovecot.seed(mail_user, sent)
     with ImapSource(settings(dovecot, mail_user, tls)) as source:
-        got = fetch_all(source, batch_size=2)
+        got = fetched(source, batch_size=2)
     assert sorted(m.raw for m in got) == sorted(sent)
     assert len({m.key for m in got}) == 5 and all(":" in m.key for m in got)
     # BODY.PEEK[]: fetching never marks anything read; only ack does (F-MB-9).
@@ -55,7 +54,7 @@ def test_self_signed_certificate_is_refused_by_default_F_MB_3(dovecot, mail_user
     dovecot.seed(mail_user, [make_message(1)])
     source = ImapSource(settings(dovecot, mail_user, tls, ca_file=None))
     with pytest.raises(SourceError) as err:
-        fetch_all(source)
+        fetched(source)
     assert "certificate" in str(err.value) and "ca_file" in err.value.hint
     report = source.test_connection()
     assert not report.ok and "ca_file" in report.hint and not report.auth_failed
@@ -65,7 +64,7 @@ def test_verify_certificate_false_accepts_the_self_signed_server_F_MB_3(dovecot,
     dovecot.seed(mail_user, [make_message(1)])
     s = settings(dovecot, mail_user, "implicit", ca_file=None, verify_certificate=False)
     with ImapSource(s) as source:
-        assert len(fetch_all(source)) == 1
+        assert len(fetched(source)) == 1
 
 
 def test_default_ports_follow_the_tls_mode_F_MB_3():
@@ -91,7 +90,7 @@ def test_each_allowed_mechanism_logs_in_F_MB_4(dovecot, mail_user, mech):
 def test_forbid_plaintext_login_refuses_cleartext_without_tls_F_MB_4(dovecot, mail_user):
     s = settings(dovecot, mail_user, "none", auth=("plain", "login"), forbid_plaintext_login=True)
     with pytest.raises(SourceError, match="forbid_plaintext_login") as err:
-        fetch_all(ImapSource(s))
+        fetched(ImapSource(s))
     assert not isinstance(err.value, AuthError)
     assert f"user=<{mail_user.name}>" not in dovecot.log()  # the password never left
     # auto without TLS still works through a challenge-response mechanism.
@@ -106,7 +105,7 @@ def test_wrong_password_raises_auth_error_with_the_servers_words_F_MB_7(dovecot,
     s = ImapSettings(host=dovecot.host, port=dovecot.ports["imaps"], tls="implicit",
                      ca_file=str(dovecot.ca_file), username=mail_user.name, password="wrong")
     with pytest.raises(AuthError) as err:
-        fetch_all(ImapSource(s))
+        fetched(ImapSource(s))
     assert "Authentication failed" in err.value.server_text
     report = ImapSource(s).test_connection()
     assert not report.ok and report.auth_failed
@@ -130,20 +129,21 @@ def test_unread_only_or_all_and_folder_selection(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(1)])
     dovecot.seed(mail_user, [make_message(2)], seen=True)
     dovecot.seed(mail_user, [make_message(3)], folder="Support")
-    assert len(fetch_all(ImapSource(settings(dovecot, mail_user)))) == 1
-    assert len(fetch_all(ImapSource(settings(dovecot, mail_user, unread_only=False)))) == 2
-    assert len(fetch_all(ImapSource(settings(dovecot, mail_user, folder="Support")))) == 1
+    assert len(fetched(ImapSource(settings(dovecot, mail_user)))) == 1
+    assert len(fetched(ImapSource(settings(dovecot, mail_user, unread_only=False)))) == 2
+    assert len(fetched(ImapSource(settings(dovecot, mail_user, folder="Support")))) == 1
 
 
 def test_max_messages_and_skip_F_MB_8(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(10)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        first = fetch_all(source, max_messages=3)
+        first = fetched(source, max_messages=3)
         assert len(first) == 3
         done = {m.key for m in first}
-        rest = fetch_all(source, max_messages=100, skip=done.__contains__)
+        found = FetchPlan()
+        rest = fetched(source, max_messages=100, skip=done.__contains__, found=found)
         assert len(rest) == 7 and not done & {m.key for m in rest}
-        assert sorted(source.skipped) == sorted(done)
+        assert sorted(found.logged) == sorted(done)
 
 
 class CountingStores:
@@ -166,7 +166,7 @@ def test_mark_read_is_one_store_per_batch_F_MB_9(dovecot, mail_user, monkeypatch
     dovecot.seed(mail_user, [make_message(i) for i in range(10)])
     spy = CountingStores(monkeypatch)
     with ImapSource(settings(dovecot, mail_user)) as source:
-        for batch in source.fetch(100, 4):
+        for batch in fetch_batches(source, 100, 4):
             report = source.ack([m.key for m in batch], AfterAction.mark_read())
             assert report.ok and len(report.done) == len(batch)
     assert spy.calls == ["add_flags"] * 3
@@ -176,7 +176,7 @@ def test_mark_read_is_one_store_per_batch_F_MB_9(dovecot, mail_user, monkeypatch
 def test_delete_expunges_only_the_acked_batch_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(6)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        batch = next(source.fetch(100, 4))
+        batch = next(fetch_batches(source, 100, 4))
         assert source.ack([m.key for m in batch], AfterAction.delete()).ok
     left = flags_by_subject(dovecot, mail_user)
     assert sorted(left) == ["Test message 4", "Test message 5"]
@@ -187,7 +187,7 @@ def test_move_to_an_existing_folder_F_MB_9(dovecot, mail_user, monkeypatch):
     dovecot.seed(mail_user, [], folder="Done")
     spy = CountingStores(monkeypatch)
     with ImapSource(settings(dovecot, mail_user)) as source:
-        keys = [m.key for m in fetch_all(source)]
+        keys = [m.key for m in fetched(source)]
         assert source.ack(keys, AfterAction.move("Done")).ok
     assert spy.calls == ["move"]
     assert flags_by_subject(dovecot, mail_user) == {}
@@ -197,7 +197,7 @@ def test_move_to_an_existing_folder_F_MB_9(dovecot, mail_user, monkeypatch):
 def test_move_to_a_missing_folder_keeps_the_mail_and_says_so_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(3)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        keys = [m.key for m in fetch_all(source)]
+        keys = [m.key for m in fetched(source)]
         report = source.ack(keys, AfterAction.move("Archive"))
     assert not report.ok and report.kept == tuple(keys) and not report.done
     assert "Archive" in report.problems[0] and "create_folder" in report.problems[0]
@@ -207,7 +207,7 @@ def test_move_to_a_missing_folder_keeps_the_mail_and_says_so_F_MB_9(dovecot, mai
 def test_move_creates_the_folder_when_configured_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(3)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        keys = [m.key for m in fetch_all(source)]
+        keys = [m.key for m in fetched(source)]
         assert source.ack(keys, AfterAction.move("Processed.2026", create_folder=True)).ok
     assert len(flags_by_subject(dovecot, mail_user, "Processed.2026")) == 3
     assert flags_by_subject(dovecot, mail_user) == {}
@@ -217,12 +217,12 @@ class NoMoveSource(ImapSource):
     """A client for servers without the MOVE extension (RFC 6851)."""
 
     def _move(self, uids, folder):
-        original = self._client.has_capability
-        self._client.has_capability = lambda cap: cap != "MOVE" and original(cap)
+        original = self._conn.has_capability
+        self._conn.has_capability = lambda cap: cap != "MOVE" and original(cap)
         try:
             super()._move(uids, folder)
         finally:
-            del self._client.has_capability
+            del self._conn.has_capability
 
 
 def test_move_without_the_move_extension_copies_and_expunges_F_MB_9(dovecot, mail_user, monkeypatch):
@@ -230,7 +230,7 @@ def test_move_without_the_move_extension_copies_and_expunges_F_MB_9(dovecot, mai
     dovecot.seed(mail_user, [], folder="Done")
     spy = CountingStores(monkeypatch)
     with NoMoveSource(settings(dovecot, mail_user)) as source:
-        batch = next(source.fetch(100, 3))
+        batch = next(fetch_batches(source, 100, 3))
         assert source.ack([m.key for m in batch], AfterAction.move("Done")).ok
     assert spy.calls == ["copy", "add_flags", "uid_expunge"]
     assert list(flags_by_subject(dovecot, mail_user)) == ["Test message 3"]
@@ -243,7 +243,7 @@ def test_uidvalidity_change_leaves_old_keys_untouched(dovecot, mail_user):
         for i in range(3):
             client.append("Work", make_message(i))
     with ImapSource(settings(dovecot, mail_user, folder="Work")) as source:
-        old = fetch_all(source)
+        old = fetched(source)
         source.close()
         with dovecot.imap(mail_user) as client:  # the folder is deleted and made again
             client.delete_folder("Work")
@@ -253,7 +253,7 @@ def test_uidvalidity_change_leaves_old_keys_untouched(dovecot, mail_user):
         report = source.ack([m.key for m in old], AfterAction.delete())
         assert report.stale == tuple(m.key for m in old) and not report.done
         assert "UIDVALIDITY" in report.problems[0]
-        new = fetch_all(source)
+        new = fetched(source)
     assert len(new) == 3 and not {m.key for m in new} & {m.key for m in old}
     assert len(flags_by_subject(dovecot, mail_user, "Work")) == 3
 
@@ -261,7 +261,7 @@ def test_uidvalidity_change_leaves_old_keys_untouched(dovecot, mail_user):
 def test_a_server_that_drops_the_connection_mid_fetch(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(6)])
     source = ImapSource(settings(dovecot, mail_user))
-    batches = source.fetch(100, 2)
+    batches = fetch_batches(source, 100, 2)
     first = next(batches)
     source.ack([m.key for m in first], AfterAction.mark_read())
     dovecot.kick(mail_user)
@@ -269,7 +269,7 @@ def test_a_server_that_drops_the_connection_mid_fetch(dovecot, mail_user):
         list(batches)
     # Nothing was lost: the next poll gets every message not yet acked.
     with source:
-        assert len(fetch_all(source)) == 4
+        assert len(fetched(source)) == 4
 
 
 def test_a_big_mailbox_streams_in_bounded_batches(dovecot, mail_user):
@@ -279,7 +279,7 @@ def test_a_big_mailbox_streams_in_bounded_batches(dovecot, mail_user):
     tracemalloc.start()
     try:
         with ImapSource(settings(dovecot, mail_user)) as source:
-            for batch in source.fetch(9999, batch_size):
+            for batch in fetch_batches(source, 9999, batch_size):
                 biggest = max(biggest, len(batch))
                 seen += len(batch)
                 del batch
@@ -307,13 +307,13 @@ def test_oauth_token_provider_logs_in_with_xoauth2_or_oauthbearer_F_MB_4(dovecot
 def test_a_rejected_oauth_token_is_an_auth_error_F_MB_4(dovecot, mail_user):
     s = settings(dovecot, mail_user, "implicit", password=None)
     with pytest.raises(AuthError):
-        fetch_all(ImapSource(s, token_provider=lambda: "expired-token"))
+        fetched(ImapSource(s, token_provider=lambda: "expired-token"))
 
 
 def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(1, size=2_000), make_message(2, size=300_000)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        got = {m.raw.split(b"Subject: ")[1].split(b"\r\n")[0]: m for m in fetch_all(source, max_size=100_000)}
+        got = {m.raw.split(b"Subject: ")[1].split(b"\r\n")[0]: m for m in fetched(source, max_size=100_000)}
     small, big = got[b"Test message 1"], got[b"Test message 2"]
     assert not small.truncated and small.size == len(small.raw)
     assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and big.raw.endswith(b"\r\n\r\n")
@@ -325,7 +325,7 @@ def test_starttls_never_falls_back_to_plaintext_F_MB_3(plain_imap_server):
     s = ImapSettings(host="127.0.0.1", port=plain_imap_server.server_address[1], tls="starttls",
                      username="u", password="secret", forbid_plaintext_login=False)
     with pytest.raises(SourceError, match="does not offer STARTTLS"):
-        fetch_all(ImapSource(s))
+        fetched(ImapSource(s))
     assert not {b"LOGIN", b"AUTHENTICATE"} & set(plain_imap_server.seen)
 
 
@@ -338,6 +338,16 @@ def test_nothing_listening_is_a_source_error_with_a_hint_F_MB_7():
 def test_a_non_ascii_folder_is_created_and_used_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(1)])
     with ImapSource(settings(dovecot, mail_user)) as source:
-        keys = [m.key for m in fetch_all(source)]
+        keys = [m.key for m in fetched(source)]
         assert source.ack(keys, AfterAction.move("Erledigt.Überprüft", create_folder=True)).ok
     assert len(flags_by_subject(dovecot, mail_user, "Erledigt.Überprüft")) == 1
+
+
+def test_arrival_is_the_servers_internaldate_F_PRE_5(dovecot, mail_user):
+    """Loop prevention counts by arrival: the source reports INTERNALDATE, not the time it read the mail."""
+    arrived = datetime(2026, 11, 2, 8, 15, 30, tzinfo=timezone(timedelta(hours=1)))
+    with dovecot.imap(mail_user) as client:
+        client.append("INBOX", make_message(1), msg_time=arrived)
+    with ImapSource(settings(dovecot, mail_user)) as source:
+        (item,) = fetched(source)
+    assert item.arrived == arrived and item.arrived.tzinfo == timezone.utc

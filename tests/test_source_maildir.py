@@ -6,6 +6,9 @@ SPEC IDs proved here: F-MB-7, F-MB-8, F-MB-9, F-PRE-7.
 from __future__ import annotations
 
 import mailbox
+import os
+from datetime import datetime, timezone
+from pathlib import Path
 import tracemalloc
 
 import pytest
@@ -14,6 +17,8 @@ from engine.errors import SourceError
 from engine.sources.base import AfterAction
 from engine.sources.maildir import MaildirSettings, MaildirSource
 from tests.servers.dovecot import make_message
+from engine.run.fetching import FetchPlan
+from tests.polltools import fetch_batches, fetched
 
 
 @pytest.fixture
@@ -36,35 +41,31 @@ def source(box, **kw):
     return MaildirSource(MaildirSettings(path=box._path, **kw))
 
 
-def fetch_all(src, max_messages=9999, batch_size=100, **kw):
-    return [m for batch in src.fetch(max_messages, batch_size, **kw) for m in batch]
-
-
 def test_fetch_returns_unread_messages_with_their_maildir_keys(box):
     keys = seed(box, 3)
     seed(box, 2, seen=True, start=10)
-    got = fetch_all(source(box))
+    got = fetched(source(box))
     assert sorted(m.key for m in got) == sorted(keys)
     assert all(m.raw.startswith(b"From: ") for m in got)
-    assert len(fetch_all(source(box, unread_only=False))) == 5
+    assert len(fetched(source(box, unread_only=False))) == 5
 
 
 def test_fetching_changes_nothing_before_ack_F_MB_9(box):
     seed(box, 3)
-    fetch_all(source(box))
+    fetched(source(box))
     assert all(box.get_message(k).get_subdir() == "new" for k in box.keys())
 
 
 def test_mark_read_moves_new_to_cur_with_the_seen_flag_F_MB_9(box):
     seed(box, 4)
     src = source(box)
-    batch = next(src.fetch(10, 3))
+    batch = next(fetch_batches(src, 10, 3))
     report = src.ack([m.key for m in batch], AfterAction.mark_read())
     assert report.ok and len(report.done) == 3
     marked = [k for k in box.keys() if "S" in box.get_message(k).get_flags()]
     assert sorted(marked) == sorted(m.key for m in batch)
     assert box.get_message(marked[0]).get_subdir() == "cur"
-    assert len(fetch_all(src)) == 1  # keys are stable: only the unacked one is left
+    assert len(fetched(src)) == 1  # keys are stable: only the unacked one is left
 
 
 def test_delete_removes_the_files_F_MB_9(box):
@@ -104,22 +105,23 @@ def test_a_key_that_vanished_is_reported_stale(box):
 def test_max_messages_and_skip_F_MB_8(box):
     seed(box, 10)
     src = source(box)
-    first = {m.key for m in fetch_all(src, max_messages=4)}
+    first = {m.key for m in fetched(src, max_messages=4)}
     assert len(first) == 4
-    rest = fetch_all(src, skip=first.__contains__)
-    assert len(rest) == 6 and sorted(src.skipped) == sorted(first)
+    found = FetchPlan()
+    rest = fetched(src, skip=first.__contains__, found=found)
+    assert len(rest) == 6 and sorted(found.logged) == sorted(first)
 
 
 def test_reads_a_sub_folder(box):
     sub = box.add_folder("Support")
     seed(sub, 2)
-    assert len(fetch_all(source(box, folder="Support"))) == 2
+    assert len(fetched(source(box, folder="Support"))) == 2
 
 
 def test_missing_maildir_is_a_source_error_unless_created_F_MB_7(tmp_path):
     missing = MaildirSource(MaildirSettings(path=str(tmp_path / "nope")))
     with pytest.raises(SourceError):
-        fetch_all(missing)
+        fetched(missing)
     report = missing.test_connection()
     assert not report.ok and "create" in report.hint
     made = MaildirSource(MaildirSettings(path=str(tmp_path / "nope"), create=True))
@@ -140,7 +142,7 @@ def test_a_big_maildir_streams_in_bounded_batches(box):
     tracemalloc.start()
     try:
         seen = 0
-        for batch in source(box).fetch(9999, batch_size):
+        for batch in fetch_batches(source(box), 9999, batch_size):
             assert len(batch) <= batch_size
             seen += len(batch)
             del batch
@@ -153,7 +155,7 @@ def test_a_big_maildir_streams_in_bounded_batches(box):
 def test_oversized_mail_comes_as_its_header_only_F_PRE_7(box):
     box.add(make_message(1, size=2_000))
     box.add(make_message(2, size=300_000))
-    got = sorted(fetch_all(source(box), max_size=100_000), key=lambda m: m.size)
+    got = sorted(fetched(source(box), max_size=100_000), key=lambda m: m.size)
     assert not got[0].truncated and got[0].size == len(got[0].raw)
     assert got[1].truncated and got[1].size > 290_000 > 10 * len(got[1].raw)
     assert got[1].raw.endswith(b"\r\n\r\n") and b"Subject: Test message 2" in got[1].raw
@@ -165,10 +167,20 @@ def test_create_makes_missing_parents_and_a_file_is_a_clear_error_F_MB_7(tmp_pat
     from engine.sources.maildir import MaildirSettings, MaildirSource
 
     nested = MaildirSource(MaildirSettings(str(tmp_path / "a" / "b" / "box"), create=True))
-    assert list(nested.fetch(10, 10)) == []
+    assert list(fetch_batches(nested, 10, 10)) == []
     assert (tmp_path / "a" / "b" / "box" / "new").is_dir()
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     with pytest.raises(SourceError) as err:
         list(MaildirSource(MaildirSettings(str(not_a_dir))).fetch(10, 10))
     assert "not a Maildir" in str(err.value) or "no such Maildir" in str(err.value)
+
+
+def test_arrival_is_the_files_delivery_time_F_PRE_5(box):
+    """Loop prevention counts by arrival: a Maildir file's modification time is when it was delivered."""
+    seed(box, 1)
+    (path,) = (Path(box._path) / "new").iterdir()
+    delivered = datetime(2026, 11, 2, 8, 15, 30, tzinfo=timezone.utc)
+    os.utime(path, (delivered.timestamp(), delivered.timestamp()))
+    (item,) = fetched(source(box))
+    assert item.arrived == delivered

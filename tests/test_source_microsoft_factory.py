@@ -17,6 +17,7 @@ from engine.sources.factory import build_source
 from engine.sources.graph import GraphSource
 from tests.servers.ewsfake import Exchange
 from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
+from tests.polltools import fetch_batches
 
 pytestmark = pytest.mark.ews
 
@@ -41,7 +42,7 @@ def test_ews_mailbox_from_config_reads_the_server_F_MB_5(msfake, monkeypatch, tm
     src = build_source(config, str(tmp_path))
     assert isinstance(src, EwsSource) and src.settings.login == "CONTOSO\\helpdesk"
     assert not src.settings.allow_ntlm and src.settings.verify_certificate
-    assert [f.key for b in src.fetch(10, 10) for f in b] == ids
+    assert [f.key for b in fetch_batches(src, 10, 10) for f in b] == ids
     assert exchange.operations[0] == "ConvertId"  # no version configured: exchangelib asks the server
 
 

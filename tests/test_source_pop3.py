@@ -12,6 +12,8 @@ from engine.sources.base import AfterAction
 from engine.sources.pop3 import Pop3Settings, Pop3Source
 from tests.servers.dovecot import make_message
 from tests.servers.plainserver import closed_port, plain_pop3_server  # noqa: F401 (fixture)
+from engine.run.fetching import FetchPlan
+from tests.polltools import fetch_batches, fetched
 
 pytestmark = pytest.mark.pop3
 
@@ -21,10 +23,6 @@ def settings(dovecot, user, tls="none", **kw) -> Pop3Settings:
     kw.setdefault("ca_file", str(dovecot.ca_file))
     kw.setdefault("password", user.password)
     return Pop3Settings(host=dovecot.host, port=port, tls=tls, username=user.name, **kw)
-
-
-def fetch_all(source, max_messages=9999, batch_size=100, **kw):
-    return [m for batch in source.fetch(max_messages, batch_size, **kw) for m in batch]
 
 
 def on_server(dovecot, user) -> int:
@@ -37,7 +35,7 @@ def test_fetch_over_each_tls_mode_F_MB_3(dovecot, mail_user, tls):
     sent = [make_message(i) for i in range(4)]
     dovecot.seed(mail_user, sent)
     with Pop3Source(settings(dovecot, mail_user, tls)) as source:
-        got = fetch_all(source, batch_size=3)
+        got = fetched(source, batch_size=3)
     assert sorted(m.raw for m in got) == sorted(sent)  # byte-exact, dot-stuffing undone
     assert len({m.key for m in got}) == 4
 
@@ -46,7 +44,7 @@ def test_fetch_over_each_tls_mode_F_MB_3(dovecot, mail_user, tls):
 def test_self_signed_certificate_is_refused_by_default_F_MB_3(dovecot, mail_user, tls):
     source = Pop3Source(settings(dovecot, mail_user, tls, ca_file=None))
     with pytest.raises(SourceError) as err:
-        fetch_all(source)
+        fetched(source)
     assert "certificate" in str(err.value) and "ca_file" in err.value.hint
     loose = Pop3Source(settings(dovecot, mail_user, tls, ca_file=None, verify_certificate=False))
     assert loose.test_connection().ok
@@ -71,7 +69,7 @@ def test_each_allowed_mechanism_logs_in_F_MB_4(dovecot, mail_user, mech):
 def test_forbid_plaintext_login_refuses_user_pass_without_tls_F_MB_4(dovecot, mail_user):
     s = settings(dovecot, mail_user, "none", auth=("user", "plain"))
     with pytest.raises(SourceError, match="forbid_plaintext_login"):
-        fetch_all(Pop3Source(s))
+        fetched(Pop3Source(s))
     assert f"user=<{mail_user.name}>" not in dovecot.log()
 
 
@@ -79,7 +77,7 @@ def test_wrong_password_raises_auth_error_with_the_servers_words_F_MB_7(dovecot,
     s = Pop3Settings(host=dovecot.host, port=dovecot.ports["pop3s"], ca_file=str(dovecot.ca_file),
                      username=mail_user.name, password="wrong")
     with pytest.raises(AuthError) as err:
-        fetch_all(Pop3Source(s))
+        fetched(Pop3Source(s))
     assert "Authentication failed" in err.value.server_text
     report = Pop3Source(s).test_connection()
     assert report.auth_failed and "Authentication failed" in report.server_text
@@ -94,15 +92,15 @@ def test_test_connection_counts_F_MB_7(dovecot, mail_user):
 def test_uidl_keys_are_stable_across_sessions(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(3)])
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        first = [m.key for m in fetch_all(source)]
+        first = [m.key for m in fetched(source)]
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        assert [m.key for m in fetch_all(source)] == first
+        assert [m.key for m in fetched(source)] == first
 
 
 def test_max_messages_per_session_F_MB_8(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(7)])
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        batches = list(source.fetch(5, 2))
+        batches = list(fetch_batches(source, 5, 2))
     assert [len(b) for b in batches] == [2, 2, 1]
 
 
@@ -113,7 +111,7 @@ def test_leave_on_server_never_imports_twice_F_MB_9(dovecot, mail_user):
 
     def poll() -> int:
         with Pop3Source(s) as source:
-            new = fetch_all(source, skip=log.__contains__)
+            new = fetched(source, skip=log.__contains__)
             log.update(m.key for m in new)
             assert not source.ack([m.key for m in new], AfterAction.delete()).done
         return len(new)
@@ -127,7 +125,7 @@ def test_leave_on_server_never_imports_twice_F_MB_9(dovecot, mail_user):
 def test_delete_happens_at_quit_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(5)])
     source = Pop3Source(settings(dovecot, mail_user))
-    for batch in source.fetch(100, 2):
+    for batch in fetch_batches(source, 100, 2):
         assert source.ack([m.key for m in batch], AfterAction.delete()).ok
     assert on_server(dovecot, mail_user) == 5  # DELE alone removes nothing
     source.close()  # QUIT
@@ -138,23 +136,24 @@ def test_a_session_that_dies_before_quit_loses_nothing_and_imports_nothing_twice
     dovecot.seed(mail_user, [make_message(i) for i in range(4)])
     log: set[str] = set()
     source = Pop3Source(settings(dovecot, mail_user))
-    batch = next(source.fetch(100, 4))
+    batch = next(fetch_batches(source, 100, 4))
     log.update(m.key for m in batch)  # the store committed...
     source.ack([m.key for m in batch], AfterAction.delete())
     dovecot.kick(mail_user)  # ...and the session died before QUIT
     source.close()
     assert on_server(dovecot, mail_user) == 4
     with Pop3Source(settings(dovecot, mail_user)) as again:
-        assert fetch_all(again, skip=log.__contains__) == []
-        assert sorted(again.skipped) == sorted(log)
-        assert again.ack(again.skipped, AfterAction.delete()).ok  # finish the lost ack
+        found = FetchPlan()
+        assert fetched(again, skip=log.__contains__, found=found) == []
+        assert sorted(found.logged) == sorted(log)
+        assert again.ack(found.logged, AfterAction.delete()).ok  # finish the lost ack
     assert on_server(dovecot, mail_user) == 0
 
 
 def test_move_is_not_possible_and_says_so_F_MB_9(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(1)])
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        keys = [m.key for m in fetch_all(source)]
+        keys = [m.key for m in fetched(source)]
         report = source.ack(keys, AfterAction.move("Done"))
     assert report.kept == tuple(keys) and "no folders" in report.problems[0]
 
@@ -164,7 +163,7 @@ def test_long_lines_and_leading_dots_survive(dovecot, mail_user):
            + b"x" * 5000 + b"\r\n")
     dovecot.seed(mail_user, [raw])
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        assert [m.raw for m in fetch_all(source)] == [raw]
+        assert [m.raw for m in fetched(source)] == [raw]
 
 
 @pytest.mark.xoauth2
@@ -174,28 +173,28 @@ def test_oauth_token_provider_logs_in_over_pop3_F_MB_4(dovecot, mail_user):
     report = Pop3Source(s, token_provider=lambda: token).test_connection()
     assert report.ok and report.auth_mechanism == "OAUTHBEARER", report.error
     with pytest.raises(AuthError):
-        fetch_all(Pop3Source(s, token_provider=lambda: "expired-token"))
+        fetched(Pop3Source(s, token_provider=lambda: "expired-token"))
 
 
 def test_a_server_that_drops_the_connection_mid_fetch(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(i) for i in range(4)])
     log: set[str] = set()
     source = Pop3Source(settings(dovecot, mail_user))
-    batches = source.fetch(100, 2)
+    batches = fetch_batches(source, 100, 2)
     log.update(m.key for m in next(batches))
     dovecot.kick(mail_user)
     with pytest.raises(SourceError):
         list(batches)
     source.close()
     with Pop3Source(settings(dovecot, mail_user)) as again:
-        rest = fetch_all(again, skip=log.__contains__)
+        rest = fetched(again, skip=log.__contains__)
     assert len(rest) == 2 and not log & {m.key for m in rest}
 
 
 def test_oversized_mail_comes_as_its_header_only_F_PRE_7(dovecot, mail_user):
     dovecot.seed(mail_user, [make_message(1, size=2_000), make_message(2, size=300_000)])
     with Pop3Source(settings(dovecot, mail_user)) as source:
-        small, big = fetch_all(source, max_size=100_000)
+        small, big = fetched(source, max_size=100_000)
     assert not small.truncated and small.size == len(small.raw)
     assert big.truncated and big.size > 290_000 > 10 * len(big.raw) and b"Subject: Test message 2" in big.raw
 
@@ -205,7 +204,7 @@ def test_stls_never_falls_back_to_plaintext_F_MB_3(plain_pop3_server):
     s = Pop3Settings(host="127.0.0.1", port=plain_pop3_server.server_address[1], tls="starttls",
                      username="u", password="secret", forbid_plaintext_login=False)
     with pytest.raises(SourceError, match="does not offer STLS"):
-        fetch_all(Pop3Source(s))
+        fetched(Pop3Source(s))
     assert not {b"USER", b"PASS", b"AUTH"} & set(plain_pop3_server.seen)
 
 

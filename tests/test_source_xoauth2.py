@@ -17,6 +17,7 @@ from engine.sources.pop3 import Pop3Settings, Pop3Source
 from tests.servers.dovecot import make_message
 from tests.servers.dovecot_oauth import dovecot_oauth  # noqa: F401  (fixture)
 from tests.servers.msfake import Reply, msfake, msfake_server  # noqa: F401  (fixtures)
+from tests.polltools import fetch_batches
 
 pytestmark = pytest.mark.xoauth2
 
@@ -40,7 +41,7 @@ def oauth_user(dovecot_oauth):  # noqa: F811
 
 def test_imap_logs_in_with_a_jwt_F_MB_4(dovecot_oauth, oauth_user):  # noqa: F811
     src = imap(dovecot_oauth, oauth_user, lambda: dovecot_oauth.token(oauth_user))
-    batches = list(src.fetch(10, 10))
+    batches = list(fetch_batches(src, 10, 10))
     src.close()
     assert sum(len(b) for b in batches) == 2
     assert f"user=<{oauth_user.name}>, method=OAUTHBEARER" in dovecot_oauth.log()
@@ -62,7 +63,7 @@ def test_pop3_logs_in_with_a_jwt_F_MB_4(dovecot_oauth, oauth_user):  # noqa: F81
 def test_expired_token_fails_cleanly_with_server_words_F_MB_11(dovecot_oauth, oauth_user):  # noqa: F811
     expired = dovecot_oauth.token(oauth_user, lifetime=-600)
     with pytest.raises(AuthError) as err:
-        list(imap(dovecot_oauth, oauth_user, lambda: expired).fetch(10, 10))
+        list(fetch_batches(imap(dovecot_oauth, oauth_user, lambda: expired), 10, 10))
     assert "AUTHENTICATIONFAILED" in err.value.server_text
     report = pop3(dovecot_oauth, oauth_user, lambda: expired).test_connection()
     assert not report.ok and report.auth_failed and "-ERR" in report.server_text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from engine.message import Message
 from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
+from engine.run.fetching import batches, plan
 from engine.run.parse_ahead import parsed_ahead
 from engine.apply.notices import failure_notice
 from engine.sources.base import AfterAction
@@ -147,9 +147,13 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     folder = mailbox.options.get("quarantine_folder")  # quarantined mail is moved there (F-FAIL-1)
     quarantine_action = AfterAction.move(folder, create_folder=True) if folder else None
     try:
-        skip = lambda key: store.processed(mailbox.name, key) is not None  # noqa: E731
+        polling = mailbox.options["polling"]
+        found = plan(source.list_keys(), polling["max_messages"], lambda key: store.processed(mailbox.name, key) is not None)
+        # Logged keys still on the server lost their ack to a crash: finish it first (F-PRE-6).
+        _ack(source, found.logged, action, report)
         org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
-        for batch, messages in parsed_ahead(_fetch(source, mailbox, skip)):
+        limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
+        for batch, messages in parsed_ahead(batches(source, found.new, polling["batch_size"], limit)):
             done, quarantined = [], []
             results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, org_names, should_stop)
             for item, applied in results:
@@ -159,7 +163,7 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 elif applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)
             _send(store, smtp)
-            _ack(source, done + list(getattr(source, "skipped", [])), action, report)
+            _ack(source, done, action, report)
             _ack(source, quarantined, quarantine_action, report)
             if progress:
                 progress(report)
@@ -167,9 +171,6 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 break
         # Mail waiting for a retry goes out even in a poll without new mail (F-OUT-5).
         _send(store, smtp)
-        # Keys skipped after the last batch (or in a poll with no new mail at all) are
-        # committed ones whose ack was lost to a crash: finish their ack now (F-PRE-6).
-        _ack(source, list(getattr(source, "skipped", [])), action, report)
         record_auth_success(store, mailbox.name)
     except AuthError as err:
         report.error, report.auth_failed = str(err), True
@@ -179,15 +180,6 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     finally:
         _close(source)
     return report
-
-
-def _fetch(source, mailbox: MailboxConfig, skip):
-    """The source's batches; mail over the size limit comes as its header only, where the source can (F-PRE-7)."""
-    polling = mailbox.options["polling"]
-    limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
-    if "max_size" in inspect.signature(source.fetch).parameters:
-        return source.fetch(polling["max_messages"], polling["batch_size"], skip, max_size=limit)
-    return source.fetch(polling["max_messages"], polling["batch_size"], skip)  # EWS, Graph: whole mail
 
 
 def _send(store, smtp: SmtpSettings | None) -> None:
@@ -200,8 +192,6 @@ def _send(store, smtp: SmtpSettings | None) -> None:
 
 def _ack(source, keys: list[str], action, report: MailboxReport) -> None:
     keys = list(dict.fromkeys(keys))
-    if hasattr(source, "skipped"):
-        source.skipped.clear()
     if not keys:
         return
     result = source.ack(keys, action)

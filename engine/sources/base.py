@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator, Literal, Optional, Protocol, Sequence, TypeVar, Union
+from datetime import datetime
+from typing import Callable, ClassVar, Iterable, Iterator, Literal, Optional, Protocol, Sequence, Union
 
-from engine.errors import MailgateError
+from engine.errors import AuthError, SourceError
 
 TLS_MODES = ("implicit", "starttls", "none")
 ACTION_KINDS = ("mark_read", "delete", "move", "none")
 
-SkipFn = Callable[[str], bool]
 TokenProvider = Callable[[], str]  # returns a current OAuth access token (engine.sources.oauth.TokenProvider fits)
-E = TypeVar("E", bound=MailgateError)
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class ServerSettings:
 class Fetched:
     """One message as the server holds it; `key` is stable for this mailbox.
 
-    With `fetch(..., max_size=N)` a message larger than N bytes arrives `truncated`:
+    With `fetch(keys, max_size=N)` a message larger than N bytes arrives `truncated`:
     `raw` holds only its header (enough to reject it with a notice, F-PRE-7) and
     `size` its full size, so a huge mail never sits in memory.
     """
@@ -56,6 +55,7 @@ class Fetched:
     raw: bytes
     size: Optional[int] = None
     truncated: bool = False
+    arrived: Optional[datetime] = None  # when the server received it (IMAP INTERNALDATE, file time…), UTC
 
 
 @dataclass(frozen=True)
@@ -126,20 +126,28 @@ class ConnectionReport:
 
 
 class Source(Protocol):
-    """A mailbox the poller reads from; every source module implements this."""
+    """A mailbox the poller reads from; every protocol module implements this.
 
-    skipped: list[str]
+    Sources are thin: they list, fetch and acknowledge. The poller decides which
+    keys to fetch (it skips what the processing log holds and keeps the budget),
+    so no source can stall on mail it processed before.
+    """
 
-    def fetch(
-        self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
-        max_size: Optional[int] = None,
-    ) -> Iterator[list[Fetched]]:
-        """Yield batches of at most `batch_size` messages, `max_messages` in all, oldest first.
+    protocol: str
 
-        Keys for which `skip(key)` is true are not downloaded; they are collected in
-        `self.skipped` so the caller can re-run the after-action on them (an ack lost
-        to a crash is completed on the next poll). Messages over `max_size` bytes come
-        as their header only (`Fetched.truncated`).
+    def list_keys(self) -> Iterable[str]:
+        """Keys of the messages to consider, oldest first (unread only or all, per settings).
+
+        May be lazy (a web API pages through the folder); the poller stops reading
+        once its budget of new messages is full.
+        """
+        ...
+
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """The messages of `keys` in that order; a key gone since the listing is left out.
+
+        A message over `max_size` bytes comes as its header only (`Fetched.truncated`)
+        where the protocol can say the size before downloading.
         """
         ...
 
@@ -156,33 +164,10 @@ class Source(Protocol):
         ...
 
 
-def source_error(cls: type[E], message: str, server_text: str = "", hint: str = "") -> E:
-    """Build a SourceError/AuthError carrying the server's own words and a hint for admins."""
-    text = message
-    if server_text:
-        text += f": server said: {server_text}"
-    if hint:
-        text += f" (hint: {hint})"
-    err = cls(text)
-    err.server_text = server_text  # type: ignore[attr-defined]
-    err.hint = hint  # type: ignore[attr-defined]
-    return err
-
-
-def failed_report(protocol: str, server: str, exc: Exception, folder: str = "") -> ConnectionReport:
-    """Turn an exception from connecting into a ConnectionReport for test-connection."""
-    from engine.errors import AuthError
-
-    return ConnectionReport(
-        ok=False,
-        protocol=protocol,
-        server=server,
-        folder=folder,
-        error=str(exc),
-        server_text=getattr(exc, "server_text", "") or "",
-        hint=getattr(exc, "hint", "") or "",
-        auth_failed=isinstance(exc, AuthError),
-    )
+def failed_report(protocol: str, server: str, exc: SourceError, folder: str = "") -> ConnectionReport:
+    """Turn an error from connecting into a ConnectionReport for test-connection."""
+    return ConnectionReport(ok=False, protocol=protocol, server=server, folder=folder, error=str(exc),
+                            server_text=exc.server_text, hint=exc.hint, auth_failed=isinstance(exc, AuthError))
 
 
 def header_of(raw: bytes) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar, Union
 
 import requests
@@ -16,8 +17,7 @@ from exchangelib.autodiscover.cache import autodiscover_cache
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources.oauth import TokenProvider
 from engine.sources import ews_http
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn, batched,
-                                 failed_report, source_error)
+from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report
 from engine.sources.tls import CERT_HINT
 
 ews_http.install()
@@ -110,10 +110,10 @@ def chosen_auth(settings: EwsSettings, offered: Sequence[str], have_token: bool)
         if not offered or name in offered_l:
             return AUTH_NAMES[name]
     if "ntlm" in offered_l and not settings.allow_ntlm:
-        raise source_error(AuthError, "the Exchange server offers only NTLM and allow_ntlm is false",
-                           hint="enable basic auth over TLS or OAuth on the server, or set allow_ntlm: true")
-    raise source_error(AuthError, f"the Exchange server offers {sorted(offered_l) or 'no'} login methods; "
-                       f"allowed are {order}")
+        raise AuthError("the Exchange server offers only NTLM and allow_ntlm is false",
+                        hint="enable basic auth over TLS or OAuth on the server, or set allow_ntlm: true")
+    raise AuthError(f"the Exchange server offers {sorted(offered_l) or 'no'} login methods; "
+                    f"allowed are {order}")
 
 
 def offered_methods(url: str, verify: Any, timeout: float) -> list[str]:
@@ -122,12 +122,19 @@ def offered_methods(url: str, verify: Any, timeout: float) -> list[str]:
         resp = requests.Session().post(url, data=b"", timeout=timeout, verify=verify,
                                        headers={"Content-Type": "text/xml; charset=utf-8"})
     except requests.exceptions.SSLError as exc:
-        raise source_error(SourceError, f"{url}: TLS certificate rejected", str(exc), CERT_HINT) from exc
+        raise SourceError(f"{url}: TLS certificate rejected", str(exc), CERT_HINT) from exc
     except requests.RequestException as exc:
-        raise source_error(SourceError, f"{url}: cannot connect", str(exc)) from exc
+        raise SourceError(f"{url}: cannot connect", str(exc)) from exc
     header = resp.headers.get("WWW-Authenticate", "")
     return [part.strip().split(" ")[0] for part in header.split(",") if part.strip()
             and "=" not in part.strip().split(" ")[0]]
+
+
+def _utc(moment: Any) -> Optional[datetime]:
+    """An EWS time (EWSDateTime, aware) as a plain aware UTC datetime."""
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment.timestamp(), timezone.utc)
 
 
 def _words(exc: BaseException) -> str:
@@ -151,8 +158,8 @@ class EwsSource:
             raise SourceError("with autodiscover: false, set ews.endpoint_url or ews.server")
         self.settings = settings
         self.tokens = tokens
-        self.skipped: list[str] = []
         self.auth_type = ""
+        self._arrived: dict[str, Any] = {}
         self._account: Optional[Account] = None
         self._policy = ews_http.HostPolicy(settings.verify, settings.allow_ntlm)
 
@@ -174,25 +181,24 @@ class EwsSource:
             raise
         except (ews_errors.UnauthorizedError, ews_errors.ErrorAccessDenied,
                 ews_errors.ErrorImpersonateUserDenied, ews_errors.ErrorNonExistentMailbox) as exc:
-            err = source_error(AuthError, f"{self.server}: {doing}: access refused for {self.settings.mailbox}",
-                               _words(exc), "check the login (or the app's full_access_as_app permission) "
-                               "and the delegate or impersonation rights on the mailbox")
-            err.unauthorized = isinstance(exc, ews_errors.UnauthorizedError)  # type: ignore[attr-defined]
-            raise err from exc
+            raise AuthError(f"{self.server}: {doing}: access refused for {self.settings.mailbox}",
+                            _words(exc), "check the login (or the app's full_access_as_app permission) "
+                            "and the delegate or impersonation rights on the mailbox",
+                            unauthorized=isinstance(exc, ews_errors.UnauthorizedError)) from exc
         except requests.exceptions.SSLError as exc:
             self._account = None
-            raise source_error(SourceError, f"{self.server}: TLS certificate rejected", _words(exc),
-                               CERT_HINT) from exc
+            raise SourceError(f"{self.server}: TLS certificate rejected", _words(exc),
+                              CERT_HINT) from exc
         except ews_errors.AutoDiscoverFailed as exc:
-            raise source_error(SourceError, f"autodiscover failed for {self.settings.mailbox}", _words(exc),
-                               "set ews.endpoint_url (or autodiscover_url) if autodiscover is not published") from exc
+            raise SourceError(f"autodiscover failed for {self.settings.mailbox}", _words(exc),
+                              "set ews.endpoint_url (or autodiscover_url) if autodiscover is not published") from exc
         except (ews_errors.EWSError, requests.RequestException, OSError) as exc:
             self._account = None
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise source_error(SourceError, f"{self.server}: TLS certificate rejected", _words(exc),
-                                   CERT_HINT) from exc
-            raise source_error(SourceError, f"{self.server}: {doing} failed", _words(exc),
-                               "the next poll retries") from exc
+                raise SourceError(f"{self.server}: TLS certificate rejected", _words(exc),
+                                  CERT_HINT) from exc
+            raise SourceError(f"{self.server}: {doing} failed", _words(exc),
+                              "the next poll retries") from exc
         finally:
             ews_http.set_current(None)
 
@@ -203,7 +209,7 @@ class EwsSource:
                 with self._errors(doing):
                     return work()
             except AuthError as exc:
-                if attempt == 2 or self.tokens is None or not getattr(exc, "unauthorized", False):
+                if attempt == 2 or self.tokens is None or not exc.unauthorized:
                     raise
                 self.tokens.invalidate()
                 if self._account is not None:
@@ -291,34 +297,39 @@ class EwsSource:
 
     # -- fetch -----------------------------------------------------------------
 
-    def list_ids(self, max_messages: int) -> list[str]:
-        """Item ids in the folder, oldest first, read page by page (FindItem with IndexedPageItemView)."""
-        def listing() -> list[str]:
+    def list_keys(self) -> Iterator[str]:
+        """Item ids in the folder, oldest first, one page (FindItem with IndexedPageItemView) at a time.
+
+        Pages are read by offset, each in its own call, so a refused token is
+        replaced and the page asked again without starting over.
+        """
+        def query() -> Any:
             folder = self._source_folder()
             qs = folder.filter(is_read=False) if self.settings.unread_only else folder.all()
-            qs = qs.order_by("datetime_received").only("id")
-            qs.page_size = self.settings.page_size
-            return [item.id for item in qs[:max_messages]][:max_messages]
-        return self._run("list", listing)
+            return qs.order_by("datetime_received").only("id", "datetime_received")
+        qs, size, offset = self._run("list", query), self.settings.page_size, 0
+        while True:
+            page = self._run("list", lambda: list(qs[offset:offset + size]))
+            for item in page:
+                self._arrived[item.id] = item.datetime_received
+                yield item.id
+            if len(page) < size:
+                return
+            offset += size
 
     def _source_folder(self) -> Folder:
         folder = self.folder(self.settings.folder)
         if folder is None:
-            raise source_error(SourceError, f"{self.server}: folder {self.settings.folder!r} not found "
-                               f"in {self.settings.mailbox}", hint="nest with '/', e.g. Inbox/Helpdesk")
+            raise SourceError(f"{self.server}: folder {self.settings.folder!r} not found "
+                              f"in {self.settings.mailbox}", hint="nest with '/', e.g. Inbox/Helpdesk")
         return folder
 
-    def fetch(self, max_messages: int, batch_size: int,
-              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
-        """Yield batches of MIME content (GetItem); reading MIME does not mark anything read."""
-        ids = self.list_ids(max_messages)
-        self.skipped = [i for i in ids if skip is not None and skip(i)]
-        skipped = set(self.skipped)
-        for chunk in batched([i for i in ids if i not in skipped], batch_size):
-            items = self._run("fetch", lambda: list(self.account().fetch(ids=[(i, None) for i in chunk],
-                                                                          only_fields=["mime_content"])))
-            yield [Fetched(key, item.mime_content) for key, item in zip(chunk, items)
-                   if not isinstance(item, Exception) and item.mime_content]
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """MIME content of `keys` (GetItem), which marks nothing read; EWS cannot fetch a header alone."""
+        items = self._run("fetch", lambda: list(self.account().fetch(ids=[(i, None) for i in keys],
+                                                                      only_fields=["mime_content"])))
+        return [Fetched(key, item.mime_content, len(item.mime_content), arrived=_utc(self._arrived.get(key)))
+                for key, item in zip(keys, items) if not isinstance(item, Exception) and item.mime_content]
 
     # -- ack -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Iterator, Optional, Sequence
 from urllib.parse import quote
 
@@ -11,8 +12,7 @@ import requests
 
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn, batched,
-                                 failed_report, source_error)
+from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, batched, failed_report
 from engine.sources.tls import CERT_HINT
 
 # Graph's well-known folder names (https://learn.microsoft.com/graph/api/resources/mailfolder).
@@ -57,6 +57,14 @@ def graph_error(resp: requests.Response) -> tuple[str, str]:
     return f"HTTP {resp.status_code}", resp.text[:200]
 
 
+def _utc(stamp: Optional[str]) -> Optional[datetime]:
+    """Graph's receivedDateTime (ISO 8601, `Z`) as an aware datetime."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    except ValueError:
+        return None
+
+
 def retry_after(headers: Any, attempt: int, cap: float) -> float:
     """Seconds to wait: the server's Retry-After when given, else 1, 2, 4 … (never above `cap`)."""
     value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
@@ -77,7 +85,7 @@ class GraphSource:
         self.settings = settings
         self.tokens = tokens
         self.sleep = sleep
-        self.skipped: list[str] = []
+        self._arrived: dict[str, Optional[str]] = {}
         self._http = PinnedSession((settings.ca_file or True) if settings.verify_certificate else False)
         self._folder_ids: dict[str, str] = {}
 
@@ -110,32 +118,27 @@ class GraphSource:
         try:
             return self._http.request(method, url, headers=headers, timeout=self.settings.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise source_error(SourceError, f"{self.settings.base_url}: TLS certificate rejected",
-                               str(exc), CERT_HINT) from exc
+            raise SourceError(f"{self.settings.base_url}: TLS certificate rejected",
+                              str(exc), CERT_HINT) from exc
         except requests.RequestException as exc:
-            raise source_error(SourceError, f"{self.settings.base_url}: request failed", str(exc),
-                               "a network problem; the next poll retries") from exc
+            raise SourceError(f"{self.settings.base_url}: request failed", str(exc),
+                              "a network problem; the next poll retries") from exc
 
     def _error(self, method: str, url: str, resp: requests.Response) -> SourceError:
-        err = self._classify(method, url, resp)
-        err.status = resp.status_code  # type: ignore[attr-defined]
-        return err
-
-    def _classify(self, method: str, url: str, resp: requests.Response) -> SourceError:
         code, message = graph_error(resp)
-        words = f"{code}: {message}"
+        words, status = f"{code}: {message}", resp.status_code
         where = f"graph {method} {url.split('?')[0]}"
-        if resp.status_code == 401:
-            return source_error(AuthError, f"{where}: token refused", words,
-                                "check the app's Mail.ReadWrite application permission and admin consent")
-        if resp.status_code == 403:
-            return source_error(AuthError, f"{where}: access denied", words,
-                                "grant Mail.ReadWrite (application) with admin consent, and check that an "
-                                "application access policy includes this mailbox")
-        if resp.status_code in RETRY_STATUSES:
-            return source_error(SourceError, f"{where}: still throttled or failing after "
-                                f"{self.settings.max_retries} retries", words, "the next poll retries")
-        return source_error(SourceError, f"{where} failed (HTTP {resp.status_code})", words)
+        if status == 401:
+            return AuthError(f"{where}: token refused", words,
+                             "check the app's Mail.ReadWrite application permission and admin consent", status)
+        if status == 403:
+            return AuthError(f"{where}: access denied", words,
+                             "grant Mail.ReadWrite (application) with admin consent, and check that an "
+                             "application access policy includes this mailbox", status)
+        if status in RETRY_STATUSES:
+            return SourceError(f"{where}: still throttled or failing after {self.settings.max_retries} retries",
+                               words, "the next poll retries", status)
+        return SourceError(f"{where} failed (HTTP {status})", words, status=status)
 
     # -- folders --------------------------------------------------------------
 
@@ -176,21 +179,20 @@ class GraphSource:
 
     # -- fetch -----------------------------------------------------------------
 
-    def list_ids(self, max_messages: int) -> list[str]:
-        """Message ids in the folder, oldest first, following @odata.nextLink pages."""
+    def list_keys(self) -> Iterator[str]:
+        """Message ids in the folder, oldest first, following @odata.nextLink pages only as far as read."""
         s = self.settings
-        params = {"$select": "id", "$top": str(min(s.page_size, max(1, max_messages))),
-                  "$orderby": "receivedDateTime asc"}
+        params = {"$select": "id,receivedDateTime", "$top": str(s.page_size), "$orderby": "receivedDateTime asc"}
         if s.unread_only:
             # Graph wants the $orderby property first in $filter, or it calls the query too complex.
             params["$filter"] = "receivedDateTime ge 1900-01-01T00:00:00Z and isRead eq false"
         url: Optional[str] = f"{self._user_url}/mailFolders/{self._folder_ref()}/messages"
-        ids: list[str] = []
-        while url and len(ids) < max_messages:
+        while url:
             body = self._request("GET", url, params=params).json()
-            ids.extend(m["id"] for m in body.get("value", []))
+            for message in body.get("value", []):
+                self._arrived[message["id"]] = message.get("receivedDateTime")
+                yield message["id"]
             url, params = body.get("@odata.nextLink"), None  # the link carries the query
-        return ids[:max_messages]
 
     def _folder_ref(self) -> str:
         folder = self.settings.folder
@@ -198,27 +200,22 @@ class GraphSource:
             return folder.lower()
         found = self.folder_id(folder)
         if found is None:
-            raise source_error(SourceError, f"graph: folder {folder!r} not found in {self.settings.user}",
-                               hint="names are display names; nest with '/', e.g. Inbox/Helpdesk")
+            raise SourceError(f"graph: folder {folder!r} not found in {self.settings.user}",
+                              hint="names are display names; nest with '/', e.g. Inbox/Helpdesk")
         return found
 
-    def fetch(self, max_messages: int, batch_size: int,
-              skip: Optional[SkipFn] = None) -> Iterator[list[Fetched]]:
-        """Yield batches of raw MIME (`/$value`); reading never marks a message read."""
-        ids = self.list_ids(max_messages)
-        self.skipped = [i for i in ids if skip is not None and skip(i)]
-        skipped = set(self.skipped)
-        for chunk in batched([i for i in ids if i not in skipped], batch_size):
-            yield [f for f in (self._mime(i) for i in chunk) if f is not None]
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """Raw MIME of `keys` (`/$value`), which marks nothing read; Graph cannot fetch a header alone."""
+        return [f for f in (self._mime(i) for i in keys) if f is not None]
 
     def _mime(self, message_id: str) -> Optional[Fetched]:
         try:
             resp = self._request("GET", f"{self._user_url}/messages/{quote(message_id)}/$value")
         except SourceError as exc:
-            if getattr(exc, "status", 0) == 404:
+            if exc.status == 404:
                 return None  # moved or deleted by someone else since the listing
             raise
-        return Fetched(message_id, resp.content)
+        return Fetched(message_id, resp.content, len(resp.content), arrived=_utc(self._arrived.get(message_id)))
 
     # -- ack -------------------------------------------------------------------
 

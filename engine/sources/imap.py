@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import socket
 import ssl
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Iterator, Optional, Sequence
+from datetime import datetime, timezone
+from typing import ClassVar, Optional, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.sources import sasl, tls
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
-                                 TokenProvider, batched, failed_report, source_error)
+from engine.sources import sasl
+from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
+from engine.sources.session import ServerSession, server_words
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 
@@ -44,14 +44,6 @@ def uid_set(uids: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def _words(exc: BaseException) -> str:
-    """The server's own text from an imaplib/imapclient error."""
-    text = str(exc)
-    if text.startswith("b'") or text.startswith('b"'):
-        text = text[2:-1]
-    return text
-
-
 def _shutdown_quietly(client: IMAPClient) -> None:
     """Drop a connection that may already be half gone (failed handshake, kicked session)."""
     try:
@@ -60,87 +52,50 @@ def _shutdown_quietly(client: IMAPClient) -> None:
         pass
 
 
-class ImapSource:
+def _arrival(value: object) -> Optional[datetime]:
+    """INTERNALDATE as an aware UTC time (imapclient gives it with its offset when not normalised)."""
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+class ImapSource(ServerSession[IMAPClient]):
     """Reads one IMAP folder; keys are `<uidvalidity>:<uid>`."""
 
     protocol = "imap"
+    PROTOCOL_ERRORS = (IMAPClientError, socket.timeout)
 
     def __init__(self, settings: ImapSettings, token_provider: Optional[TokenProvider] = None) -> None:
-        tls.check_mode(settings.tls)
-        self.settings = settings
-        self.token_provider = token_provider
-        self.skipped: list[str] = []
-        self.mechanism = ""
+        super().__init__(settings, token_provider)
         self.uidvalidity: Optional[int] = None
         self._exists = 0
-        self._client: Optional[IMAPClient] = None
 
-    # -- session ---------------------------------------------------------------
+    # -- session hooks -------------------------------------------------------------
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Turn socket/protocol failures into SourceError, dropping the broken session."""
-        try:
-            yield
-        except MailgateError:
-            raise
-        except ssl.SSLError as exc:
-            self._drop()
-            raise tls.tls_error(self.settings.server, exc) from exc
-        except (IMAPClientError, OSError, socket.timeout) as exc:
-            self._drop()
-            raise source_error(SourceError, f"{self.settings.server}: {doing} failed", _words(exc),
-                               "the server closed or refused the connection; the next poll retries") from exc
-
-    def _drop(self) -> None:
-        client, self._client, self.uidvalidity = self._client, None, None
-        if client is not None:
-            _shutdown_quietly(client)
-
-    def _session(self) -> IMAPClient:
-        """The logged-in client with the folder selected, connecting when needed."""
-        if self._client is None:
-            client = self._connect()
-            try:
-                self._login(client)
-                self._client = client
-                self._select()
-            except BaseException:
-                self._client = client
-                self._drop()
-                raise
-        return self._client
-
-    def _connect(self) -> IMAPClient:
+    def _open(self, ctx: Optional[ssl.SSLContext]) -> IMAPClient:
         s = self.settings
-        ctx = None if s.tls == "none" else tls.context(s.verify_certificate, s.ca_file)
-        try:
-            client = IMAPClient(s.host, port=s.effective_port, ssl=s.tls == "implicit",
-                                ssl_context=ctx, timeout=s.timeout)
-        except ssl.SSLError as exc:
-            raise tls.tls_error(s.server, exc) from exc
-        except (OSError, IMAPClientError) as exc:
-            raise source_error(SourceError, f"{s.server}: cannot connect", _words(exc),
-                               "check host, port and firewall") from exc
-        if s.tls == "starttls":
-            self._starttls(client, ctx)
+        client = IMAPClient(s.host, port=s.effective_port, ssl=s.tls == "implicit", ssl_context=ctx, timeout=s.timeout)
+        client.normalise_times = False  # INTERNALDATE with its zone: arrival times are compared across servers
         return client
 
-    def _starttls(self, client: IMAPClient, ctx: ssl.SSLContext) -> None:
-        """Upgrade or give up: never carry on in plaintext when STARTTLS was asked for."""
-        server = self.settings.server
+    def _upgrade(self, client: IMAPClient, ctx: ssl.SSLContext) -> None:
         if not client.has_capability("STARTTLS"):
-            _shutdown_quietly(client)
-            raise source_error(SourceError, f"{server}: the server does not offer STARTTLS",
-                               hint="use tls: implicit on port 993, or fix the server")
+            raise SourceError(f"{self.settings.server}: the server does not offer STARTTLS",
+                              hint="use tls: implicit on port 993, or fix the server")
         try:
             client.starttls(ctx)
-        except ssl.SSLError as exc:
-            _shutdown_quietly(client)
-            raise tls.tls_error(server, exc) from exc
-        except (IMAPClientError, OSError) as exc:
-            _shutdown_quietly(client)
-            raise source_error(SourceError, f"{server}: STARTTLS failed", _words(exc)) from exc
+        except (ssl.SSLError, IMAPClientError, OSError) as exc:
+            raise self._upgrade_failed(exc, "STARTTLS") from exc
+
+    def _start(self, client: IMAPClient) -> None:
+        self._login(client)
+        self._select()
+
+    def _abandon(self, client: IMAPClient) -> None:
+        _shutdown_quietly(client)
+
+    def _forget(self) -> None:
+        self.uidvalidity = None
 
     def _login(self, client: IMAPClient) -> None:
         s = self.settings
@@ -157,73 +112,67 @@ class ImapSource:
             else:
                 client.sasl_login(name, sasl.mechanism(name, s.username, s.password, token))
         except LoginError as exc:
-            raise source_error(AuthError, f"{s.server}: login as {s.username!r} refused ({name})",
-                               _words(exc), "check the username and password (or the OAuth token)") from exc
+            raise AuthError(f"{s.server}: login as {s.username!r} refused ({name})",
+                            server_words(exc), "check the username and password (or the OAuth token)") from exc
         self.mechanism = name
 
     def _select(self) -> int:
-        assert self._client is not None
+        assert self._conn is not None
         s = self.settings
         try:
-            info = self._client.select_folder(s.folder)
+            info = self._conn.select_folder(s.folder)
         except IMAPClientError as exc:
-            raise source_error(SourceError, f"{s.server}: cannot open folder {s.folder!r}", _words(exc),
-                               "folder names are case-sensitive and use the server's separator") from exc
+            raise SourceError(f"{s.server}: cannot open folder {s.folder!r}", server_words(exc),
+                              "folder names are case-sensitive and use the server's separator") from exc
         self.uidvalidity = int(info[b"UIDVALIDITY"])
         self._exists = int(info.get(b"EXISTS", 0))
         return self.uidvalidity
 
-    # -- fetch -----------------------------------------------------------------
+    # -- list and fetch --------------------------------------------------------------
 
-    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
-              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
-        """Yield batches of BODY.PEEK[] (never sets \\Seen), oldest UID first."""
+    def list_keys(self) -> list[str]:
+        """`<uidvalidity>:<uid>` of the folder's mail, oldest UID first; mail flagged \\Deleted is not ours."""
         with self._errors("search"):
             client = self._session()
-            validity = self.uidvalidity
-            # Mail another client flagged \Deleted is on its way out: not ours to process.
             criteria = ["UNSEEN", "UNDELETED"] if self.settings.unread_only else ["UNDELETED"]
-            found = sorted(client.search(criteria))
-        self.skipped = []
-        wanted: list[int] = []
-        for uid in found:
-            if len(wanted) >= max_messages:
-                break
-            if skip is not None and skip(f"{validity}:{uid}"):
-                self.skipped.append(f"{validity}:{uid}")
-            else:
-                wanted.append(uid)
-        for chunk in batched(wanted, batch_size):
-            yield self._fetch_batch(chunk, validity, max_size)
+            return [f"{self.uidvalidity}:{uid}" for uid in sorted(client.search(criteria))]
 
-    def _fetch_batch(self, uids: Sequence[int], validity: Optional[int],
-                     max_size: Optional[int]) -> list[Fetched]:
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """BODY.PEEK[] (never sets \\Seen) with INTERNALDATE; over `max_size` only the header."""
         with self._errors("fetch"):
             client = self._session()
-            if self.uidvalidity != validity:
-                raise SourceError(f"{self.settings.server}: UIDVALIDITY of {self.settings.folder!r} "
-                                  "changed while fetching; the next poll starts afresh")
+            uids = self._uids_of(keys)
             big = self._oversized(uids, max_size)
             small = [u for u in uids if u not in big]
             # imapclient needs UID lists here (it filters the response by them).
-            data = client.fetch(small, ["BODY.PEEK[]"]) if small else {}
-            heads = client.fetch(list(big), ["BODY.PEEK[HEADER]"]) if big else {}
+            data = client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]) if small else {}
+            heads = client.fetch(list(big), ["BODY.PEEK[HEADER]", "INTERNALDATE"]) if big else {}
         # A message expunged by someone else since SEARCH is simply absent.
         out = []
         for uid in uids:
-            key = f"{validity}:{uid}"
+            key = f"{self.uidvalidity}:{uid}"
             if uid in big and b"BODY[HEADER]" in heads.get(uid, {}):
-                out.append(Fetched(key, heads[uid][b"BODY[HEADER]"], big[uid], truncated=True))
+                item = heads[uid]
+                out.append(Fetched(key, item[b"BODY[HEADER]"], big[uid], True, _arrival(item.get(b"INTERNALDATE"))))
             elif b"BODY[]" in data.get(uid, {}):
-                raw = data[uid][b"BODY[]"]
-                out.append(Fetched(key, raw, len(raw)))
+                item = data[uid]
+                raw = item[b"BODY[]"]
+                out.append(Fetched(key, raw, len(raw), False, _arrival(item.get(b"INTERNALDATE"))))
         return out
+
+    def _uids_of(self, keys: Sequence[str]) -> list[int]:
+        """The UIDs of `keys`; a key of another UIDVALIDITY means the folder was rebuilt meanwhile."""
+        current, stale = self._split(keys)
+        if stale:
+            raise SourceError(f"{self.settings.server}: UIDVALIDITY of {self.settings.folder!r} "
+                              "changed while fetching; the next poll starts afresh")
+        return [uid for _, uid in current]
 
     def _oversized(self, uids: Sequence[int], max_size: Optional[int]) -> dict[int, int]:
         """UID -> size of the messages in `uids` larger than `max_size` (one FETCH RFC822.SIZE)."""
-        if max_size is None:
+        if max_size is None or not uids:
             return {}
-        sizes = self._client.fetch(list(uids), ["RFC822.SIZE"])
+        sizes = self._conn.fetch(list(uids), ["RFC822.SIZE"])
         return {uid: int(item[b"RFC822.SIZE"]) for uid, item in sizes.items()
                 if int(item.get(b"RFC822.SIZE", 0)) > max_size}
 
@@ -257,7 +206,7 @@ class ImapSource:
         keys = tuple(k for k, _ in items)
         if not items:
             return AckReport(action)
-        client, uids = self._client, uid_set([u for _, u in items])
+        client, uids = self._conn, uid_set([u for _, u in items])
         if action.kind == "mark_read":
             client.add_flags(uids, [SEEN], silent=True)
         elif action.kind == "delete":
@@ -272,14 +221,14 @@ class ImapSource:
 
     def _expunge(self, uids: str) -> None:
         # Without UIDPLUS a plain EXPUNGE would also remove mail others flagged \Deleted.
-        if self._client.has_capability("UIDPLUS"):
-            self._client.uid_expunge(uids)
+        if self._conn.has_capability("UIDPLUS"):
+            self._conn.uid_expunge(uids)
         else:
-            self._client.expunge()
+            self._conn.expunge()
 
     def _ensure_folder(self, action: AfterAction) -> str:
         """'' when the target exists (creating it if allowed), else the problem to report."""
-        client = self._client
+        client = self._conn
         if client.folder_exists(action.folder):
             return ""
         if not action.create_folder:
@@ -293,7 +242,7 @@ class ImapSource:
         return ""
 
     def _move(self, uids: str, folder: str) -> None:
-        client = self._client
+        client = self._conn
         if client.has_capability("MOVE"):
             client.move(uids, folder)
             return
@@ -320,7 +269,7 @@ class ImapSource:
 
     def close(self) -> None:
         """Log out (ignoring a connection that is already gone)."""
-        client, self._client, self.uidvalidity = self._client, None, None
+        client, self._conn, self.uidvalidity = self._conn, None, None
         if client is None:
             return
         try:

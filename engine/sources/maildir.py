@@ -5,12 +5,12 @@ from __future__ import annotations
 import mailbox
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Sequence
 
 from engine.errors import MailgateError, SourceError
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, SkipFn,
-                                 failed_report, header_of, source_error)
+from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report, header_of
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def _entries(root: Path) -> Iterator[Entry]:
         except FileNotFoundError:
             continue
         except NotADirectoryError as exc:
-            raise source_error(SourceError, f"maildir://{root}: not a Maildir", str(exc),
-                               "point maildir.path at a directory with new/, cur/ and tmp/") from exc
+            raise SourceError(f"maildir://{root}: not a Maildir", str(exc),
+                              "point maildir.path at a directory with new/, cur/ and tmp/") from exc
         for item in listing:
             if item.name.startswith(".") or not item.is_file():
                 continue
@@ -68,13 +68,18 @@ HEADER_LIMIT = 1 << 20  # a header block larger than this is cut: it is only for
 
 
 def _read(path: Path, entry: Entry, max_size: Optional[int]) -> Fetched:
-    """The whole file, or only its header when it is larger than `max_size`."""
+    """The whole file, or only its header when it is larger than `max_size`.
+
+    The file's modification time is its arrival: delivery writes the file once
+    and mailgate's own renames (new/ to cur/) keep the time.
+    """
+    arrived = datetime.fromtimestamp(entry.mtime, timezone.utc)
     if max_size is None or entry.size <= max_size:
         raw = path.read_bytes()
-        return Fetched(entry.key, raw, len(raw))
+        return Fetched(entry.key, raw, len(raw), arrived=arrived)
     with open(path, "rb") as fh:
         head = header_of(fh.read(min(entry.size, HEADER_LIMIT)))
-    return Fetched(entry.key, head, entry.size, truncated=True)
+    return Fetched(entry.key, head, entry.size, truncated=True, arrived=arrived)
 
 
 def _cur_name(entry: Entry, extra: str) -> str:
@@ -88,7 +93,7 @@ class MaildirSource:
 
     def __init__(self, settings: MaildirSettings) -> None:
         self.settings = settings
-        self.skipped: list[str] = []
+        self._entries: dict[str, Entry] = {}
 
     def _box(self) -> mailbox.Maildir:
         s = self.settings
@@ -102,8 +107,8 @@ class MaildirSource:
                 return box.get_folder(s.folder)
             return box
         except (mailbox.NoSuchMailboxError, FileNotFoundError, OSError) as exc:
-            raise source_error(SourceError, f"{s.server}: no such Maildir", str(exc),
-                               "check the path, or set create: true to make it") from exc
+            raise SourceError(f"{s.server}: no such Maildir", str(exc),
+                              "check the path, or set create: true to make it") from exc
 
     def _root(self) -> Path:
         self._box()  # checks (or creates) it
@@ -117,29 +122,25 @@ class MaildirSource:
         found = [e for e in _entries(root) if not self.settings.unread_only or self._unread(e)]
         return sorted(found, key=lambda e: (e.mtime, e.key))
 
-    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
-              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
-        """Yield batches of message files, oldest first, reading each only when its batch is due."""
-        root, batch = self._root(), []
-        self.skipped = []
-        taken = 0
-        for entry in self._listing():
-            if taken >= max_messages:
-                break
-            if skip is not None and skip(entry.key):
-                self.skipped.append(entry.key)
+    def list_keys(self) -> list[str]:
+        """Unique names of the message files, oldest delivery first."""
+        self._entries = {e.key: e for e in self._listing()}
+        return list(self._entries)
+
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """Read the files of `keys`; a file taken by someone else since the listing is left out."""
+        root, out = self._root(), []
+        if not self._entries:  # fetched without a listing first (a test, a replay)
+            self.list_keys()
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
                 continue
             try:
-                item = _read(root / entry.subdir / entry.name, entry, max_size)
+                out.append(_read(root / entry.subdir / entry.name, entry, max_size))
             except FileNotFoundError:  # removed by someone else since the listing
                 continue
-            taken += 1
-            batch.append(item)
-            if len(batch) >= max(1, batch_size):
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return out
 
     def ack(self, keys: Sequence[str], action: AfterAction) -> AckReport:
         """Rename (mark_read, move) or remove (delete) the files of `keys`."""
@@ -159,7 +160,7 @@ class MaildirSource:
             for entry in present:
                 self._act(root, target, entry, action.kind)
         except OSError as exc:
-            raise source_error(SourceError, f"{self.settings.server}: {action.kind} failed", str(exc)) from exc
+            raise SourceError(f"{self.settings.server}: {action.kind} failed", str(exc)) from exc
         problems = (f"{len(stale)} message(s) no longer in the Maildir",) if stale else ()
         return AckReport(action, done=tuple(e.key for e in present), stale=stale, problems=problems)
 

@@ -13,7 +13,6 @@ from typing import Any, Callable, Optional
 import requests
 
 from engine.errors import AuthError, SourceError
-from engine.sources.base import source_error
 
 # Login host, Graph host and Exchange Online host of each Microsoft national cloud.
 CLOUDS = {
@@ -145,7 +144,7 @@ def provider_error(what: str, body: dict) -> AuthError:
     text = body.get("error_description") or body.get("error") or "no reason given"
     codes = body.get("error_codes") or []
     hint = next((AADSTS_HINTS[c] for c in codes if c in AADSTS_HINTS), "")
-    err = source_error(AuthError, what, str(text).splitlines()[0], hint)
+    err = AuthError(what, str(text).splitlines()[0], hint)
     err.error_code = body.get("error", "")  # type: ignore[attr-defined]
     return err
 
@@ -229,8 +228,8 @@ class TokenProvider:
                     validate_authority=s.authority_host is None,
                     instance_discovery=False if s.authority_host else None)
             except ValueError as exc:  # msal says "Unable to get authority configuration …"
-                raise source_error(SourceError, f"microsoft: cannot reach the authority {s.authority}",
-                                   str(exc), "check tenant_id and cloud") from exc
+                raise SourceError(f"microsoft: cannot reach the authority {s.authority}",
+                                  str(exc), "check tenant_id and cloud") from exc
             except requests.RequestException as exc:
                 raise _network_error(s.authority, exc) from exc
         # Our cache decides when to refresh; msal's own would hand back the token we mean to replace.
@@ -275,8 +274,8 @@ class TokenProvider:
         except ValueError:
             body = {"error": f"HTTP {resp.status_code}", "error_description": resp.text[:300]}
         if resp.status_code >= 500:
-            raise source_error(SourceError, f"token endpoint {url} failed (HTTP {resp.status_code})",
-                               body.get("error_description") or body.get("error", ""))
+            raise SourceError(f"token endpoint {url} failed (HTTP {resp.status_code})",
+                              body.get("error_description") or body.get("error", ""))
         return body
 
     def health(self) -> dict:
@@ -297,8 +296,8 @@ class TokenProvider:
 
 
 def _network_error(where: str, exc: Exception) -> SourceError:
-    return source_error(SourceError, f"cannot reach the token endpoint {where}", str(exc),
-                        "a network or TLS problem, not a credential one; the next poll retries")
+    return SourceError(f"cannot reach the token endpoint {where}", str(exc),
+                       "a network or TLS problem, not a credential one; the next poll retries")
 
 
 def certificate_expiry(pem: Optional[str]) -> Optional[datetime]:

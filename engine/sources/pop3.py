@@ -7,14 +7,13 @@ import binascii
 import poplib
 import socket
 import ssl
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Iterator, Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.sources import sasl, tls
-from engine.sources.base import (AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, SkipFn,
-                                 TokenProvider, batched, failed_report, source_error)
+from engine.sources import sasl
+from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
+from engine.sources.session import ServerSession, server_words
 
 # poplib refuses lines over 2048 bytes, but real mail breaks RFC 5322's 998 limit
 # (unwrapped HTML); a line is still bounded, just not that tightly.
@@ -32,13 +31,6 @@ class Pop3Settings(ServerSettings):
     leave_on_server: bool = False
 
 
-def _words(exc: BaseException) -> str:
-    text = str(exc.args[0] if exc.args else exc)
-    if text.startswith("b'") or text.startswith('b"'):
-        text = text[2:-1]
-    return text
-
-
 def _close_quietly(conn: poplib.POP3) -> None:
     """Close a socket that may already be half gone (a failed handshake, a kicked session)."""
     try:
@@ -47,85 +39,42 @@ def _close_quietly(conn: poplib.POP3) -> None:
         pass
 
 
-class Pop3Source:
+class Pop3Source(ServerSession[poplib.POP3]):
     """Reads a POP3 maildrop; keys are the server's UIDLs, so nothing is imported twice."""
 
     protocol = "pop3"
+    PROTOCOL_ERRORS = (poplib.error_proto, socket.timeout)
 
     def __init__(self, settings: Pop3Settings, token_provider: Optional[TokenProvider] = None) -> None:
-        tls.check_mode(settings.tls)
-        self.settings = settings
-        self.token_provider = token_provider
-        self.skipped: list[str] = []
-        self.mechanism = ""
-        self._conn: Optional[poplib.POP3] = None
+        super().__init__(settings, token_provider)
         self._numbers: dict[str, int] = {}
+        self._sizes: dict[int, int] = {}
 
-    # -- session ---------------------------------------------------------------
+    # -- session hooks -------------------------------------------------------------
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except MailgateError:
-            raise
-        except ssl.SSLError as exc:
-            self._drop()
-            raise tls.tls_error(self.settings.server, exc) from exc
-        except (poplib.error_proto, OSError, socket.timeout, EOFError) as exc:
-            self._drop()
-            raise source_error(SourceError, f"{self.settings.server}: {doing} failed", _words(exc),
-                               "the server closed or refused the connection; the next poll retries") from exc
-
-    def _drop(self) -> None:
-        """Forget a broken session without QUIT: the server keeps every message."""
-        conn, self._conn, self._numbers = self._conn, None, {}
-        if conn is not None:
-            _close_quietly(conn)
-
-    def _session(self) -> poplib.POP3:
-        if self._conn is None:
-            conn = self._connect()
-            try:
-                self._login(conn)
-            except BaseException:
-                self._conn = conn
-                self._drop()
-                raise
-            self._conn = conn
-        return self._conn
-
-    def _connect(self) -> poplib.POP3:
+    def _open(self, ctx: Optional[ssl.SSLContext]) -> poplib.POP3:
         s = self.settings
-        ctx = None if s.tls == "none" else tls.context(s.verify_certificate, s.ca_file)
-        try:
-            if s.tls == "implicit":
-                conn = poplib.POP3_SSL(s.host, s.effective_port, context=ctx, timeout=s.timeout)
-            else:
-                conn = poplib.POP3(s.host, s.effective_port, timeout=s.timeout)
-        except ssl.SSLError as exc:
-            raise tls.tls_error(s.server, exc) from exc
-        except (OSError, poplib.error_proto) as exc:
-            raise source_error(SourceError, f"{s.server}: cannot connect", _words(exc),
-                               "check host, port and firewall") from exc
-        if s.tls == "starttls":
-            self._stls(conn, ctx)
-        return conn
+        if s.tls == "implicit":
+            return poplib.POP3_SSL(s.host, s.effective_port, context=ctx, timeout=s.timeout)
+        return poplib.POP3(s.host, s.effective_port, timeout=s.timeout)
 
-    def _stls(self, conn: poplib.POP3, ctx: ssl.SSLContext) -> None:
-        """Upgrade or give up: never carry on in plaintext when STLS was asked for."""
-        server = self.settings.server
+    def _upgrade(self, conn: poplib.POP3, ctx: ssl.SSLContext) -> None:
+        if "STLS" not in self._capa(conn):
+            raise SourceError(f"{self.settings.server}: the server does not offer STLS",
+                              hint="use tls: implicit on port 995, or fix the server")
         try:
-            if "STLS" not in self._capa(conn):
-                raise source_error(SourceError, f"{server}: the server does not offer STLS",
-                                   hint="use tls: implicit on port 995, or fix the server")
             conn.stls(ctx)
-        except ssl.SSLError as exc:
-            _close_quietly(conn)
-            raise tls.tls_error(server, exc) from exc
-        except (poplib.error_proto, OSError) as exc:
-            _close_quietly(conn)
-            raise source_error(SourceError, f"{server}: STLS failed", _words(exc)) from exc
+        except (ssl.SSLError, poplib.error_proto, OSError) as exc:
+            raise self._upgrade_failed(exc, "STLS") from exc
+
+    def _start(self, conn: poplib.POP3) -> None:
+        self._login(conn)
+
+    def _abandon(self, conn: poplib.POP3) -> None:
+        _close_quietly(conn)
+
+    def _forget(self) -> None:
+        self._numbers, self._sizes = {}, {}
 
     @staticmethod
     def _capa(conn: poplib.POP3) -> dict:
@@ -150,8 +99,8 @@ class Pop3Source:
             else:
                 self._authenticate(conn, name, sasl.mechanism(name, s.username, s.password, token))
         except poplib.error_proto as exc:
-            raise source_error(AuthError, f"{s.server}: login as {s.username!r} refused ({name})",
-                               _words(exc), "check the username and password (or the OAuth token)") from exc
+            raise AuthError(f"{s.server}: login as {s.username!r} refused ({name})",
+                            server_words(exc), "check the username and password (or the OAuth token)") from exc
         self.mechanism = name
 
     @staticmethod
@@ -166,47 +115,38 @@ class Pop3Source:
             answer = base64.b64encode(mech(challenge)).decode()
             resp = conn._shortcmd(answer)
 
-    # -- fetch -----------------------------------------------------------------
+    # -- list and fetch --------------------------------------------------------------
 
-    def fetch(self, max_messages: int, batch_size: int, skip: Optional[SkipFn] = None,
-              max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
-        """Yield batches of RETR'd messages in maildrop order; keys are UIDLs."""
+    def list_keys(self) -> list[str]:
+        """UIDLs in maildrop order (POP3 knows no unread: the processing log tells what is new)."""
         with self._errors("UIDL"):
-            self._listing()
-            sizes = self._sizes() if max_size is not None else {}
-        self.skipped = []
-        wanted: list[tuple[str, int]] = []
-        for key, number in self._numbers.items():
-            if len(wanted) >= max_messages:
-                break
-            if skip is not None and skip(key):
-                self.skipped.append(key)
-            else:
-                wanted.append((key, number))
-        for chunk in batched(wanted, batch_size):
-            with self._errors("RETR"):
-                conn = self._session()
-                batch = [self._retrieve(conn, key, number, sizes.get(number, 0), max_size)
-                         for key, number in chunk]
-            yield batch
+            return list(self._listing())
+
+    def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
+        """RETR each of `keys`; a message over `max_size` comes as its header only (TOP n 0)."""
+        with self._errors("RETR"):
+            numbers = self._numbers or self._listing()
+            sizes = self._octets() if max_size is not None else {}
+            conn = self._session()
+            return [self._retrieve(conn, key, numbers[key], sizes.get(numbers[key], 0), max_size)
+                    for key in keys if key in numbers]
 
     @staticmethod
     def _retrieve(conn: poplib.POP3, key: str, number: int, size: int,
                   max_size: Optional[int]) -> Fetched:
-        """RETR, or only the header (TOP n 0) of a message over `max_size`."""
         if max_size is not None and size > max_size:
             head = b"\r\n".join(conn.top(number, 0)[1]) + b"\r\n"
             return Fetched(key, head, size, truncated=True)
         raw = b"\r\n".join(conn.retr(number)[1]) + b"\r\n"
         return Fetched(key, raw, len(raw))
 
-    def _sizes(self) -> dict[int, int]:
-        """Message number -> octets, from one LIST."""
-        sizes = {}
-        for line in self._session().list()[1]:
-            number, _, octets = line.decode("ascii", "replace").partition(" ")
-            sizes[int(number)] = int(octets.split()[0]) if octets.strip() else 0
-        return sizes
+    def _octets(self) -> dict[int, int]:
+        """Message number -> octets, from one LIST per session."""
+        if not self._sizes:
+            for line in self._session().list()[1]:
+                number, _, octets = line.decode("ascii", "replace").partition(" ")
+                self._sizes[int(number)] = int(octets.split()[0]) if octets.strip() else 0
+        return self._sizes
 
     def _listing(self) -> dict[str, int]:
         """UIDL of the current session: key -> message number (numbers are per session)."""
@@ -214,8 +154,8 @@ class Pop3Source:
         try:
             lines = conn.uidl()[1]
         except poplib.error_proto as exc:
-            raise source_error(SourceError, f"{self.settings.server}: the server has no UIDL",
-                               _words(exc), "mailgate needs UIDL to avoid importing mail twice") from exc
+            raise SourceError(f"{self.settings.server}: the server has no UIDL",
+                              server_words(exc), "mailgate needs UIDL to avoid importing mail twice") from exc
         numbers = {}
         for line in lines:
             number, _, uid = line.decode("ascii", "replace").partition(" ")
@@ -266,14 +206,15 @@ class Pop3Source:
 
     def close(self) -> None:
         """QUIT, which is when the server carries out the DELEs of this session."""
-        conn, self._conn, self._numbers = self._conn, None, {}
+        conn, self._conn = self._conn, None
+        self._forget()
         if conn is None:
             return
         try:
             conn.quit()
         except (poplib.error_proto, OSError, EOFError):
             # Deletions did not happen; the messages are skipped (already logged) next
-            # time and the poller re-acks them from `skipped`.
+            # time and the poller acknowledges them again.
             _close_quietly(conn)
 
     def __enter__(self) -> "Pop3Source":

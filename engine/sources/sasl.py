@@ -60,13 +60,13 @@ def choose(
         return name
     if refused:
         raise SourceError(
-            f"refusing {', '.join(refused)} without TLS (forbid_plaintext_login is on); "
-            "use tls: implicit or starttls, or a challenge-response mechanism"
-        )
+                          f"refusing {', '.join(refused)} without TLS (forbid_plaintext_login is on); "
+                          "use tls: implicit or starttls, or a challenge-response mechanism"
+                          )
     raise SourceError(
-        f"the server offers none of the allowed authentication methods {list(wanted)}; "
-        f"it offers {sorted(offered) or 'nothing'}"
-    )
+                      f"the server offers none of the allowed authentication methods {list(wanted)}; "
+                      f"it offers {sorted(offered) or 'nothing'}"
+                      )
 
 
 def mechanism(name: str, username: str, password: Optional[str], token: Optional[str]) -> Mechanism:

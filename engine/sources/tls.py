@@ -6,7 +6,7 @@ import ssl
 from typing import Optional
 
 from engine.errors import SourceError
-from engine.sources.base import TLS_MODES, source_error
+from engine.sources.base import TLS_MODES
 
 CERT_HINT = ("the server's certificate is not trusted here: set ca_file to the CA that signed it, "
              "or (only on a network you trust) verify_certificate: false")
@@ -36,6 +36,6 @@ def tls_error(server: str, exc: ssl.SSLError) -> SourceError:
     """A SourceError for a failed handshake, with the certificate hint when that is the cause."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         words = getattr(exc, "verify_message", "") or str(exc)
-        return source_error(SourceError, f"{server}: TLS certificate rejected", words, CERT_HINT)
-    return source_error(SourceError, f"{server}: TLS handshake failed", str(exc),
-                        "check that the port and tls mode match (993/995 implicit, 143/110 starttls)")
+        return SourceError(f"{server}: TLS certificate rejected", words, CERT_HINT)
+    return SourceError(f"{server}: TLS handshake failed", str(exc),
+                       "check that the port and tls mode match (993/995 implicit, 143/110 starttls)")

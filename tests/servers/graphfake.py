@@ -58,6 +58,7 @@ class Item:
     mime: bytes
     folder: str = "inbox"
     is_read: bool = False
+    received: str = "2026-11-02T08:15:00Z"  # Graph's receivedDateTime: ISO 8601 in UTC
 
 
 @dataclass
@@ -139,8 +140,10 @@ class Graph:
         ids = [i for i, it in box.items.items() if it.folder == folder
                and ("isRead eq false" not in query.get("$filter", "") or not it.is_read)]
         start, top = int(query.get("$skip", 0)), int(query.get("$top", 10))
-        page = fixture_json("graph", "messages-page.json", base=self.base_url, user=box.user,
-                            value=json.dumps([{"id": i} for i in ids[start:start + top]]))
+        fields = query.get("$select", "id").split(",")
+        value = [{"id": i, **({"receivedDateTime": box.items[i].received} if "receivedDateTime" in fields else {})}
+                 for i in ids[start:start + top]]
+        page = fixture_json("graph", "messages-page.json", base=self.base_url, user=box.user, value=json.dumps(value))
         if start + top < len(ids):
             rest = {**query, "$skip": str(start + top)}
             link = "&".join(f"{k}={v}" for k, v in rest.items())

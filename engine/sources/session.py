@@ -1,0 +1,121 @@
+"""The connect → TLS → login → keep → drop cycle that IMAP and POP3 sources share."""
+
+from __future__ import annotations
+
+import ssl
+from contextlib import contextmanager
+from typing import Generic, Iterator, Optional, TypeVar
+
+from engine.errors import MailgateError, SourceError
+from engine.sources import tls
+from engine.sources.base import ServerSettings, TokenProvider
+
+Conn = TypeVar("Conn")
+RETRY_HINT = "the server closed or refused the connection; the next poll retries"
+
+
+def server_words(exc: BaseException) -> str:
+    """The server's own text from a protocol error (imaplib and poplib wrap it in bytes reprs)."""
+    text = str(exc.args[0] if exc.args else exc)
+    if text[:2] in ("b'", 'b"'):
+        text = text[2:-1]
+    return text
+
+
+class ServerSession(Generic[Conn]):
+    """One logged-in connection, opened on first use and dropped on any network failure.
+
+    A protocol module subclasses this and fills in the hooks: how to open a plain
+    or TLS connection, how to upgrade it (STARTTLS/STLS), how to log in, and how
+    to abandon a broken one. Every failure becomes a SourceError carrying the
+    server's words and a hint, and a broken session is never reused.
+    """
+
+    #: the protocol library's own errors, besides OSError (a dropped socket)
+    PROTOCOL_ERRORS: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, settings: ServerSettings, token_provider: Optional[TokenProvider] = None) -> None:
+        tls.check_mode(settings.tls)
+        self.settings = settings
+        self.token_provider = token_provider
+        self.mechanism = ""
+        self._conn: Optional[Conn] = None
+
+    # -- hooks -------------------------------------------------------------------
+
+    def _open(self, ctx: Optional[ssl.SSLContext]) -> Conn:
+        """A connection to the server, with implicit TLS when the settings say so."""
+        raise NotImplementedError
+
+    def _upgrade(self, conn: Conn, ctx: ssl.SSLContext) -> None:
+        """STARTTLS / STLS, or a SourceError: never carry on in plaintext when TLS was asked for."""
+        raise NotImplementedError
+
+    def _start(self, conn: Conn) -> None:
+        """Log in (and open the folder) on a fresh connection."""
+        raise NotImplementedError
+
+    def _abandon(self, conn: Conn) -> None:
+        """Close a connection that may already be half gone, without raising."""
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Reset what belongs to one session only (message numbers, UIDVALIDITY)."""
+
+    # -- the cycle ---------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn socket, TLS and protocol failures into SourceError, dropping the broken session."""
+        try:
+            yield
+        except MailgateError:
+            raise
+        except ssl.SSLError as exc:
+            self._drop()
+            raise tls.tls_error(self.settings.server, exc) from exc
+        except (*self.PROTOCOL_ERRORS, OSError, EOFError) as exc:
+            self._drop()
+            raise SourceError(f"{self.settings.server}: {doing} failed", server_words(exc), RETRY_HINT) from exc
+
+    def _drop(self) -> None:
+        """Forget a broken session without a goodbye (POP3: no QUIT, so nothing is deleted)."""
+        conn, self._conn = self._conn, None
+        self._forget()
+        if conn is not None:
+            self._abandon(conn)
+
+    def _session(self) -> Conn:
+        """The logged-in connection, connecting when there is none."""
+        if self._conn is None:
+            conn = self._connect()
+            self._conn = conn
+            try:
+                self._start(conn)
+            except BaseException:
+                self._drop()
+                raise
+        return self._conn
+
+    def _connect(self) -> Conn:
+        s = self.settings
+        ctx = None if s.tls == "none" else tls.context(s.verify_certificate, s.ca_file)
+        try:
+            conn = self._open(ctx)
+        except ssl.SSLError as exc:
+            raise tls.tls_error(s.server, exc) from exc
+        except (*self.PROTOCOL_ERRORS, OSError) as exc:
+            raise SourceError(f"{s.server}: cannot connect", server_words(exc), "check host, port and firewall") from exc
+        if s.tls == "starttls":
+            try:
+                self._upgrade(conn, ctx)
+            except BaseException:
+                self._abandon(conn)
+                raise
+        return conn
+
+    def _upgrade_failed(self, exc: BaseException, command: str) -> SourceError:
+        """The error for a failed STARTTLS/STLS exchange."""
+        if isinstance(exc, ssl.SSLError):
+            return tls.tls_error(self.settings.server, exc)
+        return SourceError(f"{self.settings.server}: {command} failed", server_words(exc))
