@@ -28,7 +28,9 @@ def test_loading_twice_gives_equal_rulesets_F_CFG_5():
 def test_ruleset_is_immutable_F_CFG_5():
     ruleset = load_ruleset(REPO)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        ruleset.subject_max_length = 1
+        ruleset.settings = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ruleset.mailbox("demo").policy.loop_prevention.max_messages = 1
     with pytest.raises(TypeError):
         ruleset.mailbox("demo").options["active"] = False
 
@@ -40,7 +42,7 @@ def test_defaults_from_the_seeds_are_filled_in():
     assert demo.options["monitor"]["auth_failures_before_ticket"] == 3
     assert demo.options["size_limits"]["max_message_mb"] == 25
     assert demo.options["replies"]["require_visibility"] is True
-    assert load_ruleset(REPO).subject_max_length == 400
+    assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:19"
 
 
 def _config(tmp_path, rules: dict[str, str]) -> Path:

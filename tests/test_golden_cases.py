@@ -204,7 +204,8 @@ def test_accept_from_technicians_ignores_requesters_F_PRE_3(ruleset):
     """accept_from is a rules-wide filter (rules/10-filters.yaml), so it is proved here, not by a case."""
     import dataclasses
 
-    strict = dataclasses.replace(ruleset, accept_from="technicians")
+    demo = ruleset.mailbox("demo")
+    strict = ruleset.with_mailbox(dataclasses.replace(demo, policy=dataclasses.replace(demo.policy, accept_from="technicians")))
     state = from_ruleset(strict)
     requester = parse((CASES_DIR / "pre3-accept-from-everyone-takes-unknown-sender.eml").read_bytes())
     technician = parse((CASES_DIR / "usr1-technician-address-in-capitals.eml").read_bytes())

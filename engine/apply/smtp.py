@@ -38,11 +38,10 @@ class SmtpSettings:
     @classmethod
     def from_ruleset(cls, ruleset: Ruleset) -> "SmtpSettings":
         """The settings.smtp section, with its password resolved from env/file."""
-        smtp = ruleset.settings.get("smtp") or {}
-        tls = smtp.get("tls", "starttls")
-        password = resolve_secret(smtp["password"], ruleset.config_dir) if smtp.get("password") else None
-        return cls(smtp.get("host", "localhost"), smtp.get("port") or DEFAULT_PORTS[tls], tls,
-                   smtp.get("verify_certificate", True), smtp.get("username"), password)
+        smtp = ruleset.settings.smtp
+        password = resolve_secret(smtp.password, ruleset.config_dir) if smtp.password else None
+        return cls(smtp.host, smtp.port or DEFAULT_PORTS[smtp.tls], smtp.tls, smtp.verify_certificate,
+                   smtp.username, password)
 
 
 def build_mime(sender: str, to: str, subject: str, body: str, message_id: str,

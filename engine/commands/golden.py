@@ -10,10 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from engine.config.defaults import fill_defaults
-from engine.config.freeze import freeze, thaw
+from engine.config.freeze import FrozenDict, freeze, thaw
+from engine.config.load import load_file
+from engine.config.policy import written_keys
+from engine.config.resolve import fill_mailbox, mailbox_policy
 from engine.config.ruleset import Ruleset
-from engine.config.schemas import schema_for, validator_for
+from engine.config.schemas import validator_for
 from engine.errors import UsageError
 from engine.evaluate import evaluate
 from engine.store.memory_state import from_ruleset, load_fixture
@@ -53,7 +55,7 @@ def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
     mailbox = spec.get("mailbox") or default_mailbox(ruleset)
     if mailbox not in {m.name for m in ruleset.mailboxes}:
         raise UsageError(f"{expected_path.name}: no mailbox named {mailbox!r} in the config")
-    ruleset = with_mailbox_options(ruleset, mailbox, spec.get("mailbox_options") or {})
+    ruleset = with_mailbox_options(ruleset, mailbox, spec.get("mailbox_options") or {}, _override_origins(expected_path))
     state = load_fixture(expected_path.parent / spec["directory"], ruleset, now) if spec.get("directory") else from_ruleset(ruleset)
     decision = evaluate(parse(mail.read_bytes()), ruleset, state, now, mailbox)
     mismatches = compare(spec.get("expect") or {}, decision.as_json(), "decision")
@@ -68,8 +70,9 @@ def default_mailbox(ruleset: Ruleset) -> str:
     return active[0].name
 
 
-def with_mailbox_options(ruleset: Ruleset, mailbox: str, overrides: dict) -> Ruleset:
-    """`ruleset` with `overrides` merged into one mailbox's options, checked against the schema."""
+def with_mailbox_options(ruleset: Ruleset, mailbox: str, overrides: dict, origins: dict | None = None) -> Ruleset:
+    """`ruleset` with `overrides` merged into one mailbox's options, checked against the schema, and its
+    policy resolved again; `origins` (path -> 'file:line') says where each override was written."""
     if not overrides:
         return ruleset
     base = ruleset.mailbox(mailbox)
@@ -77,9 +80,28 @@ def with_mailbox_options(ruleset: Ruleset, mailbox: str, overrides: dict) -> Rul
     errors = sorted(validator_for("mailbox").iter_errors({"version": 1, "mailbox": merged}), key=str)
     if errors:
         raise UsageError(f"mailbox_options do not fit the schema: {errors[0].message}")
-    options = fill_defaults({"version": 1, "mailbox": merged}, schema_for("mailbox"), "mailbox")["mailbox"]
-    changed = dataclasses.replace(base, options=freeze(options))
-    return dataclasses.replace(ruleset, mailboxes=tuple(changed if m.name == mailbox else m for m in ruleset.mailboxes))
+    options = fill_mailbox(merged)
+    written = {**base.written, **(origins or _paths(overrides, "mailbox_options"))}
+    changed = dataclasses.replace(base, options=freeze(options), written=FrozenDict(written),
+                                  policy=mailbox_policy(options, written, ruleset.knobs))
+    return ruleset.with_mailbox(changed)
+
+
+def _override_origins(expected_path: Path) -> dict:
+    """Where the case file writes each mailbox_options key, as the trace cites it."""
+    loaded, _ = load_file(expected_path, expected_path.name, "case")
+    return written_keys({p: m for p, m in loaded.key_marks.items() if p[:1] == ("mailbox_options",)},
+                        loaded.label, strip=1)
+
+
+def _paths(overrides: dict, label: str, prefix: tuple = ()) -> dict:
+    """Every key path of `overrides`, each labelled `label` (overrides given in code, not in a file)."""
+    found = {}
+    for name, value in overrides.items():
+        found[prefix + (name,)] = label
+        if isinstance(value, dict):
+            found.update(_paths(value, label, prefix + (name,)))
+    return found
 
 
 def _merge(base: dict, overrides: dict) -> dict:

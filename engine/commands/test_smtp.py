@@ -22,12 +22,12 @@ def run(args) -> int:
     """Send one mail; print the server's words on failure."""
     ruleset = load(args)
     addresses = {m.address.lower() for m in ruleset.mailboxes}
-    sender = args.sender or ruleset.settings.get("return_address") or ruleset.mailboxes[0].address
+    sender = args.sender or ruleset.settings.return_address or ruleset.mailboxes[0].address
     if sender.lower() not in addresses:
         raise UsageError(f"{sender} is not the address of a configured mailbox (F-OUT-6)")
     settings = SmtpSettings.from_ruleset(ruleset)
     domain = sender.rpartition("@")[2]
-    mail = build_mime(formataddr((ruleset.settings.get("from_name") or "", sender)), args.to,
+    mail = build_mime(formataddr((ruleset.settings.from_name or "", sender)), args.to,
                       "mailgate test mail", "This is a test mail sent by `mailgate test-smtp`.\n",
                       f"<mailgate.test.{uuid.uuid4().hex}@{domain}>", (("Auto-Submitted", "auto-generated"),))
     try:

@@ -9,6 +9,8 @@ from pathlib import Path
 from engine.config.defaults import fill_defaults
 from engine.config.freeze import FrozenDict, freeze
 from engine.config.load import LoadedFile
+from engine.config.policy import DEFAULT
+from engine.config.resolve import SINGLE_SECTIONS, fill_mailbox, mailbox_policy, mailbox_written, rules_knobs
 from engine.config.ruleset import (BlockedAttachment, ExcludedText, Filter, Keyword, MailboxConfig,
                                    Ruleset, SubjectRule, Template, TokenDef)
 from engine.config.schemas import schema_for
@@ -40,26 +42,27 @@ class _Origin:
 
 
 def _rules_data(files):
+    """Each rules file with the defaults of its entries filled (rule lists are concatenated, so
+    per file is right for them); its single knobs are merged across files first, in rules_knobs()."""
     for loaded in files:
         if loaded.kind == "rules":
-            yield loaded, fill_defaults(loaded.data, schema_for("rules"), "rules"), _Origin(loaded)
+            entries = {k: v for k, v in loaded.data.items() if k not in SINGLE_SECTIONS}
+            entries["filters"] = {k: v for k, v in (loaded.data.get("filters") or {}).items() if k != "accept_from"}
+            yield loaded, fill_defaults(entries, schema_for("rules"), "rules"), _Origin(loaded)
 
 
 def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
     """The Ruleset of already-validated files, merged in their (sorted) order."""
     rules = list(_rules_data(files))
-    merged_settings, limits, filters, references = {}, {}, {}, {}
+    knobs = rules_knobs([loaded for loaded, _, _ in rules])
+    references = {}
     for _, data, _ in rules:
-        merged_settings.update(data.get("settings", {}))
-        limits.update(data.get("limits", {}))
-        filters.update({k: v for k, v in data.get("filters", {}).items() if isinstance(v, str)})
         references.update({k: v for k, v in data.get("references", {}).items() if k == "tag"})
     forms = tuple(f for _, d, _ in rules for f in d.get("references", {}).get("subject", [])) or DEFAULT_REFERENCE_FORMS
     return Ruleset(
-        mailboxes=tuple(sorted(_mailboxes(files), key=lambda m: m.name)),
-        settings=freeze(merged_settings),
-        subject_max_length=limits.get("subject_max_length", 400),
-        accept_from=filters.get("accept_from", "everyone"),
+        mailboxes=tuple(sorted(_mailboxes(files, knobs), key=lambda m: m.name)),
+        settings=knobs.settings,
+        knobs=knobs,
         sender_filters=tuple(_filters(rules, "senders")),
         subject_filters=tuple(_filters(rules, "subjects")),
         keywords=tuple(Keyword(k["phrase"], k["where"], k.get("reason", ""), k["notify_sender"], o("keywords", i))
@@ -87,13 +90,12 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
     )
 
 
-_SINGLE = {"subject_max_length": ("limits", "subject_max_length"), "accept_from": ("filters", "accept_from"),
-           "references": ("references", "subject")}
+_SINGLE = {"references": ("references", "subject")}
 
 
 def _single_origins(rules):
-    """Where each single setting was written (the last file wins, as when merging)."""
-    found = {}
+    """Where each single setting was written (the last file wins, as when merging), else 'default'."""
+    found = dict.fromkeys(_SINGLE, DEFAULT)
     for loaded, _, origin in rules:
         for name, path in _SINGLE.items():
             section = loaded.data.get(path[0]) or {}
@@ -106,12 +108,13 @@ def _concat(rules, key) -> tuple:
     return tuple(item for _, data, _ in rules for item in data.get(key, []))
 
 
-def _mailboxes(files):
+def _mailboxes(files, knobs):
     for loaded in files:
         if loaded.kind == "mailbox":
-            options = fill_defaults(loaded.data, schema_for("mailbox"), "mailbox")["mailbox"]
+            options, written = fill_mailbox(loaded.data["mailbox"]), mailbox_written(loaded)
             yield MailboxConfig(options["name"], options["address"], options["protocol"], options["active"],
-                                freeze(options), _Origin(loaded)("mailbox"))
+                                freeze(options), _Origin(loaded)("mailbox"), mailbox_policy(options, written, knobs),
+                                written)
 
 
 def _filters(rules, section):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config.freeze import FrozenDict
+from engine.config.sections import MailboxPolicy, RulesKnobs, Settings
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,9 @@ class Template:
 
 @dataclass(frozen=True)
 class MailboxConfig:
-    """One mailbox; `options` is its whole mapping with schema defaults filled in."""
+    """One mailbox. The engine reads its `policy` (typed, each knob with its origin); `options` is
+    the raw mapping with schema defaults filled in, which the sources read; `written` says where
+    the mailbox file wrote each key (path under `mailbox:` -> file:line)."""
 
     name: str
     address: str
@@ -100,6 +104,8 @@ class MailboxConfig:
     active: bool
     options: FrozenDict
     origin: str
+    policy: MailboxPolicy | None = None
+    written: FrozenDict = field(default_factory=FrozenDict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,8 @@ class Ruleset:
     """Everything the engine reads, merged from all files in sorted file order."""
 
     mailboxes: tuple[MailboxConfig, ...]
-    settings: FrozenDict
-    subject_max_length: int
-    accept_from: str
+    settings: Settings  # the rules' `settings`, typed (also knobs.settings)
+    knobs: RulesKnobs  # settings, limits, filters.accept_from: what mailbox policies fall back to
     sender_filters: tuple[Filter, ...]
     subject_filters: tuple[Filter, ...]
     keywords: tuple[Keyword, ...]
@@ -130,7 +135,7 @@ class Ruleset:
     templates: FrozenDict  # name -> Template
     config_dir: str
     grammar_digest: str
-    origins: FrozenDict = field(default_factory=FrozenDict)  # single settings -> "file:line", for the trace
+    origins: FrozenDict = field(default_factory=FrozenDict)  # "references" -> "file:line" or "default", for the trace
 
     def mailbox(self, name: str) -> MailboxConfig:
         """The mailbox called `name` (KeyError when there is none)."""
@@ -138,3 +143,8 @@ class Ruleset:
             if mailbox.name == name:
                 return mailbox
         raise KeyError(name)
+
+    def with_mailbox(self, mailbox: MailboxConfig) -> "Ruleset":
+        """This ruleset with `mailbox` in place of the one of the same name."""
+        mailboxes = tuple(mailbox if m.name == mailbox.name else m for m in self.mailboxes)
+        return dataclasses.replace(self, mailboxes=mailboxes)

@@ -16,7 +16,7 @@ STAGE = "attachments"
 
 def sort_attachments(d: Draft) -> None:
     """Decide each attachment; the note lists what was left out ("Email Received", F-ATT-2)."""
-    limit_mb = d.options["size_limits"]["max_attachment_mb"]
+    limit_mb = d.policy.size_limits.max_attachment_mb
     for item in d.message.attachments:
         verdict = _verdict(d, item, limit_mb)
         d.attachments.append(verdict)
@@ -34,7 +34,8 @@ def _verdict(d: Draft, item: Attachment, limit_mb: float) -> AttachmentVerdict:
     if rule is not None:
         return replace(base, kept=False, reason=f"blocked: {rule.reason or 'matches a blocking rule'}", origin=rule.origin)
     if item.size > limit_mb * 1024 * 1024:  # the limit may be a fraction of a MB: say it as configured
-        return replace(base, kept=False, reason=f"larger than the {limit_mb:g} MB limit", origin=d.mailbox.origin)
+        return replace(base, kept=False, reason=f"larger than the {limit_mb:g} MB limit",
+                       origin=d.policy.size_limits.where("max_attachment_mb"))
     return base
 
 

@@ -17,14 +17,15 @@ def compose(d: Draft) -> None:
     text = d.message.text or ""
     is_reply = d.outcome in (Outcome.ADD_NOTE, Outcome.BUNDLE)
     quoted = False
-    if is_reply and d.reason != "bounce_filed" and d.options["replies"]["strip_quotes"]:
+    if is_reply and d.reason != "bounce_filed" and d.policy.replies.strip_quotes:
         cut = reply_text(text, d.message.html)
         quoted = cut != text.strip()
-        d.step(STAGE, "strip_quotes", quoted, f"{len(text)} -> {len(cut)} characters", d.mailbox.origin)
+        d.step(STAGE, "strip_quotes", quoted, f"{len(text)} -> {len(cut)} characters",
+               d.policy.replies.where("strip_quotes"))
         text = cut
     text = remove_excluded(d, text)
     html = _html(d, quoted)
-    if d.options["new_tickets"]["submitted_by_note"]:
+    if d.policy.new_tickets.submitted_by_note:
         text = f"{text.rstrip()}\n\nSubmitted by direct email to {d.mailbox.address}".lstrip()
     d.note = Note(text=text, html=html, author=d.sender, acting_as=acting_technician(d),
                   hidden_from_portal=_hidden_from_portal(d), message_id=d.message.message_id)
@@ -49,32 +50,34 @@ def _html(d: Draft, quoted: bool) -> str | None:
     When quotes were cut from a reply, the HTML still holds the earlier mail, so the
     note keeps the cut plain text instead (F-REF-5).
     """
-    wanted = bool(d.message.html) and d.options["body"]["preserve_html"]
+    wanted = bool(d.message.html) and d.policy.body.preserve_html
     keep = wanted and not quoted
     why = "sanitised HTML kept" if keep else "stored as plain text"
     d.step(STAGE, "preserve_html", keep, why + (": the HTML holds the quoted earlier mail" if wanted and quoted else ""),
-           d.mailbox.origin)
+           d.policy.body.where("preserve_html"))
     return d.message.html if keep else None
 
 
 def _hidden_from_portal(d: Draft) -> bool:
     """Hide an update from the portal when the requester was not a recipient of it (F-REF-10)."""
-    if d.ticket.get("new", True) or not d.options["replies"]["hide_from_portal_unless_recipient"]:
+    replies = d.policy.replies
+    if d.ticket.get("new", True) or not replies.hide_from_portal_unless_recipient:
         return False
     requester = (d.existing.requester or "").lower() if d.existing else ""
     recipients = {a.address.lower() for a in (*d.message.to, *d.message.cc)} | {d.sender or ""}
     hidden = bool(requester) and requester not in recipients
     d.step(STAGE, "hide_from_portal", hidden, f"requester {requester} {'not ' if hidden else ''}among the recipients",
-           d.mailbox.origin)
+           replies.where("hide_from_portal_unless_recipient"))
     return hidden
 
 
 def _extras(d: Draft) -> None:
     """Attach the raw message and/or an HTML rendering when configured (F-BODY-3)."""
-    body = d.options["body"]
-    if body["attach_raw_message"]:
+    body = d.policy.body
+    if body.attach_raw_message:
         d.extra_attachments.append("raw_message")
-    if body["attach_html_rendering"]:
+    if body.attach_html_rendering:
         d.extra_attachments.append("html_rendering")
     if d.extra_attachments:
-        d.step(STAGE, "attach_extras", True, ", ".join(d.extra_attachments), d.mailbox.origin)
+        d.step(STAGE, "attach_extras", True, ", ".join(d.extra_attachments),
+               body.where("attach_raw_message", "attach_html_rendering"))

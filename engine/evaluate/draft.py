@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from engine.config.ruleset import MailboxConfig, Ruleset
+from engine.config.sections import MailboxPolicy
 from engine.decision import (AttachmentVerdict, Decision, NewUser, Note, Outcome, OutgoingMail, Step,
                              TicketChange, TokenResult)
 from engine.evaluate.index import RuleIndex
@@ -50,9 +51,9 @@ class Draft:
     notify: list[str] = field(default_factory=list)  # outgoing roles the stages asked for
 
     @cached_property  # read ~25 times per message: after the first, a plain attribute
-    def options(self):
-        """The mailbox's options with schema defaults filled in."""
-        return self.mailbox.options
+    def policy(self) -> MailboxPolicy:
+        """The mailbox's knobs, resolved once at load time (F-CFG-5)."""
+        return self.mailbox.policy
 
     def step(self, stage: str, rule: str, hit: bool, detail: str = "", origin: str | None = None) -> None:
         """Record one trace line."""

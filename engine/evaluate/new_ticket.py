@@ -13,26 +13,27 @@ STAGE = "new_ticket"
 
 def create(d: Draft) -> bool:
     """Everything that is not a reply becomes a new ticket, if unknown senders may create one (F-USR-3)."""
-    if d.user is None and d.requester == d.sender and not d.options["unknown_senders"]["create_anonymously"]:
-        d.step(STAGE, "create_anonymously", True, "unknown senders may not create tickets", d.mailbox.origin)
+    if d.user is None and d.requester == d.sender and not d.policy.unknown_senders.create_anonymously:
+        d.step(STAGE, "create_anonymously", True, "unknown senders may not create tickets",
+               d.policy.unknown_senders.where("create_anonymously"))
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "anonymous_create", f"{d.sender} is unknown and may not create tickets")
     create_sender_if_needed(d)
-    defaults = d.options["new_tickets"]
-    assignee = defaults.get("assignee") or {}
+    defaults = d.policy.new_tickets
+    assignee = defaults.assignee
     d.ticket = {
         "number": d.state.next_ticket_number(), "new": True, "subject": d.message.subject.strip() or "(no subject)",
-        "requester": d.requester, "organisation": _organisation(d), "type": defaults.get("issue_type"),
-        "subtype": defaults.get("issue_subtype"), "quick_pick": defaults.get("quick_pick"),
-        "ticket_class": defaults.get("class"), "category": defaults.get("category"),
-        "priority": defaults.get("priority"), "assignee_user": assignee.get("user"),
-        "assignee_group": assignee.get("group"), "logging_technician": acting_technician(d),
+        "requester": d.requester, "organisation": _organisation(d), "type": defaults.issue_type,
+        "subtype": defaults.issue_subtype, "quick_pick": defaults.quick_pick,
+        "ticket_class": defaults.ticket_class, "category": defaults.category,
+        "priority": defaults.priority, "assignee_user": assignee and assignee.user,
+        "assignee_group": assignee and assignee.group, "logging_technician": acting_technician(d),
         "source_mailbox": d.mailbox.name,
     }
-    d.step(STAGE, "mailbox_defaults", True, _describe(d.ticket), d.mailbox.origin)
-    if defaults.get("quick_pick"):
-        _apply_quick_pick(d, defaults["quick_pick"], d.mailbox.origin)
-    if defaults["derive_from_subject"]:
+    d.step(STAGE, "mailbox_defaults", True, _describe(d.ticket), d.policy.where("new_tickets"))
+    if defaults.quick_pick:
+        _apply_quick_pick(d, defaults.quick_pick, defaults.where("quick_pick"))
+    if defaults.derive_from_subject:
         _derive_from_subject(d)
     _cc(d)
     return d.finish(Outcome.CREATE_TICKET, "new_ticket")
@@ -79,7 +80,8 @@ def _derive_from_subject(d: Draft) -> None:
 
 def _cc(d: Draft) -> None:
     """CC recipients join the distribution list: existing users only, or created (F-NEW-3)."""
-    policy = d.options["cc"]["policy"]
+    cc_policy = d.policy.cc
+    policy, origin = cc_policy.policy, cc_policy.where("policy")
     if policy == "ignore":
         return
     own = {d.mailbox.address.lower(), *(m.address.lower() for m in d.ruleset.mailboxes), d.sender or ""}
@@ -89,10 +91,10 @@ def _cc(d: Draft) -> None:
             continue
         known = d.state.user_by_email(address)
         if known is None and policy == "existing_users":
-            d.step(STAGE, "cc", False, f"{address} is not a user; not added", d.mailbox.origin)
+            d.step(STAGE, "cc", False, f"{address} is not a user; not added", origin)
             continue
         if known is None:
-            d.users_to_create.append(new_user(d, address, cc.name, policy, d.options["cc"].get("user_template")))
+            d.users_to_create.append(new_user(d, address, cc.name, policy, cc_policy.user_template))
         d.distribution_adds.append(address)
         d.step(STAGE, "cc", True, f"{address} joins the distribution list" + ("" if known else " (new user)"),
-               d.mailbox.origin)
+               origin)

@@ -36,9 +36,9 @@ def plan(d: Draft) -> None:
 
 
 def _recipient(d: Draft, role: str) -> str | None:
-    outgoing = d.options["outgoing"]
-    if role in SWITCHES and not outgoing[SWITCHES[role]]:
-        d.step(STAGE, role, False, f"outgoing.{SWITCHES[role]} is off", d.mailbox.origin)
+    outgoing = d.policy.outgoing
+    if role in SWITCHES and not getattr(outgoing, SWITCHES[role]):
+        d.step(STAGE, role, False, f"outgoing.{SWITCHES[role]} is off", outgoing.where(SWITCHES[role]))
         return None
     if role not in TO_SENDER:
         return _error_user(d)
@@ -47,7 +47,7 @@ def _recipient(d: Draft, role: str) -> str | None:
         d.step(STAGE, role, False, "never answer auto-generated mail or our own mailboxes (F-PRE-2)")
         return None
     if role == "auto_reply":
-        window = outgoing["auto_reply_window_minutes"]
+        window = outgoing.auto_reply_window_minutes
         if window and d.state.auto_replies_sent(d.sender, d.now - timedelta(minutes=window)):
             d.step(STAGE, role, False, f"{d.sender} already had an auto-reply in the last {window} minutes")
             return None
@@ -55,9 +55,9 @@ def _recipient(d: Draft, role: str) -> str | None:
 
 
 def _error_user(d: Draft) -> str | None:
-    name = d.options.get("error_user") or d.ruleset.settings.get("error_user")
+    name = d.policy.error_user
     if not name:
-        d.step(STAGE, "error_notice", False, "no error_user configured")
+        d.step(STAGE, "error_notice", False, "no error_user configured", d.policy.where("error_user"))
         return None
     if "@" in name:
         return name
@@ -65,12 +65,8 @@ def _error_user(d: Draft) -> str | None:
     return user.email if user else None
 
 
-def _template_name(d: Draft, role: str) -> str:
-    return d.options["outgoing"]["templates"].get(role) or role
-
-
 def _render(d: Draft, role: str, recipient: str, **extra) -> None:
-    name = _template_name(d, role)
+    name = d.policy.outgoing.templates.name(role)
     template = d.ruleset.templates.get(name)
     if template is None:
         d.step(STAGE, role, False, f"no template '{name}'")
@@ -91,7 +87,7 @@ def _render(d: Draft, role: str, recipient: str, **extra) -> None:
 
 def _context(d: Draft, **extra) -> dict:
     number = d.ticket.get("number")
-    base_url = d.ruleset.settings.get("ticket_base_url") or ""
+    base_url = d.policy.ticket_base_url
     subject = d.ticket.get("subject") or (d.existing.subject if d.existing else d.message.subject)
     return {
         "ticket": {"number": number, "subject": subject, "status": d.ticket.get("status") or (
@@ -126,12 +122,11 @@ def _tagged(d: Draft, subject: str) -> str:
 
 
 def _from_name(d: Draft) -> str:
-    return d.options.get("from_name") or d.ruleset.settings.get("from_name") or ""
+    return d.policy.from_name
 
 
 def _from(d: Draft) -> str:
-    address = d.options.get("return_address") or d.ruleset.settings.get("return_address") or d.mailbox.address
-    return _formataddr(_one_line(_from_name(d)), address)
+    return _formataddr(_one_line(_from_name(d)), d.policy.return_address)
 
 
 def _message_id(d: Draft, role: str, recipient: str) -> str:

@@ -30,9 +30,10 @@ def duplicate(d: Draft) -> bool:
 
 def size_limit(d: Draft) -> bool:
     """Mail larger than the mailbox limit is rejected with a notice (F-PRE-7)."""
-    limit_mb = d.options["size_limits"]["max_message_mb"]
+    limits = d.policy.size_limits
+    limit_mb = limits.max_message_mb
     too_big = d.message.size > limit_mb * 1024 * 1024
-    d.step(STAGE, "size_limit", too_big, f"{d.message.size} bytes, limit {limit_mb} MB", d.mailbox.origin)
+    d.step(STAGE, "size_limit", too_big, f"{d.message.size} bytes, limit {limit_mb} MB", limits.where("max_message_mb"))
     if too_big:
         d.notify += ["rejected", "error_notice"]
         return d.finish(Outcome.REJECT, "too_large", f"the message is larger than {limit_mb} MB")
@@ -41,10 +42,10 @@ def size_limit(d: Draft) -> bool:
 
 def subject_length(d: Draft) -> bool:
     """A subject longer than subject_max_length (default 400) is rejected (F-PRE-1)."""
-    limit = d.options.get("subject_max_length") or d.ruleset.subject_max_length
+    limit = d.policy.subject_max_length
     too_long = len(d.message.subject) > limit
     d.step(STAGE, "subject_max_length", too_long, f"{len(d.message.subject)} characters, limit {limit}",
-           d.mailbox.origin if d.options.get("subject_max_length") else d.ruleset.origins.get("subject_max_length"))
+           d.policy.where("subject_max_length"))
     if too_long:
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "subject_too_long", f"the subject is longer than {limit} characters")
@@ -54,7 +55,7 @@ def subject_length(d: Draft) -> bool:
 def bounce_of_ours(d: Draft) -> bool:
     """A bounce about mail mailgate sent becomes a note on its ticket, failed recipients flagged (F-REF-9)."""
     bounce = d.message.bounce
-    if bounce is None or d.options["auto_generated"]["bounces"] != "note_on_ticket":
+    if bounce is None or d.policy.auto_generated.bounces != "note_on_ticket":
         d.step(STAGE, "bounce_of_our_mail", False, "not a bounce" if bounce is None else "bounces: ignore")
         return False
     number = d.state.ticket_by_message_id(bounce.original_message_id) if bounce.original_message_id else None
@@ -71,8 +72,9 @@ def bounce_of_ours(d: Draft) -> bool:
 def auto_generated(d: Draft) -> bool:
     """Auto-replies, bounces and meeting requests: ignored or processed per mailbox (F-PRE-2)."""
     flags = d.message.auto_generated
-    d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons), d.mailbox.origin)
-    if flags.value and d.options["auto_generated"]["action"] == "ignore":
+    policy = d.policy.auto_generated
+    d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons), policy.where("action"))
+    if flags.value and policy.action == "ignore":
         return d.finish(Outcome.IGNORE, "auto_generated", "; ".join(flags.reasons))
     return False
 
@@ -107,18 +109,18 @@ def keywords(d: Draft) -> bool:
 
 def loop_prevention(d: Draft) -> bool:
     """More than N messages from one sender within M minutes are refused (F-PRE-5)."""
-    settings = d.options["loop_prevention"]
+    loop = d.policy.loop_prevention
     sender = d.message.from_.address.lower() if d.message.from_ else ""
-    if not settings["enabled"] or not sender:
-        d.step(STAGE, "loop_prevention", False, "off" if not settings["enabled"] else "no sender", d.mailbox.origin)
+    if not loop.enabled or not sender:
+        d.step(STAGE, "loop_prevention", False, "off" if not loop.enabled else "no sender", loop.where("enabled"))
         return False
-    since = d.now - timedelta(minutes=settings["window_minutes"])
+    since = d.now - timedelta(minutes=loop.window_minutes)
     count = d.state.sender_message_count(d.mailbox.name, sender, since)
-    looping = count >= settings["max_messages"]
-    d.step(STAGE, "loop_prevention", looping,
-           f"{count} earlier message(s) in {settings['window_minutes']} min, limit {settings['max_messages']}", d.mailbox.origin)
+    looping = count >= loop.max_messages
+    d.step(STAGE, "loop_prevention", looping, f"{count} earlier message(s) in {loop.window_minutes} min, limit "
+           f"{loop.max_messages}", loop.where("max_messages", "window_minutes"))
     if looping:
         d.notify.append("error_notice")
-        return d.finish(Outcome.REJECT, "mail_loop", f"{sender} sent more than {settings['max_messages']} messages "
-                                                      f"in {settings['window_minutes']} minutes")
+        return d.finish(Outcome.REJECT, "mail_loop", f"{sender} sent more than {loop.max_messages} messages "
+                                                      f"in {loop.window_minutes} minutes")
     return False

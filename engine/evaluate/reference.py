@@ -18,19 +18,20 @@ def find_reference(d: Draft) -> bool:
     number, how = _referenced_number(d)
     if number is None:
         d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers",
-               d.ruleset.origins.get("references"))
+               d.ruleset.origins["references"])
         return False
     ticket = d.state.ticket(number)
     d.step(STAGE, "ticket_reference", True, f"ticket {number} by {how}" + ("" if ticket else " (does not exist)"),
-           d.ruleset.origins.get("references") if how in ("subject", "body") else None)
+           d.ruleset.origins["references"] if how in ("subject", "body") else None)
     if ticket is not None:
         d.existing = ticket
         return False
-    if d.options["replies"]["unknown_reference"] == "reject":
-        d.step(STAGE, "unknown_reference", True, "reject", d.mailbox.origin)
+    replies = d.policy.replies
+    if replies.unknown_reference == "reject":
+        d.step(STAGE, "unknown_reference", True, "reject", replies.where("unknown_reference"))
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "unknown_reference", f"ticket {number} does not exist")
-    d.step(STAGE, "unknown_reference", True, "new_ticket", d.mailbox.origin)
+    d.step(STAGE, "unknown_reference", True, "new_ticket", replies.where("unknown_reference"))
     return False
 
 
@@ -42,7 +43,7 @@ def _referenced_number(d: Draft) -> tuple[int | None, str]:
     """
     regex = d.index.reference_regex
     texts = [("subject", d.message.subject)]
-    if d.options["replies"]["reference_in_body"]:
+    if d.policy.replies.reference_in_body:
         texts.append(("body", d.message.text))
     matches = ((match, where) for where, text in texts for match in regex.finditer(text or ""))
     # A few references are real; a body listing thousands must not cost a lookup each.
@@ -50,7 +51,7 @@ def _referenced_number(d: Draft) -> tuple[int | None, str]:
     existing = next((ref for ref in found if d.state.ticket(ref[0]) is not None), None)
     if existing or found:
         return existing or found[0]
-    if d.options["replies"]["match_message_ids"]:
+    if d.policy.replies.match_message_ids:
         for message_id in (d.message.in_reply_to, *reversed(d.message.references)):
             number = d.state.ticket_by_message_id(message_id) if message_id else None
             if number is not None:
@@ -79,14 +80,15 @@ def reply(d: Draft) -> bool:
     ticket = d.existing
     if ticket is None:
         return False
-    replies = d.options["replies"]
-    if d.user is None and not d.options["unknown_senders"]["update_anonymously"]:
-        d.step(STAGE, "update_anonymously", True, "unknown senders may not update tickets", d.mailbox.origin)
+    replies = d.policy.replies
+    if d.user is None and not d.policy.unknown_senders.update_anonymously:
+        d.step(STAGE, "update_anonymously", True, "unknown senders may not update tickets",
+               d.policy.unknown_senders.where("update_anonymously"))
         d.notify.append("error_notice")
         return d.finish(Outcome.REJECT, "anonymous_update", f"{d.sender} is unknown and may not update tickets")
-    if replies["require_visibility"]:
+    if replies.require_visibility:
         visible, why = can_see(d, ticket)
-        d.step(STAGE, "require_visibility", not visible, why, d.mailbox.origin)
+        d.step(STAGE, "require_visibility", not visible, why, replies.where("require_visibility"))
         if not visible:
             d.notify.append("error_notice")
             return d.finish(Outcome.REJECT, "not_visible", f"{d.sender} may not see ticket {ticket.number}")
@@ -98,8 +100,8 @@ def reply(d: Draft) -> bool:
 
 def _closed(d: Draft, ticket: Ticket, replies) -> bool:
     """Closed tickets: ignore and tell, note without reopening, or reopen and reassign (F-REF-4)."""
-    mode = replies["closed_tickets"]
-    d.step(STAGE, "closed_ticket", True, f"ticket {ticket.number} is closed: {mode}", d.mailbox.origin)
+    mode = replies.closed_tickets
+    d.step(STAGE, "closed_ticket", True, f"ticket {ticket.number} is closed: {mode}", replies.where("closed_tickets"))
     if mode == "ignore":
         d.notify.append("closed_not_updated")
         return d.finish(Outcome.IGNORE, "ticket_closed", f"ticket {ticket.number} is already closed and has not been updated")
@@ -112,7 +114,7 @@ def _closed(d: Draft, ticket: Ticket, replies) -> bool:
 
 
 def _reassign(d: Draft, ticket: Ticket, replies) -> None:
-    rule = replies["reopen_assign_to"]
+    rule = replies.reopen_assign_to
     user, group = None, None
     if rule == "template_group" and ticket.quick_pick in d.ruleset.quick_picks:
         group = d.ruleset.quick_picks[ticket.quick_pick].get("assignee", {}).get("group")
@@ -121,16 +123,18 @@ def _reassign(d: Draft, ticket: Ticket, replies) -> None:
     elif rule == "logging_technician":
         user = ticket.logging_technician
     if rule != "unchanged" and not (user or group):
-        group = replies.get("reopen_fallback_group")
+        group = replies.reopen_fallback_group
     if user or group:
         d.ticket.update({"assignee_user": user, "assignee_group": group})
-    d.step(STAGE, "reopen_assign_to", bool(user or group), f"{rule}: " + (user or group or "unchanged"), d.mailbox.origin)
+    d.step(STAGE, "reopen_assign_to", bool(user or group), f"{rule}: " + (user or group or "unchanged"),
+           replies.where("reopen_assign_to"))
 
 
 def reply_only(d: Draft) -> bool:
     """A mailbox with create_tickets: false accepts replies only (F-REF-6)."""
-    allowed = d.options["new_tickets"]["create_tickets"]
-    d.step(STAGE, "create_tickets", not allowed, "reply-only mailbox" if not allowed else "new tickets allowed", d.mailbox.origin)
+    allowed = d.policy.new_tickets.create_tickets
+    d.step(STAGE, "create_tickets", not allowed, "reply-only mailbox" if not allowed else "new tickets allowed",
+           d.policy.new_tickets.where("create_tickets"))
     if allowed:
         return False
     d.notify.append("error_notice")
@@ -139,15 +143,16 @@ def reply_only(d: Draft) -> bool:
 
 def auto_bundle(d: Draft) -> bool:
     """Same sender and subject within this or the next polling interval: a note on that ticket (F-REF-7)."""
-    if not d.options["replies"]["auto_bundle"] or not d.sender:
-        d.step(STAGE, "auto_bundle", False, "off", d.mailbox.origin)
+    replies = d.policy.replies
+    if not replies.auto_bundle or not d.sender:
+        d.step(STAGE, "auto_bundle", False, "off", replies.where("auto_bundle"))
         return False
-    window = timedelta(seconds=2 * d.options["polling"]["interval_seconds"])
+    window = timedelta(seconds=2 * d.policy.polling.interval_seconds)
     subject = bundle_subject(d.message.subject, d.ruleset.reply_prefixes)
     number = d.state.recent_ticket_by_sender_subject(d.mailbox.name, d.sender, subject, d.now - window)
     ticket = d.state.ticket(number) if number is not None else None
     d.step(STAGE, "auto_bundle", ticket is not None, f"ticket {number}" if ticket else "no recent ticket with this subject",
-           d.mailbox.origin)
+           replies.where("auto_bundle"))
     if ticket is None:
         return False
     d.existing = ticket

@@ -48,7 +48,7 @@ def _evaluate(d: Draft, definition: TokenDef, parsed, line: str) -> TokenResult:
     failed = failed_authentication(d.message.header("authentication-results"))
     if definition.effect in ACTING and failed:
         return refuse(f"the sender's address failed authentication ({failed}); #{definition.name} needs an authentic sender")
-    if definition.effect == "close" and d.user is None and not d.options["unknown_senders"]["close_anonymously"]:
+    if definition.effect == "close" and d.user is None and not d.policy.unknown_senders.close_anonymously:
         return refuse("unknown senders may not close tickets")
     value, problem = _EFFECTS[definition.effect](d, definition, parsed)
     if problem:

@@ -13,7 +13,7 @@ SOURCE = "System - Email Monitor"
 
 def record_auth_failure(store, ruleset: Ruleset, mailbox: MailboxConfig, error: str, now: datetime) -> int | None:
     """Count a failure; open the monitor ticket when the threshold is reached. Returns its number if opened."""
-    threshold = mailbox.options["monitor"]["auth_failures_before_ticket"]
+    threshold = mailbox.policy.monitor.auth_failures_before_ticket
     with store.transaction() as tx:
         count = tx.record_auth_failure(mailbox.name, error)
         state = tx.monitor_state(mailbox.name)
@@ -26,7 +26,7 @@ def record_auth_failure(store, ruleset: Ruleset, mailbox: MailboxConfig, error: 
 
 
 def _open_ticket(tx, ruleset: Ruleset, mailbox: MailboxConfig, error: str, count: int, now: datetime) -> int:
-    pick_name = mailbox.options["monitor"].get("quick_pick")
+    pick_name = mailbox.policy.monitor.quick_pick
     pick = ruleset.quick_picks.get(pick_name, {}) if pick_name else {}
     fields = {"type": pick.get("type"), "subtype": pick.get("subtype"), "priority": pick.get("priority"),
               "ticket_class": pick.get("class"), "category": pick.get("category")}

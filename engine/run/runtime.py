@@ -9,14 +9,13 @@ from engine.config.compile import load_ruleset
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
 
-DEFAULT_STORE = "sqlite:///var/mailgate.db"
 
 
 def store_url(ruleset: Ruleset, override: str | None = None) -> str:
     """--store, then $MAILGATE_STORE_URL, then settings.store.url; SQLite paths are relative to the config."""
     url = override or os.environ.get("MAILGATE_STORE_URL")
     if not url:
-        spec = (ruleset.settings.get("store") or {}).get("url", DEFAULT_STORE)
+        spec = ruleset.settings.store.url
         url = spec if isinstance(spec, str) else resolve_secret(spec, ruleset.config_dir)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         path = url.removeprefix("sqlite:///")

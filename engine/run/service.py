@@ -86,8 +86,8 @@ class Service:
             if self.schedule.due.get(mailbox.name, now) > now:
                 continue
             report = self._poll(mailbox)
-            polling = mailbox.options["polling"]
-            self.schedule.done(report, polling["interval_seconds"], polling["max_backoff_seconds"], self.clock())
+            polling = mailbox.policy.polling
+            self.schedule.done(report, polling.interval_seconds, polling.max_backoff_seconds, self.clock())
             reports.append(report)
             log.info(report.summary())
         return reports
@@ -142,7 +142,7 @@ class Service:
 
     def sends_mail(self) -> bool:
         """False when settings.smtp.send is off: outgoing mail stays queued in the outbox."""
-        return (self.ruleset.settings.get("smtp") or {}).get("send", True)
+        return self.ruleset.settings.smtp.send
 
     def reload(self) -> bool:
         """Load the config again; keep the old one when the new one does not validate (F-CFG-6)."""
