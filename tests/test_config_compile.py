@@ -6,7 +6,6 @@ SPEC IDs proved here: F-BODY-1, F-CFG-1, F-CFG-3, F-CFG-5, F-OUT-4.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from engine.config.compile import load_ruleset, whitespace_tolerant
 from engine.config.secrets import SecretError, resolve_secret
 from engine.errors import ConfigError
 from engine.config.patterns import compile_safe
+from tests.configtools import small_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,19 +45,8 @@ def test_defaults_from_the_seeds_are_filled_in():
     assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:19"
 
 
-def _config(tmp_path, rules: dict[str, str]) -> Path:
-    shutil.copytree(REPO / "tests" / "config_cases" / "unknown-key-typo" / "rules", tmp_path / "rules")
-    mailboxes = tmp_path / "mailboxes.d"
-    mailboxes.mkdir()
-    source = (REPO / "tests" / "config_cases" / "missing-template" / "mailboxes.d" / "mb.yaml").read_text()
-    (mailboxes / "mb.yaml").write_text(source.replace("    templates: {auto_reply: welcome}\n", "    auto_reply: false\n"))
-    for name, text in rules.items():
-        (tmp_path / "rules" / name).write_text(text)
-    return tmp_path
-
-
 def test_sections_merge_in_sorted_file_order_with_origins_F_CFG_1(tmp_path):
-    config = _config(tmp_path, {
+    config = small_config(tmp_path, {
         "b.yaml": "version: 1\nkeywords:\n  - {phrase: second}\n",
         "a.yaml": "version: 1\nkeywords:\n  - {phrase: first}\n",
     })

@@ -6,7 +6,6 @@ SPEC IDs proved here: F-CFG-5, F-CFG-1, F-MB-6, F-PRE-1.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,9 @@ from engine.evaluate import evaluate
 from engine.parse import parse
 from engine.store.memory_state import from_ruleset
 
+from tests.configtools import MAILBOX, small_config as _config
+
 REPO = Path(__file__).resolve().parent.parent
-MAILBOX = """version: 1
-mailbox:
-  name: mb
-  address: help@example.org
-  protocol: maildir
-  maildir: {path: maildir}
-  outgoing:
-    auto_reply: false
-    error_notices: false
-    closed_ticket_replies: false
-"""
-
-
-def _config(tmp_path: Path, rules: dict[str, str], mailbox: str = MAILBOX) -> Path:
-    shutil.copytree(REPO / "tests" / "config_cases" / "unknown-key-typo" / "rules", tmp_path / "rules")
-    (tmp_path / "mailboxes.d").mkdir()
-    (tmp_path / "mailboxes.d" / "mb.yaml").write_text(mailbox)
-    for name, text in rules.items():
-        (tmp_path / "rules" / name).write_text(text)
-    return tmp_path
 
 
 def test_a_setting_moved_to_another_file_does_not_reset_smtp_F_CFG_5(tmp_path):
