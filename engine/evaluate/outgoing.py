@@ -14,6 +14,8 @@ from engine.evaluate.draft import Draft
 
 STAGE = "outgoing"
 # Replies to the sender are auto-replies in RFC 3834's sense; notices to staff are auto-generated.
+MAX_REFERENCES = 10  # Message-IDs an outgoing References carries (root, parents, the mail answered)
+MAX_ID_LENGTH = 250  # longer Message-IDs are hostile; ours never copy them
 TO_SENDER = ("auto_reply", "closed_not_updated", "closed_updated", "rejected")
 SWITCHES = {"auto_reply": "auto_reply", "error_notice": "error_notices", "closed_not_updated": "closed_ticket_replies",
             "closed_updated": "closed_ticket_replies", "rejected": "error_notices"}
@@ -138,13 +140,22 @@ def _headers(d: Draft, role: str) -> tuple[tuple[str, str], ...]:
     headers = [("Date", _date_header(d.now, d.now.utcoffset())),
                ("Auto-Submitted", "auto-replied" if role in TO_SENDER else "auto-generated"),
                ("X-Auto-Response-Suppress", "All")]
-    original = f"<{d.message.message_id}>" if d.message.message_id else None
-    if original and role in TO_SENDER:
-        references = " ".join(dict.fromkeys((*(f"<{r}>" for r in d.message.references), original)))
-        headers += [("In-Reply-To", original), ("References", references)]
+    message_id = d.message.message_id
+    if message_id and len(message_id) <= MAX_ID_LENGTH and role in TO_SENDER:
+        headers += [("In-Reply-To", f"<{message_id}>"), ("References", _references(d.message.references, message_id))]
     if d.ticket.get("number"):
         headers.append(("X-Mailgate-Ticket", str(d.ticket["number"])))
     return tuple(headers)
+
+
+def _references(incoming: tuple[str, ...], message_id: str) -> str:
+    """The thread root, the closest parents and the mail answered: bounded whatever the mail held.
+
+    RFC 5322 3.6.4 lets a reply trim References; mail from anyone must not make ours huge.
+    """
+    ids = [i for i in incoming if len(i) <= MAX_ID_LENGTH and i != message_id]
+    kept = ids[:1] + ids[1:][-(MAX_REFERENCES - 2):] if len(ids) > MAX_REFERENCES - 1 else ids
+    return " ".join(f"<{i}>" for i in dict.fromkeys((*kept, message_id)))
 
 
 # Both cost microseconds per mail and repeat: the same From for a mailbox, the same `now` for a poll.

@@ -14,7 +14,7 @@ from engine.parse.bounce import detect as detect_bounce
 from engine.parse.mime import blobs
 from engine.parse.mime import headers as hdr
 from engine.parse.mime.bodies import Bodies, RawAttachment, walk
-from engine.parse.mime.html import sanitize, to_text
+from engine.parse.mime.html import MAX_DEPTH as MAX_HTML_DEPTH, flatten, sanitize, to_text
 from engine.parse.mime.tnefparts import unpack_into
 from engine.parse.mime.tree import iter_parts
 
@@ -23,6 +23,7 @@ from engine.parse.mime.tree import iter_parts
 
 _PARSER = BytesParser(policy=_policy.compat32)  # compat32: raw strings, no eager header objects
 _MAX_DEFECTS = 50
+MAX_REFERENCES = 51  # kept of a References header: the root and the 50 closest parents
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 
@@ -49,7 +50,7 @@ def _parse(raw: bytes) -> Message:
     found = walk(mime)
     unpack_into(found)  # winmail.dat -> its files and body (F-ATT-3)
     defects += found.defects
-    text, html = _texts(found)
+    text, html = _texts(found, defects)
     attachments = tuple(_freeze(item) for item in found.attachments)
     head = _header_values(mime, defects)
     auto_generated, bounce = _classify(mime, defects)
@@ -109,8 +110,17 @@ def _header_values(mime: MimeMessage, defects: list[str]) -> dict:
         "subject": hdr.decode_header(first("subject") or "", defects),
         "date": date,
         "in_reply_to": reply[0] if reply else None,
-        "references": hdr.message_ids(first("references")),
+        "references": _references(first("references"), defects),
     }
+
+
+def _references(value: str | None, defects: list[str]) -> tuple[str, ...]:
+    """The thread root and the closest parents: all threading needs (200,000 ids cost a lookup each)."""
+    ids = hdr.message_ids(value)
+    if len(ids) <= MAX_REFERENCES:
+        return ids
+    defects.append(f"References holds {len(ids)} Message-IDs: kept the first and the last {MAX_REFERENCES - 1}")
+    return ids[:1] + ids[-(MAX_REFERENCES - 1):]
 
 
 def _all_raw(mime: MimeMessage, name: str) -> str | None:
@@ -119,8 +129,13 @@ def _all_raw(mime: MimeMessage, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _texts(found: Bodies) -> tuple[str, str | None]:
-    html = sanitize(_newlines("\n".join(found.html))) if found.html else None
+def _texts(found: Bodies, defects: list[str]) -> tuple[str, str | None]:
+    html = None
+    if found.html:
+        html, dropped = flatten(_newlines("\n".join(found.html)))
+        if dropped:
+            defects.append(f"HTML nested deeper than {MAX_HTML_DEPTH} levels: {dropped} tags dropped, their text kept")
+        html = sanitize(html)
     if found.plain:
         text = "\n\n".join(_newlines(segment) for segment in found.plain)
     elif html is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import timezone
+from itertools import islice
 from email.utils import getaddresses, parsedate_to_datetime
 
 from engine.parse.mime.charset import decode_text, guess_text
@@ -17,6 +18,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
 _GAP = re.compile(r"[ \t\r\n]*")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
+MAX_WORDS = 1000  # encoded words decoded per header value; real headers hold a few
 _ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"]+")
 
 
@@ -37,13 +39,17 @@ def to_text(value: str) -> str:
 
 
 def decode_words(value: str, defects: list[str] | None = None) -> str:
-    """Decode RFC 2047 encoded words; undecodable words stay as written."""
+    """Decode RFC 2047 encoded words; undecodable words stay as written.
+
+    Only the first MAX_WORDS are decoded: the rest of a hostile header (80,000 words
+    in a Subject) stays as written, so a header costs the same whatever its length.
+    """
     if "=?" not in value:
         return value
     out: list[str] = []
     pos = 0
     run: list[tuple[str, bytes]] = []  # adjacent words, merged per charset
-    for match in _WORD.finditer(value):
+    for match in islice(_WORD.finditer(value), MAX_WORDS):
         gap = value[pos : match.start()]
         if not (run and _GAP.fullmatch(gap)):
             _flush(run, out, defects)
@@ -56,6 +62,8 @@ def decode_words(value: str, defects: list[str] | None = None) -> str:
             run.append((match.group(1), data))
         pos = match.end()
     _flush(run, out, defects)
+    if defects is not None and _WORD.search(value, pos):
+        defects.append(f"header: more than {MAX_WORDS} encoded words, the rest left as written")
     out.append(value[pos:])
     return "".join(out)
 
@@ -72,16 +80,19 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
 
 def _flush(run: list[tuple[str, bytes]], out: list[str], defects: list[str] | None) -> None:
     # Multi-byte characters are often split across words: join bytes of the
-    # same charset before decoding.
-    while run:
-        charset = run[0][0]
-        data = b""
-        while run and run[0][0].lower() == charset.lower():
-            data += run.pop(0)[1]
-        text, defect = decode_text(data, charset)
+    # same charset before decoding (one join per charset change: linear).
+    start = 0
+    while start < len(run):
+        charset = run[start][0]
+        end = start + 1
+        while end < len(run) and run[end][0].lower() == charset.lower():
+            end += 1
+        text, defect = decode_text(b"".join(data for _, data in run[start:end]), charset)
         if defect and defects is not None:
             defects.append(f"header: {defect}")
         out.append(text)
+        start = end
+    run.clear()
 
 
 def decode_header(value: str, defects: list[str] | None = None) -> str:

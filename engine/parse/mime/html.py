@@ -47,6 +47,84 @@ def sanitize(html: str) -> str:
     return _CLEANER.clean(html)
 
 
+MAX_DEPTH = 256  # real mail nests tables and quotes a few dozen deep; browsers stop at 512
+# A tag: its name, and the rest up to '>' or the next '<' (never past it: a '<' without
+# '>' must not make every later '<' rescan to the end of the text).
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>?")
+# Never nest: no end tag, or an end tag the parser implies when the next one opens.
+_FLAT = frozenset("area base br col embed hr img input link meta param source track wbr "
+                  "p li dt dd td th tr option optgroup thead tbody tfoot colgroup rb rt rtc rp".split())
+
+
+def flatten(html: str, limit: int = MAX_DEPTH) -> tuple[str, int]:
+    """The HTML with tags nested deeper than `limit` dropped (their text stays), and how many.
+
+    HTML parsers (nh3's html5ever, html2text, lxml) spend time per tag in the depth of
+    open elements: 40,000 nested <div> cost seconds. The scan here is linear: a stack
+    of open names with a count of each, so an end tag finds its element in O(1).
+    """
+    if html.count("<") <= limit:
+        return html, 0
+    return _flattened(html, limit) if _too_deep(html, limit) else (html, 0)
+
+
+def _too_deep(html: str, limit: int) -> bool:
+    stack: list[str] = []
+    open_names: dict[str, int] = {}
+    for match in _TAG.finditer(html):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _FLAT:
+            continue
+        if not closing:
+            if match.group(0).endswith("/>"):
+                continue
+            stack.append(name)
+            open_names[name] = open_names.get(name, 0) + 1
+            if len(stack) > limit:
+                return True
+        elif open_names.get(name):
+            _close(stack, open_names, name)
+    return False
+
+
+def _close(stack: list[str], open_names: dict[str, int], name: str) -> None:
+    # Like an HTML parser: an end tag closes its element and everything opened inside it.
+    while stack:
+        top = stack.pop()
+        open_names[top] -= 1
+        if top == name:
+            return
+
+
+def _flattened(html: str, limit: int) -> tuple[str, int]:
+    stack: list[str] = []
+    open_names: dict[str, int] = {}
+    dropped_names: dict[str, int] = {}
+    dropped = 0
+
+    def keep(match: re.Match) -> str:
+        nonlocal dropped
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _FLAT or (not closing and match.group(0).endswith("/>")):
+            return match.group(0)
+        if not closing:
+            if len(stack) < limit:
+                stack.append(name)
+                open_names[name] = open_names.get(name, 0) + 1
+                return match.group(0)
+            dropped_names[name] = dropped_names.get(name, 0) + 1
+            dropped += 1
+            return ""
+        if dropped_names.get(name):  # the end of a dropped element goes with it
+            dropped_names[name] -= 1
+            return ""
+        if open_names.get(name):
+            _close(stack, open_names, name)
+        return match.group(0)
+
+    return _TAG.sub(keep, html), dropped
+
+
 RENDER_LIMIT = 1_000_000  # characters; html2text needs ~1 s per MB, beyond it strip tags
 _BLOCK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h[1-6]|/table)\b[^>]*>", re.I)
 _ANY_TAG = re.compile(r"<[^>]*>")
