@@ -107,7 +107,7 @@ def test_a_winmail_dat_is_never_copied_once_per_object_F_ATT_3(monkeypatch):
     """tnefparse handed each of 4,000 objects a copy of the rest of a 24 MB stream (~50 GB copied)."""
     import tnefparse.tnef as module
 
-    unpack(b"")  # the first call patches tnefparse (engine.parse.tnef._prepare)
+    unpack(hostile.tnef_flood(size=100, objects=2))  # the first real payload patches tnefparse
     copied = []
     original = module.TNEFObject.__init__
 
