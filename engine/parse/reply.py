@@ -5,13 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# Private-use characters mark, in text rendered from HTML, where the HTML
-# structure showed a quote, a hard cut (the earlier mail follows unquoted) or
-# a signature block; the line classifier below then treats them like `>`
-# lines, an "Original Message" line and a "-- " line.
-QUOTE_MARK = "\ue000"
-CUT_MARK = "\ue001"
-SIGNATURE_MARK = "\ue002"
+from engine.parse.reply_lines import CUT_MARK, FROM_KEY, HEADER_LINE, QUOTE_MARK, SIGNATURE_MARK
+
 
 _WINDOW = 3  # attribution lines ("On … wrote:") are wrapped over at most 3 lines
 _WINDOW_CHARS = 400  # bound on what the attribution regexes ever scan
@@ -41,27 +36,6 @@ _SEPARATOR = re.compile(
 )
 _UNDERSCORES = re.compile(r"^\s*_{20,}\s*$")
 
-# Header keys of the block Outlook (and webmails imitating it) put above the
-# unquoted earlier mail: "From: … Sent: … To: … Subject: …", in many languages.
-_FROM_KEYS = (
-    "from|von|de|van|da|fra|från|od|от|lähettäjä|feladó|kimden|expéditeur|remitente"
-    "|afzender|mittente|remetente|avsändare|afsender|avsender|nadawca|odesílatel"
-    "|差出人|送信者|发件人|寄件者|보낸 사람|보낸사람"
-)
-_OTHER_KEYS = (
-    "sent|date|to|subject|cc|reply-to|on behalf of|gesendet|datum|an|betreff|kopie"
-    "|envoyé|à|a|objet|enviado|enviada|enviado el|enviado em|enviada em|fecha|para|asunto"
-    "|assunto|verzonden|aan|onderwerp"
-    "|inviato|oggetto|data|sendt|til|emne|skickat|till|ämne|kopia|wysłano|wysłane|do"
-    "|temat|odesláno|komu|předmět|отправлено|дата|кому|тема|копия|lähetetty"
-    "|vastaanottaja|aihe|elküldve|címzett|tárgy|gönderildi|kime|konu"
-    "|送信日時|宛先|件名|发送时间|收件人|主题|日期|抄送|寄件日期|收件者|主旨"
-    "|보낸 날짜|받는 사람|제목"
-)
-_HEADER_LINE = re.compile(
-    rf"^\s*\**\s*(?P<key>{_FROM_KEYS}|{_OTHER_KEYS})\s*\**\s*[:：]", re.IGNORECASE
-)
-_FROM_KEY = re.compile(rf"^(?:{_FROM_KEYS})$", re.IGNORECASE)
 # A real block also names when it was sent or what about: "From: Monday /
 # To: Friday" in a room booking is not one.
 _WHEN_OR_WHAT_KEY = re.compile(
@@ -170,21 +144,21 @@ def _is_hard_cut(lines: list[str], i: int) -> bool:
         return True
     if _UNDERSCORES.match(line):
         following = _next_visible(lines, i + 1)
-        return following is not None and bool(_HEADER_LINE.match(lines[following]))
+        return following is not None and bool(HEADER_LINE.match(lines[following]))
     return _is_header_block(lines, i)
 
 
 def _is_header_block(lines: list[str], i: int) -> bool:
     """Line i opens a "From: … Sent: … To: …" block: a sender key and a date or subject key."""
-    first = _HEADER_LINE.match(lines[i])
+    first = HEADER_LINE.match(lines[i])
     if not first:
         return False
     keys = {first.group("key").lower()}
     for line in lines[i + 1 : i + 8]:
-        match = _HEADER_LINE.match(line)
+        match = HEADER_LINE.match(line)
         if match:
             keys.add(match.group("key").lower())
-    return any(_FROM_KEY.match(key) for key in keys) and any(
+    return any(FROM_KEY.match(key) for key in keys) and any(
         _WHEN_OR_WHAT_KEY.match(key) for key in keys
     )
 
@@ -288,9 +262,3 @@ def _tidy(lines: list[str]) -> str:
     while cleaned and _RULE.match(cleaned[-1]):
         cleaned.pop()  # the separator line that stood above the quote
     return "\n".join(cleaned).strip("\n")
-
-
-def opens_with_sender_header(words: str) -> bool:
-    """Does the text start like "From: … Sent: …" (in any language we know)?"""
-    match = _HEADER_LINE.match(words)
-    return bool(match and _FROM_KEY.match(match.group("key")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine.parse.reply import CUT_MARK, QUOTE_MARK, SIGNATURE_MARK, opens_with_sender_header
+from engine.parse.reply_lines import CUT_MARK, QUOTE_MARK, SIGNATURE_MARK, opens_with_sender_header
 
 # Containers clients wrap the quoted earlier mail in (Gmail, Apple Mail and
 # Thunderbird `type=cite`, Yahoo, ProtonMail, Zoho; any blockquote).
