@@ -10,7 +10,8 @@ from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
 from engine.config.patterns import PatternError, compile_safe
-from engine.sources.microsoft import config_problems as microsoft_problems
+from engine.config.protocols import AT_VALUE
+from engine.config.protocols import config_problems as protocol_problems
 from engine.config.token_grammar import Token, is_token_name, parse_token, write_token
 
 # x-ref kind in the schema -> kind in the index
@@ -218,18 +219,9 @@ def _policy_problems(loaded: LoadedFile) -> list[Problem]:
         if block.get(key) == value and needed not in block:
             problems.append(loaded.problem(("mailbox", section, key), f"{section}.{key} is {value} but {section}.{needed} is not set",
                                            f"add {section}.{needed}", at_value=True))
-    if mailbox.get("protocol") == "ews":
-        problems += _ews_problems(loaded, mailbox)
-    problems += [loaded.problem(("mailbox", *path), what, hint) for path, what, hint in microsoft_problems(mailbox)]
+    for path, what, hint in protocol_problems(mailbox):
+        problems.append(loaded.problem(("mailbox", *path), what, hint, at_value=path in AT_VALUE))
     return problems
-
-
-def _ews_problems(loaded, mailbox) -> list[Problem]:
-    ews = mailbox.get("ews", {})
-    if ews.get("autodiscover", True) is False and not (ews.get("endpoint_url") or ews.get("server")):
-        return [loaded.problem(("mailbox", "ews", "autodiscover"), "autodiscover is off but no endpoint_url or server is given",
-                               "set ews.endpoint_url (or ews.server), or turn autodiscover on", at_value=True)]
-    return []
 
 
 def _address_problems(files, index) -> list[Problem]:

@@ -21,7 +21,7 @@ from engine.run.fetching import batches, plan
 from engine.run.parse_ahead import parsed_ahead
 from engine.apply.notices import failure_notice
 from engine.sources.base import AfterAction
-from engine.sources.factory import after_action
+from engine.sources.settings import after_action
 from engine.store.errors import DuplicateMessage, TransactionLost, TransientStoreError
 from engine.store.state_view import StoreStateView
 

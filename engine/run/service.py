@@ -17,7 +17,7 @@ from engine.config.ruleset import Ruleset
 from engine.errors import ConfigError, MailgateError
 from engine.apply.smtp import SmtpSettings
 from engine.run.poll import MailboxReport, poll_mailbox
-from engine.sources.factory import build_source
+from engine.sources.registry import build_source
 from engine.store.directory_import import sync_config_directory
 
 log = logging.getLogger("mailgate.service")

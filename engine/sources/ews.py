@@ -18,6 +18,7 @@ from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources.oauth import TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report
+from engine.sources.settings import password, token_provider
 from engine.sources.tls import CERT_HINT
 
 ews_http.install()
@@ -403,3 +404,21 @@ class EwsSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def build(mailbox, config_dir: str) -> EwsSource:
+    """The source of a `protocol: ews` mailbox: OAuth when auth.oauth is set, else the login and password."""
+    options = mailbox.options
+    server, auth, ews = options.get("server") or {}, options.get("auth", {}), options.get("ews", {})
+    method = auth.get("method", "auto")
+    settings = EwsSettings(
+        email=mailbox.address, username=auth.get("username"), password=password(mailbox, config_dir),
+        auth=method if isinstance(method, str) else tuple(method), allow_ntlm=auth.get("allow_ntlm", False),
+        autodiscover=ews.get("autodiscover", True), endpoint_url=ews.get("endpoint_url"),
+        server=ews.get("server") or server.get("host"), domain=ews.get("domain"), version=ews.get("version"),
+        shared_mailbox=ews.get("shared_mailbox"), access_type=ews.get("access_type", "delegate"),
+        autodiscover_url=ews.get("autodiscover_url"), folder=options.get("folder", "INBOX"),
+        unread_only=options.get("fetch", "unread") == "unread", ca_file=server.get("ca_file"),
+        verify_certificate=server.get("verify_certificate", True),
+        timeout=float(server.get("timeout_seconds", 60)))
+    return EwsSource(settings, token_provider(mailbox, config_dir))

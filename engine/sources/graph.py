@@ -13,6 +13,7 @@ import requests
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, batched, failed_report
+from engine.sources.settings import token_provider
 from engine.sources.tls import CERT_HINT
 
 # Graph's well-known folder names (https://learn.microsoft.com/graph/api/resources/mailfolder).
@@ -299,3 +300,21 @@ class GraphSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def build(mailbox, config_dir: str) -> GraphSource:
+    """The source of a `protocol: graph` mailbox; Graph has no login without OAuth."""
+    options = mailbox.options
+    server, graph = options.get("server") or {}, options.get("graph", {})
+    oauth = options.get("auth", {}).get("oauth")
+    tokens = token_provider(mailbox, config_dir)
+    if tokens is None:
+        raise SourceError(f"mailbox {mailbox.name}: protocol graph needs auth.oauth (client credentials)")
+    settings = GraphSettings(
+        user=graph.get("user") or mailbox.address, folder=options.get("folder", "INBOX"),
+        unread_only=options.get("fetch", "unread") == "unread", page_size=int(graph.get("page_size", 50)),
+        max_retries=int(graph.get("max_retries", 5)),
+        base_url=graph.get("base_url") or graph_base_url(oauth.get("cloud", "global")),
+        ca_file=server.get("ca_file"), verify_certificate=server.get("verify_certificate", True),
+        timeout=float(server.get("timeout_seconds", 60)))
+    return GraphSource(settings, tokens)

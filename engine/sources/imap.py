@@ -15,6 +15,7 @@ from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
 from engine.sources.session import ServerSession, server_words
+from engine.sources.settings import login_token_provider, server_options
 
 SEEN, DELETED = b"\\Seen", b"\\Deleted"
 
@@ -282,3 +283,11 @@ class ImapSource(ServerSession[IMAPClient]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def build(mailbox, config_dir: str) -> ImapSource:
+    """The source of a `protocol: imap` mailbox."""
+    options = mailbox.options
+    settings = ImapSettings(**server_options(mailbox, config_dir), folder=options["folder"],
+                            unread_only=options["fetch"] == "unread")
+    return ImapSource(settings, login_token_provider(mailbox, config_dir))

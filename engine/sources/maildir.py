@@ -203,3 +203,11 @@ class MaildirSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def build(mailbox, config_dir: str) -> MaildirSource:
+    """The source of a `protocol: maildir` mailbox; a relative path is below the config directory."""
+    options = mailbox.options
+    path = Path(options["maildir"]["path"])
+    path = path if path.is_absolute() else Path(config_dir) / path
+    return MaildirSource(MaildirSettings(str(path), unread_only=options["fetch"] == "unread", create=True))

@@ -14,6 +14,7 @@ from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
 from engine.sources.session import ServerSession, server_words
+from engine.sources.settings import login_token_provider, server_options
 
 # poplib refuses lines over 2048 bytes, but real mail breaks RFC 5322's 998 limit
 # (unwrapped HTML); a line is still bounded, just not that tightly.
@@ -222,3 +223,10 @@ class Pop3Source(ServerSession[poplib.POP3]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def build(mailbox, config_dir: str) -> Pop3Source:
+    """The source of a `protocol: pop3` mailbox."""
+    settings = Pop3Settings(**server_options(mailbox, config_dir),
+                            leave_on_server=mailbox.options["pop3"]["leave_on_server"])
+    return Pop3Source(settings, login_token_provider(mailbox, config_dir))

@@ -1,9 +1,11 @@
-"""The mailbox configuration reaches the EWS, Graph and OAuth settings as written (engine.sources.microsoft).
+"""The mailbox configuration reaches the EWS, Graph and OAuth settings as written (engine.sources.registry, each protocol's build()).
 
 SPEC IDs proved here: F-MB-1, F-MB-5.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,7 @@ from engine.config.ruleset import MailboxConfig
 from engine.config.schemas import schema_for, validator_for
 from engine.errors import SourceError
 from engine.sources.ews import EwsSource
-from engine.sources.factory import build_source
+from engine.sources.registry import build_source
 from engine.sources.graph import GraphSource
 from tests.servers.ewsfake import Exchange
 from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
@@ -77,7 +79,7 @@ def test_graph_without_oauth_is_refused(tmp_path):
 
 
 def test_config_problems_for_validate_seed_002():
-    from engine.sources.microsoft import config_problems
+    from engine.config.protocols import config_problems
 
     assert config_problems({"protocol": "ews", "auth": {"password": {"env": "X"}}}) == []
     ntlm = config_problems({"protocol": "ews", "auth": {"method": ["ntlm"], "password": {"env": "X"}}})
@@ -88,3 +90,16 @@ def test_config_problems_for_validate_seed_002():
     messages = " | ".join(p[1] for p in oauth)
     assert "client_id" in messages and "tenant_id" in messages and "thumbprint" in messages
     assert "client_secret" not in messages
+
+
+def test_every_protocol_of_the_schema_is_registered_and_builds_F_MB_1():
+    """The schema's protocol enum and the registry list the same protocols, each module with its build()."""
+    import importlib
+    import json
+
+    from engine.sources.registry import PROTOCOLS
+
+    schema = json.loads((Path(__file__).resolve().parent.parent / "schema" / "mailbox.schema.json").read_text())
+    assert sorted(schema["$defs"]["mailbox"]["properties"]["protocol"]["enum"]) == sorted(PROTOCOLS)
+    for protocol in PROTOCOLS.values():
+        assert callable(importlib.import_module(protocol.module).build), protocol.name

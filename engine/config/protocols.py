@@ -1,0 +1,52 @@
+"""What validate checks of a mailbox's protocol settings beyond the schema (EWS, Graph, OAuth)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+AT_VALUE = {("ews", "autodiscover")}  # the value itself is what is wrong, not the key
+
+def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
+    """What `validate` should report about a mailbox's OAuth/EWS/Graph settings: (key path, problem, hint).
+
+    Paths are below `mailbox`, e.g. ("auth", "oauth", "tenant_id"); the caller turns them into file:line,
+    pointing at the value when the path ends in one of AT_VALUE.
+    """
+    auth = mailbox.get("auth") or {}
+    oauth = auth.get("oauth")
+    protocol = mailbox.get("protocol")
+    found: list[tuple[tuple, str, str]] = []
+    method = auth.get("method", "auto")
+    if protocol == "ews" and not isinstance(method, str) and "ntlm" in method and not auth.get("allow_ntlm"):
+        found.append((("auth", "method"), "ntlm is listed but allow_ntlm is false",
+                      "remove ntlm, or set auth.allow_ntlm: true if NTLM is really wanted"))
+    if protocol == "graph" and not oauth:
+        found.append((("auth",), "protocol graph needs auth.oauth (client credentials)",
+                      "register an app in Entra ID and add auth.oauth (see docs/exchange-m365.md)"))
+    if protocol == "ews" and not oauth and not auth.get("password"):
+        found.append((("auth",), "protocol ews needs auth.password or auth.oauth", "add one of them"))
+    ews = mailbox.get("ews") or {}
+    if protocol == "ews" and ews.get("autodiscover", True) is False and not (ews.get("endpoint_url") or ews.get("server")):
+        found.append((("ews", "autodiscover"), "autodiscover is off but no endpoint_url or server is given",
+                      "set ews.endpoint_url (or ews.server), or turn autodiscover on"))
+    if oauth:
+        found += _oauth_problems(oauth)
+    return found
+
+
+def _oauth_problems(oauth: Mapping) -> list[tuple[tuple, str, str]]:
+    base, provider = ("auth", "oauth"), oauth.get("provider", "microsoft")
+    cert = oauth.get("certificate") or {}
+    found = []
+    if not oauth.get("client_id"):
+        found.append((base, "oauth needs client_id", "the application (client) id of the app registration"))
+    if not oauth.get("client_secret") and not cert.get("private_key"):
+        found.append((base, "oauth needs client_secret or certificate.private_key", "give one credential"))
+    if provider == "microsoft" and not oauth.get("tenant_id"):
+        found.append((base, "provider microsoft needs tenant_id", "the directory (tenant) id or domain"))
+    if provider == "microsoft" and cert.get("private_key") and not cert.get("thumbprint"):
+        found.append((base + ("certificate",), "a certificate credential needs its thumbprint",
+                      "the SHA-1 thumbprint shown under Certificates & secrets"))
+    if provider == "generic" and not oauth.get("token_url"):
+        found.append((base, "provider generic needs token_url", "the provider's token endpoint"))
+    return found
