@@ -7,24 +7,26 @@ import importlib
 import os
 import sys
 
+from engine import __version__
 from engine.errors import MailgateError, UsageError
 
-# Explicit registry: adding a command is one line here plus its module.
-COMMANDS = (
-    "validate",
-    "schema",
-    "inspect",
-    "dry-run",
-    "test",
-    "poll",
-    "test-connection",
-    "test-smtp",
-    "tickets",
-    "log",
-    "quarantine",
-    "replay",
-    "directory",
-)
+# Explicit registry: adding a command is one line here plus its module in engine/commands.
+# Only the command that runs is imported, so `mailgate --help` and `validate` start fast.
+COMMANDS = {
+    "validate": "check every mailbox and rules file against the schemas and semantically",
+    "schema": "print the JSON Schema of mailbox or rules files",
+    "inspect": "show what mailgate reads in .eml/.msg/mbox files (headers, bodies, attachments, auto-reply/bounce)",
+    "dry-run": "show what mailgate would do with .eml/.msg/mbox files, and why, without changing anything",
+    "test": "run golden cases (NAME.eml + NAME.expected.yaml) against the config",
+    "poll": "fetch mail from every active mailbox and turn it into tickets (--once, or until stopped)",
+    "test-connection": "check that each mailbox (or the one named) can be reached and logged into",
+    "test-smtp": "send a test mail through settings.smtp, from a configured mailbox address",
+    "tickets": "list tickets, or show one with its notes and attachments",
+    "log": "show the processing log: each message's outcome, reason and (with --trace) every rule",
+    "quarantine": "list quarantined messages, or write one's raw bytes to stdout",
+    "replay": "re-process quarantined messages (all of them, or the ids given)",
+    "directory": "import users, organisations and groups into the store (YAML or CSV)",
+}
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -38,28 +40,31 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser with every registered sub-command attached."""
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every sub-command listed; only `chosen` gets its module's arguments."""
     parser = argparse.ArgumentParser(
         prog="mailgate", description="Turn incoming email into helpdesk tickets; mailboxes and rules are config as code.")
+    parser.add_argument("--version", action="version", version=f"mailgate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
-    for name in COMMANDS:
-        module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[common])
-        module.add_arguments(command)
-        command.set_defaults(run=module.run)
+    for name, summary in COMMANDS.items():
+        command = sub.add_parser(name, help=summary, description=summary, parents=[common])
+        if name == chosen:
+            module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
     return parser
 
 
-def config_dir(args: argparse.Namespace) -> str:
-    """The configuration directory chosen by --config, $MAILGATE_CONFIG or the cwd."""
-    return args.config or os.environ.get("MAILGATE_CONFIG") or os.getcwd()
+def _chosen(argv: list[str]) -> str | None:
+    """The sub-command named on the command line: the first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -101,7 +101,7 @@ def cli(config: Path, *args: str, env: dict | None = None, timeout: float = 120)
 
 def open_store(config: Path, url: str | None = None):
     """The store the config names (the tests read results straight from it)."""
-    from engine.run.runtime import open_store as runtime_open
+    from engine.commands.runtime import open_store as runtime_open
     from engine.config.compile import load_ruleset
 
     return runtime_open(load_ruleset(config), url)

@@ -41,8 +41,8 @@ def run(argv: list[str], capsys) -> tuple[int, str]:
 def test_inspect_is_registered_in_the_cli():
     from engine import cli
 
-    assert "inspect" in cli.COMMANDS
-    assert inspect.HELP
+    assert cli.COMMANDS["inspect"]
+    assert callable(inspect.run) and callable(inspect.add_arguments)
 
 
 def test_json_lines_hold_the_documented_message_shape(tmp_path, capsys):
@@ -130,3 +130,18 @@ def test_inspect_reads_the_mime4j_corpus_without_error(corpus, capsys):
     status, out = run(files + ["--format", "json"], capsys)
     assert status == 0
     assert len(out.splitlines()) == 80
+
+
+def test_help_and_version_import_no_command_module():
+    """`mailgate --help` lists every command without importing any (start-up stays fast)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.cli as c\n"
+            "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('engine.commands.', 'sqlalchemy', 'jinja2'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "validate" in out and "dry-run" in out
+    assert out.strip().splitlines()[-1] == "[]"
+    version = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("mailgate ")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 from engine.store.directory_import import import_directory
 
-HELP = "import users, organisations and groups into the store (YAML or CSV)"
 
 
 def add_arguments(parser) -> None:

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.cli import config_dir
+from engine.commands.runtime import config_dir
 from engine.config.compile import load_ruleset
 from engine.decision import Decision
 from engine.errors import UsageError
@@ -19,7 +19,6 @@ from engine.parse import parse
 from engine.parse.message_json import message_to_json
 from engine.commands.moments import parse_moment
 
-HELP = "show what mailgate would do with .eml/.msg/mbox files, and why, without changing anything"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,6 @@ from engine.message import Message
 from engine.parse import parse
 from engine.parse.message_json import message_to_json
 
-HELP = "show what mailgate reads in .eml/.msg/mbox files (headers, bodies, attachments, auto-reply/bounce)"
 _TEXT_PREVIEW = 2000  # characters of body shown in text format
 
 

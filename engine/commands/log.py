@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 
-HELP = "show the processing log: each message's outcome, reason and (with --trace) every rule"
 
 
 def add_arguments(parser) -> None:

@@ -6,12 +6,11 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.cli import config_dir
+from engine.commands.runtime import config_dir
 from engine.errors import UsageError
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 from engine.run.service import Service
 
-HELP = "fetch mail from every active mailbox and turn it into tickets (--once, or until stopped)"
 
 
 def add_arguments(parser) -> None:

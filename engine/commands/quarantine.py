@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 from engine.errors import UsageError
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 
-HELP = "list quarantined messages, or write one's raw bytes to stdout"
 
 
 def add_arguments(parser) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from engine.run.poll import process_message
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 
-HELP = "re-process quarantined messages (all of them, or the ids given)"
 
 
 def add_arguments(parser) -> None:

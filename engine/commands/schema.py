@@ -6,7 +6,6 @@ import json
 
 from engine.config.schemas import schema_for
 
-HELP = "print the JSON Schema of mailbox or rules files"
 
 
 def add_arguments(parser) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.cli import config_dir
+from engine.commands.runtime import config_dir
 from engine.config.compile import load_ruleset
 from engine.errors import UsageError
 from engine.commands.golden import find_cases, run_case
 
-HELP = "run golden cases (NAME.eml + NAME.expected.yaml) against the config"
 
 
 def add_arguments(parser) -> None:

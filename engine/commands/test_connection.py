@@ -6,11 +6,10 @@ import dataclasses
 
 from engine.config.secrets import SecretError
 from engine.errors import MailgateError, UsageError
-from engine.run.runtime import load
+from engine.commands.runtime import load
 from engine.sources.base import ConnectionReport
 from engine.sources.registry import build_source
 
-HELP = "check that each mailbox (or the one named) can be reached and logged into"
 
 
 def add_arguments(parser) -> None:

@@ -7,9 +7,8 @@ from email.utils import formataddr
 
 from engine.errors import UsageError
 from engine.apply.smtp import DeliveryError, SmtpConnection, SmtpSettings, build_mime
-from engine.run.runtime import load
+from engine.commands.runtime import load
 
-HELP = "send a test mail through settings.smtp, from a configured mailbox address"
 
 
 def add_arguments(parser) -> None:

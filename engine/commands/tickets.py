@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from engine.errors import UsageError
-from engine.run.runtime import add_store_option, load, open_store
+from engine.commands.runtime import add_store_option, load, open_store
 
-HELP = "list tickets, or show one with its notes and attachments"
 
 
 def add_arguments(parser) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.cli import config_dir
+from engine.commands.runtime import config_dir
 from engine.config.compile import compile_files
 from engine.config.validate import check
 from engine.errors import UsageError
 
-HELP = "check every mailbox and rules file against the schemas and semantically"
 
 
 def add_arguments(parser) -> None:

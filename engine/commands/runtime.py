@@ -1,11 +1,11 @@
-"""What the operational commands share: the ruleset and the store named by the config."""
+"""What the commands share: the config directory, the compiled ruleset and the store it names."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
-from engine.config.compile import load_ruleset
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
 
@@ -36,8 +36,13 @@ def add_store_option(parser) -> None:
     parser.add_argument("--store", metavar="URL", help="store URL (default: $MAILGATE_STORE_URL or settings.store.url)")
 
 
-def load(args) -> Ruleset:
+def config_dir(args: argparse.Namespace) -> str:
+    """The configuration directory chosen by --config, $MAILGATE_CONFIG or the cwd."""
+    return args.config or os.environ.get("MAILGATE_CONFIG") or os.getcwd()
+
+
+def load(args: argparse.Namespace) -> Ruleset:
     """The validated, compiled config of the command's --config directory."""
-    from engine.cli import config_dir
+    from engine.config.compile import load_ruleset  # compiling pulls in Jinja2, Lark and RE2
 
     return load_ruleset(Path(config_dir(args)))
