@@ -141,6 +141,8 @@ class Decision:
     flagged_recipients: tuple[str, ...] = ()  # failed recipients of a bounce (F-REF-9)
     outgoing: tuple[OutgoingMail, ...] = ()
     trace: tuple[Step, ...] = field(default=())
+    detail: str = ""  # the reason in words (why a mail was quarantined, what was refused)
+    subject_key: str | None = None  # a new ticket's subject as auto-bundling compares it (F-REF-7)
 
     def as_json(self) -> dict:
         """The decision as plain JSON data (the dry-run `decision` object)."""

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from engine.decision import Decision, Outcome, OutgoingMail
 from engine.errors import StoreError
-from engine.evaluate.reference import bundle_subject
 from engine.message import Message
 
 WITH_CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
@@ -23,11 +22,11 @@ class Applied:
     outbox: int = 0
 
 
-def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str, prefixes=()) -> Applied:
+def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str) -> Applied:
     """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`."""
     if decision.outcome is Outcome.QUARANTINE:
-        tx.quarantine(decision.mailbox, message_key, raw, decision.reason + (f": {message.unreadable}" if message.unreadable else ""))
-        return _log(tx, decision, message, message_key, prefixes, None, None, enqueue(tx, decision.outgoing, decision.mailbox))
+        tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason)
+        return _log(tx, decision, message, message_key, None, None, enqueue(tx, decision.outgoing, decision.mailbox))
     if decision.outcome in WITH_CONTENT and not tx.claim_message_key(decision.duplicate_key, decision.mailbox):
         # Another mailbox (or poller) made the ticket for this very mail first (F-PRE-6).
         tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision),
@@ -45,13 +44,12 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
             tx.add_distribution(ticket, address, users.id(email=address))
         tx.set_message_key_ticket(decision.duplicate_key, ticket)
     sent = enqueue(tx, decision.outgoing, decision.mailbox, ticket)
-    return _log(tx, decision, message, message_key, prefixes, ticket, note, sent)
+    return _log(tx, decision, message, message_key, ticket, note, sent)
 
 
-def _log(tx, decision, message, message_key, prefixes, ticket, note, outbox) -> Applied:
+def _log(tx, decision, message, message_key, ticket, note, outbox) -> Applied:
     tx.log_processing(decision.mailbox, message_key, decision.outcome.value, decision.reason, _trace(decision),
-                      ticket_number=ticket, note_id=note, sender=decision.sender,
-                      subject_key=bundle_subject(message.subject, prefixes) if decision.outcome is Outcome.CREATE_TICKET else None,
+                      ticket_number=ticket, note_id=note, sender=decision.sender, subject_key=decision.subject_key,
                       message_id=message.message_id)
     return Applied(decision.outcome.value, decision.reason, ticket, note, outbox)
 

@@ -1,5 +1,5 @@
 """The pure engine: evaluate(message, ruleset, state, now) -> Decision (no I/O, no clock)."""
 
-from engine.evaluate.pipeline import evaluate
+from engine.evaluate.pipeline import evaluate, evaluate_failure
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_failure"]

@@ -14,6 +14,7 @@ from engine.decision import (AttachmentVerdict, Decision, NewUser, Note, Outcome
                              TicketChange, TokenResult)
 from engine.evaluate.index import RuleIndex
 from engine.message import Message
+from engine.parse.subject import bundle_subject
 from engine.evaluate.state import StateView, Ticket, User
 
 
@@ -74,7 +75,9 @@ class Draft:
             distribution_adds=tuple(self.distribution_adds), attachments=tuple(self.attachments),
             extra_attachments=tuple(self.extra_attachments), tokens=tuple(self.tokens),
             flagged_recipients=tuple(self.flagged_recipients), outgoing=tuple(self.outgoing),
-            trace=tuple(self.trace))
+            trace=tuple(self.trace), detail=self.detail,
+            subject_key=bundle_subject(self.message.subject, self.ruleset.reply_prefixes)
+            if self.outcome is Outcome.CREATE_TICKET else None)
 
 
 def duplicate_key(message: Message) -> str:

@@ -40,11 +40,7 @@ WITH_CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
 
 def evaluate(message: Message, ruleset: Ruleset, state: StateView, now: datetime, mailbox: str) -> Decision:
     """What `message`, received by `mailbox`, becomes: pure, deterministic, fully traced."""
-    draft = Draft(message=message, ruleset=ruleset, state=state, now=now, mailbox=ruleset.mailbox(mailbox),
-                  index=index_for(ruleset), duplicate_key=duplicate_key(message))
-    # Known before the prechecks, so a notice about a rejected mail can name and answer its sender.
-    draft.sender = sender.sender_address(message)
-    draft.sender_name = message.from_.name if message.from_ else ""
+    draft = _draft(message, ruleset, state, now, mailbox)
     for stage in DECIDE:
         if stage(draft):
             break
@@ -53,3 +49,27 @@ def evaluate(message: Message, ruleset: Ruleset, state: StateView, now: datetime
             enrich(draft)
     outgoing.plan(draft)
     return draft.freeze()
+
+
+def evaluate_failure(message: Message, ruleset: Ruleset, state: StateView, now: datetime, mailbox: str,
+                     error: str, notify: bool = True) -> Decision:
+    """The decision for a mail whose processing failed: quarantine it, and tell the error user (F-FAIL-1).
+
+    The notice is rendered like every other one (template, headers, Message-ID);
+    `notify=False` leaves it out, for when rendering it is what failed.
+    """
+    draft = _draft(message, ruleset, state, now, mailbox)
+    draft.step("apply", "processing_failed", True, error)
+    draft.finish(Outcome.QUARANTINE, "processing_failed", error)
+    if notify:
+        outgoing.plan(draft)
+    return draft.freeze()
+
+
+def _draft(message: Message, ruleset: Ruleset, state: StateView, now: datetime, mailbox: str) -> Draft:
+    draft = Draft(message=message, ruleset=ruleset, state=state, now=now, mailbox=ruleset.mailbox(mailbox),
+                  index=index_for(ruleset), duplicate_key=duplicate_key(message))
+    # Known before the prechecks, so a notice about a rejected mail can name and answer its sender.
+    draft.sender = sender.sender_address(message)
+    draft.sender_name = message.from_.name if message.from_ else ""
+    return draft

@@ -8,7 +8,7 @@ from itertools import islice
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.state import Ticket
-from engine.parse.subject import strip_prefixes
+from engine.parse.subject import bundle_subject
 
 STAGE = "reference"
 
@@ -158,8 +158,3 @@ def auto_bundle(d: Draft) -> bool:
     d.existing = ticket
     d.ticket = {"number": ticket.number, "new": False}
     return d.finish(Outcome.BUNDLE, "auto_bundled")
-
-
-def bundle_subject(subject: str, extra_prefixes: tuple[str, ...]) -> str:
-    """The subject as auto-bundling compares it: prefixes stripped, case and spaces folded."""
-    return " ".join(strip_prefixes(subject, extra_prefixes).lower().split())

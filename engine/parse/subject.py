@@ -26,3 +26,8 @@ def _prefix_regex(extra: tuple[str, ...]) -> re.Pattern:
 def strip_prefixes(subject: str, extra: tuple[str, ...] = ()) -> str:
     """The subject without leading reply/forward prefixes, trimmed."""
     return _prefix_regex(tuple(extra)).sub("", subject or "").strip()
+
+
+def bundle_subject(subject: str, extra_prefixes: tuple[str, ...]) -> str:
+    """The subject as auto-bundling compares it: prefixes stripped, case and spaces folded."""
+    return " ".join(strip_prefixes(subject, extra_prefixes).lower().split())

@@ -8,18 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.apply.apply import Applied, apply, enqueue
+from engine.apply.apply import Applied, apply
 from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.decision import Outcome
 from engine.errors import AuthError, MailgateError
-from engine.evaluate import evaluate
+from engine.evaluate import evaluate, evaluate_failure
 from engine.message import Message
 from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
 from engine.run.fetching import batches, plan
 from engine.run.parse_ahead import parsed_ahead
-from engine.apply.notices import failure_notice
 from engine.sources.base import AfterAction
 from engine.sources.settings import after_action
 from engine.store.errors import DuplicateMessage, TransactionLost, TransientStoreError
@@ -69,10 +68,10 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
         except TransientStoreError as err:
             log.warning("%s/%s: %s (try %d of %d)", mailbox.name, key, err, attempt + 1, TRANSIENT_TRIES)
         except MailgateError as err:
-            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now)
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message)
         except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
             log.exception("processing %s/%s failed", mailbox.name, key)
-            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now)
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message)
     return Applied(RETRY, "store_busy")
 
 
@@ -82,20 +81,27 @@ def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names
     # whole transaction rolls back. A quarantined key may be logged again (replay).
     with store.transaction() as tx:
         decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), now, mailbox.name)
-        return apply(tx, decision, message, raw, key, ruleset.reply_prefixes)
+        return apply(tx, decision, message, raw, key)
 
 
 def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, error: str,
-               now: datetime) -> Applied:
-    """Keep the raw bytes and the reason, tell the error user; the poll goes on with the next message."""
-    notices = failure_notice(ruleset, mailbox, raw, error, now) if mailbox.options["outgoing"]["error_notices"] else ()
+               now: datetime, message: Message | None = None) -> Applied:
+    """Keep the raw bytes and the reason, tell the error user; the poll goes on with the next message.
+
+    The failure is a decision like any other (evaluate_failure -> apply), so the
+    notice, the log row and the trace take the one path every outcome takes.
+    """
+    message = message or parse(raw)
     with store.transaction() as tx:
-        if tx.processed(mailbox.name, key) is None:
-            tx.quarantine(mailbox.name, key, raw, error)
-            tx.log_processing(mailbox.name, key, "quarantine", "processing_failed",
-                              [{"stage": "apply", "rule": "apply", "hit": True, "detail": error}])
-            enqueue(tx, notices, mailbox.name)
-    return Applied("quarantine", "processing_failed")
+        if tx.processed(mailbox.name, key) is not None:
+            return Applied("quarantine", "processing_failed")
+        state = StoreStateView(tx)
+        try:
+            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error)
+        except Exception:  # noqa: BLE001 - rendering the notice may be what failed: keep the mail, skip the notice
+            log.exception("%s/%s: the error notice could not be rendered", mailbox.name, key)
+            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error, notify=False)
+        return apply(tx, decision, message, raw, key)
 
 
 def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: Clock,
@@ -121,7 +127,7 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
                 try:
                     with tx.savepoint():
                         decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(), mailbox.name)
-                        results.append((item, message, apply(tx, decision, message, item.raw, item.key, ruleset.reply_prefixes)))
+                        results.append((item, message, apply(tx, decision, message, item.raw, item.key)))
                 except DuplicateMessage:
                     results.append((item, message, Applied("ignore", "already_processed")))
                 except TransactionLost:

@@ -10,7 +10,7 @@ import yaml
 
 from engine.config.ruleset import Ruleset
 from engine.errors import UsageError
-from engine.evaluate.reference import bundle_subject
+from engine.parse.subject import bundle_subject
 from engine.evaluate.state import Group, Organisation, Ticket, User
 
 
