@@ -40,7 +40,7 @@ from engine.config.compile import compile_files, load_ruleset  # noqa: E402
 from engine.config.ruleset import Ruleset  # noqa: E402
 from engine.config.validate import check  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
-from engine.evaluate.index import RuleIndex, index_for  # noqa: E402
+from engine.config.rule_index import RuleIndex  # noqa: E402
 from engine.store.memory_state import from_ruleset  # noqa: E402
 from engine.message import Message  # noqa: E402
 from engine.parse import parse  # noqa: E402
@@ -137,7 +137,7 @@ def config_dir(count: int | None):
 
 def build_matchers(ruleset: Ruleset) -> RuleIndex:
     """Compile every matcher of the ruleset now, as the first evaluate() would (lazily)."""
-    index = index_for(ruleset)
+    index = ruleset.index
     for name, attribute in vars(RuleIndex).items():
         if isinstance(attribute, cached_property):
             getattr(index, name)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.config.freeze import FrozenDict
+from engine.config.rule_index import RuleIndex
 from engine.config.sections import MailboxPolicy, RulesKnobs, Settings
 
 
@@ -136,6 +138,11 @@ class Ruleset:
     config_dir: str
     grammar_digest: str
     origins: FrozenDict = field(default_factory=FrozenDict)  # "references" -> "file:line" or "default", for the trace
+
+    @cached_property
+    def index(self) -> RuleIndex:
+        """The matchers of every rule, built on first use and kept with this ruleset."""
+        return RuleIndex(self)
 
     def mailbox(self, name: str) -> MailboxConfig:
         """The mailbox called `name` (KeyError when there is none)."""

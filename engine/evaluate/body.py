@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.decision import Note, Outcome
 from engine.evaluate.draft import Draft
-from engine.evaluate.index import declared
+from engine.config.rule_index import declared
 from engine.evaluate.sender import acting_technician
 from engine.config.matching import normalise
 from engine.parse.reply import reply_text

@@ -12,7 +12,7 @@ from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.config.sections import MailboxPolicy
 from engine.decision import (AttachmentVerdict, Decision, NewUser, Note, Outcome, OutgoingMail, Step,
                              TicketChange, TokenResult)
-from engine.evaluate.index import RuleIndex
+from engine.config.rule_index import RuleIndex
 from engine.message import Message
 from engine.parse.subject import bundle_subject
 from engine.evaluate.state import StateView, Ticket, User

@@ -9,7 +9,6 @@ from engine.config.ruleset import Ruleset
 from engine.decision import Decision, Outcome
 from engine.evaluate import attachments, body, new_ticket, outgoing, prechecks, reference, sender, tokens
 from engine.evaluate.draft import Draft, duplicate_key
-from engine.evaluate.index import index_for
 from engine.message import Message
 from engine.evaluate.state import StateView
 
@@ -68,7 +67,7 @@ def evaluate_failure(message: Message, ruleset: Ruleset, state: StateView, now: 
 
 def _draft(message: Message, ruleset: Ruleset, state: StateView, now: datetime, mailbox: str) -> Draft:
     draft = Draft(message=message, ruleset=ruleset, state=state, now=now, mailbox=ruleset.mailbox(mailbox),
-                  index=index_for(ruleset), duplicate_key=duplicate_key(message))
+                  index=ruleset.index, duplicate_key=duplicate_key(message))
     # Known before the prechecks, so a notice about a rejected mail can name and answer its sender.
     draft.sender = sender.sender_address(message)
     draft.sender_name = message.from_.name if message.from_ else ""

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
-from engine.evaluate.index import declared
+from engine.config.rule_index import declared
 from engine.config.matching import normalise
 
 STAGE = "prechecks"

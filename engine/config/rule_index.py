@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import cached_property
 
 import re2
 
-from engine.config.ruleset import Filter, Ruleset
 from engine.config.matching import PhraseIndex, RegexIndex, normalise
 from engine.config.patterns import literal_regex
+
+if TYPE_CHECKING:  # ruleset.py builds a RuleIndex, so this module may not import it at run time
+    from engine.config.ruleset import Filter, Ruleset
 
 
 @dataclass(frozen=True)
@@ -105,17 +108,3 @@ def _case_insensitive():
     options = re2.Options()
     options.case_sensitive = False
     return options
-
-
-_INDEXES: dict[int, tuple[Ruleset, RuleIndex]] = {}
-
-
-def index_for(ruleset: Ruleset) -> RuleIndex:
-    """The RuleIndex of `ruleset`, built on first use and kept while the ruleset lives."""
-    cached = _INDEXES.get(id(ruleset))
-    if cached is None or cached[0] is not ruleset:
-        if len(_INDEXES) > 8:  # a long-running poller reloads configs: keep only recent ones
-            _INDEXES.clear()
-        cached = (ruleset, RuleIndex(ruleset))
-        _INDEXES[id(ruleset)] = cached
-    return cached[1]
