@@ -1,4 +1,18 @@
-"""The one small exception hierarchy mailgate raises for real failures."""
+"""The one exception hierarchy mailgate raises for real failures.
+
+MailgateError
+├── ConfigError        the configuration cannot be loaded (located problems)
+│   ├── PatternError   a regex that does not compile or needs backtracking
+│   └── SecretError    a {env:}/{file:} secret that cannot be resolved
+├── SourceError        a mailbox could not be reached, authenticated or acknowledged
+│   ├── AuthError      the server refused our credentials
+│   └── NtlmRefused    NTLM was about to be used where it is forbidden
+├── StoreError         the ticket store could not complete a transaction
+│   ├── DuplicateMessage, TransientStoreError, TransactionLost, SchemaTooNew
+│   └── DirectoryError a directory import file is malformed
+├── DeliveryError      the SMTP server refused or could not be reached
+└── UsageError         the command line asked for something impossible
+"""
 
 
 class MailgateError(Exception):
@@ -35,8 +49,80 @@ class AuthError(SourceError):
     """The server refused our credentials (counts for the auth monitor)."""
 
 
+class PatternError(ConfigError):
+    """A pattern that does not compile, or needs backtracking RE2 refuses."""
+
+    def __init__(self, message: str, hint: str):
+        MailgateError.__init__(self, message)
+        self.problems = []
+        self.hint = hint
+
+
+class SecretError(ConfigError):
+    """A secret reference that cannot be resolved; the message never holds the value."""
+
+    def __init__(self, message: str):
+        MailgateError.__init__(self, message)
+        self.problems = []
+
+
+class NtlmRefused(SourceError):
+    """An NTLM handshake was about to leave while the mailbox forbids NTLM (allow_ntlm: false)."""
+
+
 class StoreError(MailgateError):
     """The ticket store could not complete a transaction."""
+
+
+class DuplicateMessage(StoreError):
+    """(mailbox, message key) is already in the processing log (F-PRE-6).
+
+    Raised inside `Store.transaction()`, it rolls the whole transaction back,
+    so a second delivery of a message leaves no trace of its own.
+    """
+
+    def __init__(self, mailbox: str, message_key: str):
+        self.mailbox = mailbox
+        self.message_key = message_key
+        super().__init__(f"message {message_key!r} was already processed in mailbox {mailbox!r}")
+
+
+class TransientStoreError(StoreError):
+    """The database was busy, deadlocked or unreachable: retry later.
+
+    The message being processed is not at fault, so a poller should back off
+    and try it again rather than quarantine it.
+    """
+
+
+class TransactionLost(StoreError):
+    """The database dropped the transaction or cannot keep one: nothing of it is committed.
+
+    A full disk, an I/O error, a lost connection, a serialisation failure inside
+    a batch. Not the message's fault, so it is neither quarantined nor retried
+    here: the poll stops, acknowledges nothing of the transaction and says why;
+    the next poll fetches the same mail again.
+    """
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer mailgate than this one."""
+
+
+class DirectoryError(StoreError):
+    """A directory import file is malformed; carries every located problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DeliveryError(MailgateError):
+    """The SMTP server refused or could not be reached; `permanent` for 5xx answers."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class UsageError(MailgateError):

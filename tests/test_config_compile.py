@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.config.compile import load_ruleset, whitespace_tolerant
-from engine.config.secrets import SecretError, resolve_secret
+from engine.config.secrets import resolve_secret
+from engine.errors import SecretError
 from engine.errors import ConfigError
 from engine.config.patterns import compile_safe
 from tests.configtools import small_config

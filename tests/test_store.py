@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.errors import StoreError
 from engine.store import DuplicateMessage, SchemaTooNew, Store, TransientStoreError
 from engine.store.directory_import import import_directory
-from engine.store.errors import DirectoryError
+from engine.errors import DirectoryError
 from engine.store.migrate import LATEST, MIGRATIONS, Migration, migrate, schema_version
 from engine.store.outbox import RETRY_DELAYS
 from engine.store.schema import blobs, metadata, processing_log

@@ -19,7 +19,7 @@ from sqlalchemy import event, text
 from engine.config.compile import load_ruleset
 from engine.run.poll import poll_mailbox
 from engine.sources.registry import build_source
-from engine.store.errors import TransactionLost
+from engine.errors import TransactionLost
 from engine.store.store import Store
 from tests.polltools import cli, drop, files, maildir_box, make_mail, write_config
 

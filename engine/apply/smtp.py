@@ -10,17 +10,9 @@ from email.policy import SMTP as SMTP_POLICY
 
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
-from engine.errors import MailgateError
+from engine.errors import DeliveryError
 
 DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
-
-
-class DeliveryError(MailgateError):
-    """The SMTP server refused or could not be reached; `permanent` for 5xx answers."""
-
-    def __init__(self, message: str, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)

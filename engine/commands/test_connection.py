@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.config.secrets import SecretError
+from engine.errors import SecretError
 from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import load
 from engine.sources.base import ConnectionReport

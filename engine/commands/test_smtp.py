@@ -6,7 +6,8 @@ import uuid
 from email.utils import formataddr
 
 from engine.errors import UsageError
-from engine.apply.smtp import DeliveryError, SmtpConnection, SmtpSettings, build_mime
+from engine.apply.smtp import SmtpConnection, SmtpSettings, build_mime
+from engine.errors import DeliveryError
 from engine.commands.runtime import load
 
 

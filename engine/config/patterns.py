@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.errors import PatternError
+
 import re
 from functools import lru_cache
 
@@ -10,14 +12,6 @@ import re2
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are reported as config problems, not on stderr
 _OPTIONS.case_sensitive = False
-
-
-class PatternError(ValueError):
-    """A pattern that does not compile, or needs backtracking RE2 refuses."""
-
-    def __init__(self, message: str, hint: str):
-        super().__init__(message)
-        self.hint = hint
 
 
 # Validation checks every regex and compiling the ruleset compiles it again: compile once.

@@ -6,11 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import MailgateError
-
-
-class SecretError(MailgateError):
-    """A secret reference that cannot be resolved; the message never holds the value."""
+from engine.errors import SecretError
 
 
 def resolve_secret(spec: Mapping, base_dir: str | Path = ".") -> str:

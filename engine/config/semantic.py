@@ -9,7 +9,8 @@ from engine.config.load import LoadedFile
 from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
-from engine.config.patterns import PatternError, compile_safe
+from engine.config.patterns import compile_safe
+from engine.errors import PatternError
 from engine.config.protocols import AT_VALUE
 from engine.config.protocols import config_problems as protocol_problems
 from engine.config.token_grammar import Token, is_token_name, parse_token, write_token

@@ -21,7 +21,7 @@ from engine.run.fetching import batches, plan
 from engine.run.parse_ahead import parsed_ahead
 from engine.sources.base import AfterAction
 from engine.sources.settings import after_action
-from engine.store.errors import DuplicateMessage, TransactionLost, TransientStoreError
+from engine.errors import DuplicateMessage, TransactionLost, TransientStoreError
 from engine.store.state_view import StoreStateView
 
 log = logging.getLogger("mailgate.poll")

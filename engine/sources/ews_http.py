@@ -10,11 +10,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from engine.errors import SourceError
-
-
-class NtlmRefused(SourceError):
-    """An NTLM handshake was about to leave while the mailbox forbids NTLM (allow_ntlm: false)."""
+from engine.errors import NtlmRefused
 
 
 @dataclass(frozen=True)

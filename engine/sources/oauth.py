@@ -144,9 +144,7 @@ def provider_error(what: str, body: dict) -> AuthError:
     text = body.get("error_description") or body.get("error") or "no reason given"
     codes = body.get("error_codes") or []
     hint = next((AADSTS_HINTS[c] for c in codes if c in AADSTS_HINTS), "")
-    err = AuthError(what, str(text).splitlines()[0], hint)
-    err.error_code = body.get("error", "")  # type: ignore[attr-defined]
-    return err
+    return AuthError(what, str(text).splitlines()[0], hint)
 
 
 class TokenProvider:

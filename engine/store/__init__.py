@@ -1,6 +1,6 @@
 """The ticket store: one SQLAlchemy Core code path for SQLite and PostgreSQL."""
 
-from engine.store.errors import DirectoryError, DuplicateMessage, SchemaTooNew, TransientStoreError
+from engine.errors import DirectoryError, DuplicateMessage, SchemaTooNew, TransientStoreError
 from engine.store.store import DEFAULT_URL, Reader, Store, Tx
 
 __all__ = ["DEFAULT_URL", "DirectoryError", "DuplicateMessage", "Reader", "SchemaTooNew", "Store",

@@ -13,7 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.store.errors import POSTGRES_ROLLED_BACK, TransactionLost, driver_code, driver_message, store_lost, wrap_database_error
+from engine.errors import TransactionLost
+from engine.store.failures import POSTGRES_ROLLED_BACK, driver_code, driver_message, store_lost, wrap_database_error
 
 Clock = Callable[[], datetime]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from engine.store.errors import DirectoryError
+from engine.errors import DirectoryError
 from engine.store.schema import ROLES
 from engine.store.store import Store, Tx
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.store.base import Session, bare_message_id, bounded, fold_address
-from engine.store.errors import DuplicateMessage
+from engine.errors import DuplicateMessage
 from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_row
 from engine.store.schema import message_keys, processing_log, quarantine
 

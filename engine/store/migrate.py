@@ -9,7 +9,7 @@ from typing import Callable
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, func, insert, select, text
 
 from engine.store import schema
-from engine.store.errors import SchemaTooNew
+from engine.errors import SchemaTooNew
 from engine.store.schema import UTCDateTime
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
-from engine.store.errors import wrap_database_error
+from engine.store.failures import wrap_database_error
 from engine.store.log import LogReads, LogWrites
 from engine.store.migrate import migrate
 from engine.store.ops import OpsReads, OpsWrites

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
-from engine.store.errors import TransientStoreError
+from engine.errors import TransientStoreError
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
     attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, tickets, users,
