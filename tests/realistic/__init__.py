@@ -1,0 +1,1 @@
+"""A realistic support mailbox with ground truth: generator, loader, poll harness and score (issue 9)."""
