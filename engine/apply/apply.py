@@ -134,10 +134,7 @@ def _note(tx, decision: Decision, ticket: int, users: _UserIds) -> int | None:
     note = decision.note
     if note is None:
         return None
-    text = note.text
-    if decision.flagged_recipients:
-        text = f"{text}\n\nDelivery failed for: {', '.join(decision.flagged_recipients)}"
-    return tx.add_note(ticket, text, html=note.html, author_id=users.id(email=note.author),
+    return tx.add_note(ticket, note.text, html=note.html, author_id=users.id(email=note.author),
                        author_address=note.author, hidden_from_portal=note.hidden_from_portal,
                        message_id=note.message_id)
 

@@ -27,6 +27,8 @@ def compose(d: Draft) -> None:
     html = _html(d, quoted)
     if d.policy.new_tickets.submitted_by_note:
         text = f"{text.rstrip()}\n\nSubmitted by direct email to {d.mailbox.address}".lstrip()
+    if d.flagged_recipients:  # a bounce of our mail says whom it did not reach (F-REF-9)
+        text = f"{text}\n\nDelivery failed for: {', '.join(d.flagged_recipients)}"
     d.note = Note(text=text, html=html, author=d.sender, acting_as=acting_technician(d),
                   hidden_from_portal=_hidden_from_portal(d), message_id=d.message.message_id)
     _extras(d)
