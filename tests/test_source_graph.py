@@ -212,7 +212,7 @@ def test_transient_5xx_bounded_retries_then_error_F_FAIL_3(msfake, graph):  # no
 def test_expired_token_is_refreshed_once_F_MB_4(msfake, graph, entra):  # noqa: F811
     graph.mailbox(USER).add(1)
     src = source(msfake, graph)
-    src.tokens()
+    src.access_tokens()
     entra.revoked.add(entra.issued[-1])  # Graph now says the token expired
     assert len(list(fetch_batches(src, 10, 10))[0]) == 1
     assert len(entra.issued) == 2

@@ -67,7 +67,7 @@ def test_graph_mailbox_from_config_uses_the_national_cloud_F_MB_1(tmp_path):
     src = build_source(config, str(tmp_path))
     assert isinstance(src, GraphSource)
     assert src.settings.base_url == "https://graph.microsoft.us/v1.0" and src.settings.page_size == 25
-    tokens = src.tokens
+    tokens = src.access_tokens
     assert tokens.settings.client_secret == "s3cret" and "s3cret" not in repr(tokens.settings)
     assert tokens.settings.authority == "https://login.microsoftonline.us/t"
     assert tokens._scopes() == ["https://graph.microsoft.us/.default"]

@@ -150,15 +150,15 @@ class EwsSource:
 
     protocol = "ews"
 
-    def __init__(self, settings: EwsSettings, tokens: Optional[TokenProvider] = None) -> None:
+    def __init__(self, settings: EwsSettings, access_tokens: Optional[TokenProvider] = None) -> None:
         if settings.access_type not in ("delegate", "impersonation"):
             raise SourceError(f"unknown access_type {settings.access_type!r}; use delegate or impersonation")
-        if not tokens and settings.password is None:
+        if not access_tokens and settings.password is None:
             raise SourceError("EWS needs a password or OAuth credentials")
         if not settings.autodiscover and not (settings.endpoint_url or settings.server):
             raise SourceError("with autodiscover: false, set ews.endpoint_url or ews.server")
         self.settings = settings
-        self.tokens = tokens
+        self.access_tokens = access_tokens
         self.auth_type = ""
         self._arrived: dict[str, Any] = {}
         self._account: Optional[Account] = None
@@ -210,9 +210,9 @@ class EwsSource:
                 with self._errors(doing):
                     return work()
             except AuthError as exc:
-                if attempt == 2 or self.tokens is None or not exc.unauthorized:
+                if attempt == 2 or self.access_tokens is None or not exc.unauthorized:
                     raise
-                self.tokens.invalidate()
+                self.access_tokens.invalidate()
                 if self._account is not None:
                     self._account.protocol.close()  # new sessions pick up the new token
         raise AssertionError("unreachable")
@@ -224,8 +224,8 @@ class EwsSource:
         return self._account
 
     def _credentials(self) -> Any:
-        if self.tokens is not None:
-            return TokenCredentials(self.tokens)
+        if self.access_tokens is not None:
+            return TokenCredentials(self.access_tokens)
         return Credentials(self.settings.login, self.settings.password or "")
 
     def _version(self) -> Optional[Version]:
@@ -236,13 +236,13 @@ class EwsSource:
         s = self.settings
         credentials = self._credentials()
         # An app-only token has no mailbox of its own: EWS wants it to impersonate the one it reads.
-        access = IMPERSONATION if s.access_type == "impersonation" or self.tokens else DELEGATE
+        access = IMPERSONATION if s.access_type == "impersonation" or self.access_tokens else DELEGATE
         if s.autodiscover and not (s.endpoint_url or s.server):
             return self._autodiscover(credentials, access)
         url = self.server
         ews_http.register(url, self._policy)
-        offered = [] if self.tokens else offered_methods(url, s.verify, s.timeout)
-        self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+        offered = [] if self.access_tokens else offered_methods(url, s.verify, s.timeout)
+        self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
         config = Configuration(service_endpoint=url, credentials=credentials, auth_type=self.auth_type,
                                version=self._version(), retry_policy=FailFast())
         return Account(s.mailbox, config=config, autodiscover=False, access_type=access)
@@ -252,8 +252,8 @@ class EwsSource:
         if s.autodiscover_url:
             # A known autodiscover service: skip the DNS and URL probing and ask it directly.
             ews_http.register(s.autodiscover_url, self._policy)
-            offered = [] if self.tokens else offered_methods(s.autodiscover_url, s.verify, s.timeout)
-            self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+            offered = [] if self.access_tokens else offered_methods(s.autodiscover_url, s.verify, s.timeout)
+            self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
             domain = s.mailbox.rsplit("@", 1)[-1].lower()
             with autodiscover_cache:
                 autodiscover_cache[(domain, credentials)] = AutodiscoverProtocol(config=Configuration(
@@ -264,8 +264,8 @@ class EwsSource:
         account = Account(s.mailbox, config=config, autodiscover=True, access_type=access)
         ews_http.register(account.protocol.service_endpoint, self._policy)
         if not self.auth_type:
-            offered = [] if self.tokens else offered_methods(account.protocol.service_endpoint, s.verify, s.timeout)
-            self.auth_type = chosen_auth(s, offered, self.tokens is not None)
+            offered = [] if self.access_tokens else offered_methods(account.protocol.service_endpoint, s.verify, s.timeout)
+            self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
         account.protocol.config.auth_type = self.auth_type
         return account
 
@@ -377,12 +377,12 @@ class EwsSource:
     def test_connection(self) -> ConnectionReport:
         """Discover, log in, open the folder and count all and unread items (F-MB-7)."""
         s = self.settings
-        extra: dict = self.tokens.health() if self.tokens else {}
+        extra: dict = self.access_tokens.health() if self.access_tokens else {}
         try:
             folder = self._run("test", self._source_folder)
             endpoint = self.account().protocol.service_endpoint
             extra.update({"endpoint": endpoint, "mailbox": s.mailbox, "access_type": s.access_type,
-                          **(self.tokens.health() if self.tokens else {})})
+                          **(self.access_tokens.health() if self.access_tokens else {})})
             return ConnectionReport(True, self.protocol, endpoint, s.folder, "https", self.auth_type,
                                     folder.total_count, folder.unread_count, extra=extra)
         except MailgateError as exc:

@@ -81,10 +81,10 @@ class GraphSource:
 
     protocol = "graph"
 
-    def __init__(self, settings: GraphSettings, tokens: TokenProvider,
+    def __init__(self, settings: GraphSettings, access_tokens: TokenProvider,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self.tokens = tokens
+        self.access_tokens = access_tokens
         self.sleep = sleep
         self._arrived: dict[str, Optional[str]] = {}
         self._http = PinnedSession((settings.ca_file or True) if settings.verify_certificate else False)
@@ -103,7 +103,7 @@ class GraphSource:
         while True:
             resp = self._send(method, url, **kwargs)
             if resp.status_code == 401 and not refreshed:
-                self.tokens.invalidate()  # revoked or expired early: one fresh token, then give up
+                self.access_tokens.invalidate()  # revoked or expired early: one fresh token, then give up
                 refreshed = True
                 continue
             if resp.status_code in RETRY_STATUSES and attempt < self.settings.max_retries:
@@ -115,7 +115,7 @@ class GraphSource:
             return resp
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.tokens()}", "Prefer": PREFER, **kwargs.pop("headers", {})}
+        headers = {"Authorization": f"Bearer {self.access_tokens()}", "Prefer": PREFER, **kwargs.pop("headers", {})}
         try:
             return self._http.request(method, url, headers=headers, timeout=self.settings.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
@@ -285,10 +285,10 @@ class GraphSource:
                                    params={"$select": "displayName,totalItemCount,unreadItemCount"}).json()
             return ConnectionReport(True, self.protocol, s.base_url, s.folder, "https", "oauth2 client credentials",
                                     folder.get("totalItemCount"), folder.get("unreadItemCount"),
-                                    extra={"user": s.user, **self.tokens.health()})
+                                    extra={"user": s.user, **self.access_tokens.health()})
         except MailgateError as exc:
             report = failed_report(self.protocol, s.base_url, exc, s.folder)
-            report.extra.update(self.tokens.health())
+            report.extra.update(self.access_tokens.health())
             return report
 
     def close(self) -> None:
@@ -307,8 +307,8 @@ def build(mailbox, config_dir: str) -> GraphSource:
     options = mailbox.options
     server, graph = options.get("server") or {}, options.get("graph", {})
     oauth = options.get("auth", {}).get("oauth")
-    tokens = token_provider(mailbox, config_dir)
-    if tokens is None:
+    access_tokens = token_provider(mailbox, config_dir)
+    if access_tokens is None:
         raise SourceError(f"mailbox {mailbox.name}: protocol graph needs auth.oauth (client credentials)")
     settings = GraphSettings(
         user=graph.get("user") or mailbox.address, folder=options.get("folder", "INBOX"),
@@ -317,4 +317,4 @@ def build(mailbox, config_dir: str) -> GraphSource:
         base_url=graph.get("base_url") or graph_base_url(oauth.get("cloud", "global")),
         ca_file=server.get("ca_file"), verify_certificate=server.get("verify_certificate", True),
         timeout=float(server.get("timeout_seconds", 60)))
-    return GraphSource(settings, tokens)
+    return GraphSource(settings, access_tokens)
