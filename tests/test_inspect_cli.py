@@ -145,3 +145,53 @@ def test_help_and_version_import_no_command_module():
     assert out.strip().splitlines()[-1] == "[]"
     version = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("mailgate ")
+
+
+# --- output that survives other line splitters and odd charsets (issues 11 and 16) ---------------
+
+ODD = (
+    "From: =?utf-8?q?Kim=E2=80=A8Lee?= <kim@example.com>\r\n"
+    "Subject: =?utf-8?q?one=E2=80=A8two=E2=80=A9three=C2=85four?=\r\n"
+    "Content-Type: text/plain; charset=unicode_escape\r\n\r\n"
+    "line \\ud800 one\xe2\x80\xa8line two\r\n"
+).encode("latin-1")
+
+
+def test_json_lines_escape_unicode_line_separators_and_never_hold_surrogates_F_BODY_4(tmp_path, capsys):
+    path = tmp_path / "odd.eml"
+    path.write_bytes(ODD)
+    status, out = run([str(path), "--format", "json"], capsys)
+    assert status == 0
+    for char in ("\u2028", "\u2029", "\u0085"):
+        assert char not in out
+    (line,) = out.splitlines()  # str.splitlines() splits on all three
+    message = json.loads(line)["message"]
+    assert message["subject"] == "one two three four"  # header values hold no line separators
+    assert "\u2028" in message["text"]
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in line)
+
+
+def test_text_and_json_output_survive_a_message_with_lone_surrogates(capsys):
+    import dataclasses
+
+    message = dataclasses.replace(parse(MAIL), subject="bad \udc80 byte", text="and \ud800 here")
+    inspect._print("x.eml", message, "json")
+    inspect._print("x.eml", message, "text")
+    out = capsys.readouterr().out
+    record = json.loads(out.splitlines()[0])
+    assert record["message"]["subject"] == "bad \udc80 byte"  # escaped, so nothing is lost
+    assert "bad \ufffd byte" in out
+
+
+def test_dry_run_json_is_json_lines_with_the_same_escaping(tmp_path, capsys):
+    from pathlib import Path
+
+    from engine.cli import main
+
+    path = tmp_path / "odd.eml"
+    path.write_bytes(ODD)
+    repo = Path(__file__).resolve().parents[1]
+    assert main(["dry-run", str(path), "--config", str(repo), "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    (line,) = out.splitlines()
+    assert "\u2028" in json.loads(line)["message"]["text"]

@@ -315,11 +315,15 @@ Content-Transfer-Encoding: base64
 """
 
 
-def test_parts_of_forwarded_message_rfc822_are_kept_F_ATT_3():
+def test_forwarded_message_rfc822_is_one_eml_attachment_named_by_its_subject_F_ATT_3():
     raw = FORWARDED.format(jpg=_b64(b"\xff\xd8\xff jpeg").strip()).replace("\n", "\r\n").encode()
     message = parse(raw)
-    assert [a.filename for a in message.attachments] == ["fire.jpg"]
-    assert message.attachments[0].data == b"\xff\xd8\xff jpeg"
+    (eml,) = message.attachments
+    assert (eml.filename, eml.content_type) == ("broken printer.eml", "message/rfc822")
+    inner = parse(eml.data)  # the attached mail opens whole, its picture inside
+    assert inner.subject == "broken printer"
+    assert [a.data for a in inner.attachments] == [b"\xff\xd8\xff jpeg"]
+    # the sender's words first, then what was forwarded under a banner
     assert message.text.startswith("See the mail below.")
     assert "The printer is on fire." in message.text
     assert "From: Original Sender <orig@example.com>" in message.text
@@ -414,7 +418,8 @@ def test_dsn_is_auto_generated_and_bounce_found_F_PRE_2_F_REF_9():
     assert message.bounce.recipients[0].permanent is True
     assert message.bounce.original_message_id == "ticket-42@helpdesk.example.org"
     assert message.text.startswith("I could not deliver your mail.")
-    assert "delivery-status-1.2.txt" in [a.filename for a in message.attachments]
+    # unnamed report parts get the names people expect
+    assert [a.filename for a in message.attachments] == ["delivery-status.txt", "[Ticket#42] hello.eml"]
     # the returned mail is an attachment, not part of the bounce text
     assert "message/rfc822" in [a.content_type for a in message.attachments]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine.commands.jsonlines import dumps_line
 from engine.commands.runtime import config_dir
 from engine.config.compile import load_ruleset
 from engine.decision import Decision
@@ -16,6 +16,7 @@ from engine.commands.golden import default_mailbox
 from engine.parse.inputs import read_messages
 from engine.store.memory_state import from_ruleset, load_fixture
 from engine.parse import parse
+from engine.parse.mime.charset import no_surrogates
 from engine.parse.message_json import message_to_json
 from engine.commands.moments import parse_moment
 
@@ -71,10 +72,10 @@ def _state(args, ruleset, now):
 
 def _print(label: str, message, decision: Decision, fmt: str, state_description: str) -> None:
     if fmt == "json":
-        print(json.dumps({"file": label, "state": state_description, "message": message_to_json(message),
-                          "decision": decision.as_json()}, ensure_ascii=False, sort_keys=True))
+        print(dumps_line({"file": label, "state": state_description, "message": message_to_json(message),
+                          "decision": decision.as_json()}, sort_keys=True))
         return
-    print(format_text(label, message, decision))
+    print(no_surrogates(format_text(label, message, decision)))
 
 
 def format_text(label: str, message, decision: Decision) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from engine.commands.jsonlines import dumps_line
 from engine.errors import UsageError
 from engine.parse.inputs import read_messages
 from engine.message import Message
 from engine.parse import parse
+from engine.parse.mime.charset import no_surrogates
 from engine.parse.message_json import message_to_json
 
 _TEXT_PREVIEW = 2000  # characters of body shown in text format
@@ -40,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
 def _print(label: str, message: Message, fmt: str) -> None:
     if fmt == "json":
         record = {"file": label, "message": message_to_json(message)}
-        print(json.dumps(record, ensure_ascii=False), flush=True)
+        print(dumps_line(record), flush=True)
     else:
-        print(render_text(label, message), flush=True)
+        print(no_surrogates(render_text(label, message)), flush=True)
 
 
 def render_text(label: str, message: Message) -> str:

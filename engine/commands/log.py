@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
+from engine.commands.jsonlines import dumps_line
 from engine.commands.runtime import add_store_option, load, open_store
 
 
@@ -27,9 +27,9 @@ def run(args) -> int:
         store.close()
     for entry in entries:
         if args.format == "json":
-            print(json.dumps({"mailbox": entry.mailbox, "key": entry.message_key, "outcome": entry.outcome,
+            print(dumps_line({"mailbox": entry.mailbox, "key": entry.message_key, "outcome": entry.outcome,
                               "reason": entry.reason, "ticket": entry.ticket_number, "trace": entry.trace,
-                              "at": entry.created_at.isoformat()}, ensure_ascii=False))
+                              "at": entry.created_at.isoformat()}))
             continue
         ticket = f" ticket {entry.ticket_number}" if entry.ticket_number else ""
         print(f"{entry.created_at:%Y-%m-%d %H:%M:%S} {entry.mailbox} {entry.message_key}: {entry.outcome}{ticket} ({entry.reason})")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import mimetypes
 import re
 from dataclasses import dataclass, field
 from email.message import Message as MimeMessage
 
-from engine.parse.mime import headers
+from engine.parse.mime import headers, names
 from engine.parse.mime.charset import decode_text
 from engine.parse.mime.flowed import unflow
+from engine.parse.mime.params import param
 
 MAX_DEPTH = 25  # deeper nesting is hostile or broken; stop walking there
 MAX_PARTS = 2000
@@ -19,7 +19,6 @@ MAX_PARTS = 2000
 _REPORT_ATTACHED = {"message/rfc822", "text/rfc822-headers", "message/delivery-status",
                     "message/disposition-notification", "message/feedback-report",
                     "message/global", "message/global-headers", "message/global-delivery-status"}
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
 @dataclass
@@ -46,6 +45,7 @@ class Bodies:
     attachments: list[RawAttachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     parts: int = 0
+    codec: str | None = None  # for raw 8-bit header bytes (file names), chosen per message
 
     def absorb(self, other: "Bodies", text: bool = True) -> None:
         """Take over another walk's findings (its bodies only when `text`)."""
@@ -56,10 +56,17 @@ class Bodies:
         self.defects += other.defects
         self.parts += other.parts
 
+    def sub(self) -> "Bodies":
+        """An empty walk that continues this one's part count and codec."""
+        return Bodies(parts=self.parts, codec=self.codec)
 
-def walk(msg: MimeMessage) -> Bodies:
-    """Collect bodies and attachments of a parsed message (any email policy)."""
-    found = Bodies()
+
+def walk(msg: MimeMessage, codec: str | None = None) -> Bodies:
+    """Collect bodies and attachments of a parsed message (any email policy).
+
+    `codec` reads raw 8-bit bytes in part headers (file names).
+    """
+    found = Bodies(codec=codec)
     _part(msg, found, depth=0, path="1", parent="")
     return found
 
@@ -118,7 +125,7 @@ def _alternative(children: list, found: Bodies, depth: int, path: str, ctype: st
     # Keep the richest plain and HTML version; attachments of every branch.
     walks = []
     for index, child in enumerate(children, 1):
-        sub = Bodies(parts=found.parts)
+        sub = found.sub()
         _part(child, sub, depth + 1, f"{path}.{index}", ctype)
         found.parts = sub.parts
         sub.parts = 0
@@ -148,26 +155,43 @@ def _related(part: MimeMessage, children: list, found: Bodies, depth: int, path:
 
 
 def _forwarded(part: MimeMessage, found: Bodies, depth: int, path: str) -> None:
+    # An attached mail stays one file, `<its subject>.eml`, as mail clients
+    # and helpdesks show it (its own attachments inside it); its text follows
+    # the sender's words under a banner, so a technician sees what was forwarded.
     children = part.get_payload()
     if not isinstance(children, list) or not children:
         return
-    inner = children[0]
-    inner = _reparse_encoded(part, inner, found)
-    sub = Bodies(parts=found.parts)
+    inner, data = _reparse_encoded(part, children[0], found)
+    sub = found.sub()
     _part(inner, sub, depth + 1, f"{path}.1", "message/rfc822")
     found.parts = sub.parts
-    sub.parts = 0
-    banner = _forward_banner(inner)
-    sub.plain = [banner + "\n\n" + "\n\n".join(sub.plain)] if sub.plain else []
-    found.absorb(sub)
+    found.defects += sub.defects
+    if sub.plain:
+        found.plain.append(_forward_banner(inner, found.codec) + "\n\n" + "\n\n".join(sub.plain))
+    found.html += sub.html
+    subject = headers.decode_header(_raw(inner, "subject") or "", codec=found.codec)
+    cid = headers.message_ids(part.get("content-id", ""))
+    found.attachments.append(RawAttachment(
+        filename=_name(part, found, path) or names.made_up(part.get_content_type(), None, subject),
+        content_type=part.get_content_type(),
+        data=data if data is not None else _as_bytes(inner),
+        inline=_disposition(part) == "inline",
+        content_id=cid[0] if cid else None,
+    ))
 
 
-def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> MimeMessage:
+def _raw(part: MimeMessage, name: str) -> str | None:
+    """The first raw value of a header (8-bit bytes as surrogate escapes), or None."""
+    return next((value for key, value in part.raw_items() if key.lower() == name), None)
+
+
+def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> tuple[MimeMessage, bytes | None]:
     # A base64 / QP encoded message/rfc822 (not allowed, but sent): the stdlib
-    # parsed the encoded text as a mail; decode it and parse again.
+    # parsed the encoded text as a mail; decode it and parse again. Returns
+    # the message and its decoded bytes (None: not encoded).
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     if cte not in ("base64", "quoted-printable"):
-        return inner
+        return inner, None
     from email.parser import BytesParser
     from email import policy
     import binascii
@@ -177,23 +201,23 @@ def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> Mi
         data = binascii.a2b_base64(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
     except (binascii.Error, ValueError):
         found.defects.append("undecodable encoded message/rfc822 part")
-        return inner
+        return inner, None
     found.defects.append(f"{cte} encoded message/rfc822 part")
-    return BytesParser(policy=policy.compat32).parsebytes(data)
+    return BytesParser(policy=policy.compat32).parsebytes(data), data
 
 
-def _forward_banner(inner: MimeMessage) -> str:
+def _forward_banner(inner: MimeMessage, codec: str | None) -> str:
     lines = ["---------- Forwarded message ----------"]
     for name in ("From", "Date", "Subject", "To"):
-        value = inner.get(name)
+        value = _raw(inner, name.lower())
         if value is not None:
-            lines.append(f"{name}: {headers.decode_header(str(value))}")
+            lines.append(f"{name}: {headers.decode_header(value, codec=codec)}")
     return "\n".join(lines)
 
 
 def _leaf(part: MimeMessage, found: Bodies, path: str, ctype: str) -> None:
     if ctype in ("text/plain", "text/html") and _disposition(part) != "attachment":
-        if filename(part) is None or not (found.plain or found.html):
+        if _name(part, found, path) is None or not (found.plain or found.html):
             _body(part, found, path, ctype)
             return
     _attachment(part, found, path, ctype, default_inline=False)
@@ -231,19 +255,27 @@ def _attachment(part: MimeMessage, found: Bodies, path: str, ctype: str, default
         data = b"".join(_as_bytes(block) for block in part.get_payload())
     else:
         data = payload(part, found, path)
-    name = filename(part)
+    name = _name(part, found, path)
     if not data and name is None:
         return
     disposition = _disposition(part)
     cid = headers.message_ids(part.get("content-id", ""))
     inline = disposition == "inline" or (disposition is None and (default_inline or bool(cid)))
     found.attachments.append(RawAttachment(
-        filename=name or _made_up_name(ctype, path),
+        filename=name or names.made_up(ctype, cid[0] if cid else None, _inner_subject(part, found)),
         content_type=ctype,
         data=data,
         inline=inline,
         content_id=cid[0] if cid else None,
     ))
+
+
+def _inner_subject(part: MimeMessage, found: Bodies) -> str | None:
+    # a returned mail inside a report is named after its subject
+    if part.get_content_type() not in ("message/rfc822", "message/global") or not part.is_multipart():
+        return None
+    inner = part.get_payload()[0]
+    return headers.decode_header(_raw(inner, "subject") or "", codec=found.codec)
 
 
 def _as_bytes(part: MimeMessage) -> bytes:
@@ -278,9 +310,18 @@ def payload(part: MimeMessage, found: Bodies, path: str) -> bytes:
 
 
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+# Not in base64: punctuation, and blanks inside a line (blanks at a line end are common).
+_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]|[ \t]+(?=\S)")
 
 
 def _base64(data: bytes | str, found: Bodies, path: str) -> bytes:
+    text = data if isinstance(data, str) else data.decode("latin-1")
+    junk = len(_JUNK.findall(text, 0, 65536))
+    if junk:
+        if junk >= 3 and junk * 10 > min(len(text), 65536):  # plain text under a wrong label
+            found.defects.append(f"part {path}: labelled base64 but not encoded: kept as it is")
+            return data if isinstance(data, bytes) else data.encode("ascii", "surrogateescape")
+        found.defects.append(f"part {path}: invalid characters in base64 skipped")
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:
@@ -297,34 +338,42 @@ def _base64(data: bytes | str, found: Bodies, path: str) -> bytes:
         return b""
 
 
-def filename(part: MimeMessage) -> str | None:
-    """The decoded, path-free file name of a part (RFC 2231 and RFC 2047), or None."""
-    try:
-        raw = part.get_filename()
-    except Exception:  # odd RFC 2231 continuations can break the stdlib
-        raw = None
-    if raw is None:
+def filename(part: MimeMessage, codec: str | None = None, notes: list[str] | None = None) -> str | None:
+    """The decoded, safe file name a part carries (RFC 2231, RFC 2047, raw 8-bit), or None.
+
+    Content-Disposition `filename`, else Content-Type `name`, else the last
+    segment of Content-Location. Repairs to the name go to `notes`.
+    """
+    raw, charset = None, None
+    for header, key in (("content-disposition", "filename"), ("content-type", "name")):
+        value = _raw(part, header)
+        if value is not None:
+            raw, charset = param(headers.unfold(value), key)
+            if raw:
+                break
+    if not raw:
+        raw = _location_name(part)
+    if not raw:
         return None
-    name = headers.decode_words(headers.to_text(headers.unfold(str(raw))))
-    name = _UNSAFE_NAME.sub("/", name).rsplit("/", 1)[-1].strip().strip(".") or ""
-    return name[:255] or None
+    text = raw if charset else headers.to_text(raw, codec)
+    name = names.safe_name(headers.one_line(headers.decode_words(text)).strip(), notes if notes is not None else [])
+    return name or None
 
 
-_STEMS = {"text/calendar": "invite", "message/rfc822": "message", "message/global": "message",
-          "message/delivery-status": "delivery-status", "text/rfc822-headers": "headers",
-          "message/disposition-notification": "disposition-notification"}
+def _location_name(part: MimeMessage) -> str | None:
+    # Content-Location names a file for some Exchange versions
+    location = _raw(part, "content-location")
+    if not location:
+        return None
+    last = re.split(r"[/\\]", headers.unfold(location).split("?", 1)[0].strip().strip('"'))[-1]
+    return last if re.search(r"\.[A-Za-z0-9]{2,6}$", last) else None
 
 
-def _made_up_name(ctype: str, path: str) -> str:
-    # A readable, unique name from the type and the part's position.
-    if ctype in ("message/rfc822", "message/global"):
-        ext = ".eml"
-    elif ctype.startswith("message/") or ctype == "text/rfc822-headers":
-        ext = ".txt"
-    else:
-        ext = mimetypes.guess_extension(ctype, strict=False) or ".bin"
-    stem = _STEMS.get(ctype, ctype.split("/", 1)[0])
-    return f"{stem}-{path}{ext}"
+def _name(part: MimeMessage, found: Bodies, path: str) -> str | None:
+    notes: list[str] = []
+    name = filename(part, found.codec, notes)
+    found.defects += [f"part {path}: {note}" for note in notes]
+    return name
 
 
 def _disposition(part: MimeMessage) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 # Labels mailers really send that Python does not know, or knows under a
@@ -52,10 +53,14 @@ def codec_for(label: str | None) -> str | None:
     except (LookupError, ValueError):
         return None
     # Codecs that are not text encodings (e.g. "base64", "zlib") must not be
-    # used even if a mail names them.
-    if not getattr(info, "_is_text_encoding", True):
+    # used even if a mail names them, nor Python's own text codecs that no
+    # mailer sends and that make lone surrogates (`\\ud800` in unicode_escape).
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_MAIL:
         return None
     return info.name
+
+
+_NOT_MAIL = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined", "palmos"}
 
 
 def decode_text(data: bytes, label: str | None = None) -> tuple[str, str | None]:
@@ -66,7 +71,7 @@ def decode_text(data: bytes, label: str | None = None) -> tuple[str, str | None]
         return data.decode("utf-8"), None
     if codec is not None:
         try:
-            return data.decode(codec), None
+            return no_surrogates(data.decode(codec)), None
         except (UnicodeDecodeError, LookupError):
             pass
         except Exception:  # some codecs (utf-7, iso2022) raise odd errors
@@ -101,6 +106,64 @@ def _legacy_bytes(error: UnicodeDecodeError) -> tuple[str, int]:
 
 
 codecs.register_error("mailgate-legacy", _legacy_bytes)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(text: str) -> str:
+    """Lone surrogates (from UTF-7, UTF-16 or an escaped byte) as U+FFFD: they cannot be written out."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+# Guesses worth more than cp1252 for header bytes: a detector that says
+# "cp1250" or "mac_roman" for German text is only unsure.
+_TRUSTED_GUESSES = {
+    "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "cp932", "shift_jis", "shift_jis_2004",
+    "euc_jp", "euc_jis_2004", "iso2022_jp", "cp949", "euc_kr", "koi8_r", "koi8_u", "cp1251",
+    "iso8859_5", "cp866", "mac_cyrillic", "cp1253", "iso8859_7", "cp1255", "iso8859_8", "cp1256",
+    "iso8859_6", "cp874", "tis_620", "cp1254", "iso8859_9", "cp1257", "iso8859_13",
+}
+
+
+def header_codec(data: bytes, declared: Iterable[str]) -> tuple[str, str]:
+    """(codec, how it was chosen) for a mail's raw 8-bit header bytes that are not UTF-8.
+
+    The charset the mail's own parts declare comes first (GBK subjects come
+    with GBK bodies), then charset-normalizer on all those bytes together,
+    then cp1252.
+    """
+    for label in declared:
+        codec = codec_for(label)
+        if not codec or codec == "utf-8" or label.strip().lower() in ("us-ascii", "ascii"):
+            continue  # no evidence: these bytes are not UTF-8, and ascii says nothing
+        try:
+            data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        return codec, f"the charset {label.strip()[:40]} its parts declare"
+    guess = _normalizer_codec(data)
+    if guess:
+        return guess, "guessed"
+    return ("cp1252" if _cp1252_ok(data) else "latin-1"), "fallback"
+
+
+def _normalizer_codec(data: bytes) -> str | None:
+    if len(data) < 8:
+        return None
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+    except Exception:  # the guesser is a nicety
+        return None
+    if best is None or best.encoding not in _TRUSTED_GUESSES:
+        return None
+    try:
+        data.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    return best.encoding
 
 
 def guess_text(data: bytes) -> str:
@@ -140,6 +203,6 @@ def _normalizer_guess(data: bytes) -> str | None:
         best = from_bytes(data[:65536]).best()
         if best is None or best.encoding is None:
             return None
-        return data.decode(best.encoding, errors="replace")
+        return no_surrogates(data.decode(best.encoding, errors="replace"))
     except Exception:  # the guesser is a nicety; fall back to cp1252/latin-1
         return None

@@ -6,20 +6,22 @@ import binascii
 import re
 from datetime import timezone
 from itertools import islice
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
-from engine.parse.mime.charset import decode_text, guess_text
+from engine.parse.mime.addresses import address_list
+from engine.parse.mime.charset import decode_text, guess_text, no_surrogates
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINES = re.compile(r"[\r\n]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls and the Unicode line separators: str.splitlines() and
+# so the email package's folding break lines at all of them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # Lenient on purpose: broken mailers put spaces inside words or omit the
 # white space around them.
 _WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
 _GAP = re.compile(r"[ \t\r\n]*")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 MAX_WORDS = 1000  # encoded words decoded per header value; real headers hold a few
-_ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"]+@[^\s<>()\[\],;:\"]+")
 
 
 def unfold(value: str) -> str:
@@ -27,14 +29,27 @@ def unfold(value: str) -> str:
     return _NEWLINES.sub(" ", _FOLD.sub("", value)).strip()
 
 
-def to_text(value: str) -> str:
-    """A raw header string whose 8-bit bytes were surrogate-escaped, as text."""
+def to_text(value: str, codec: str | None = None) -> str:
+    """A raw header string whose 8-bit bytes were surrogate-escaped, as text.
+
+    UTF-8 first; else `codec`, the charset chosen for this message's raw
+    header bytes (see parser._raw_header_codec); else a guess.
+    """
     if value.isascii():
         return value
     try:
         data = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:  # already real text
         return value
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
     return guess_text(data)
 
 
@@ -95,39 +110,27 @@ def _flush(run: list[tuple[str, bytes]], out: list[str], defects: list[str] | No
     run.clear()
 
 
-def decode_header(value: str, defects: list[str] | None = None) -> str:
+def decode_header(value: str, defects: list[str] | None = None, codec: str | None = None) -> str:
     """A raw header value as readable one-line text (no control characters)."""
-    return one_line(decode_words(to_text(unfold(value)), defects))
+    return no_surrogates(one_line(decode_words(to_text(unfold(value), codec), defects)))
 
 
 def one_line(text: str) -> str:
-    """Control characters (CR/LF from encoded words included) as spaces: no header injection."""
+    """Control characters and line separators (CR/LF from encoded words included) as spaces: no header injection."""
     return _CONTROL.sub(" ", text) if _CONTROL.search(text) else text
 
 
-def addresses(value: str | None, defects: list[str] | None = None) -> tuple[tuple[str, str], ...]:
-    """(address, display name) pairs from an address-list header."""
+def addresses(value: str | None, defects: list[str] | None = None, codec: str | None = None,
+              field: str = "address") -> tuple[tuple[str, str], ...]:
+    """(address, display name) pairs from an address-list header.
+
+    The structure is read before encoded words are decoded, so a decoded
+    comma or bracket in a display name cannot split or hide an address.
+    """
     if not value:
         return ()
-    line = to_text(unfold(value))
-    found = []
-    try:
-        pairs = getaddresses([line])
-    except Exception:  # the stdlib parser has crashed on hostile input before
-        pairs = []
-    for name, addr in pairs:
-        addr = addr.strip()
-        if "@" not in addr and not (addr and not name):
-            continue
-        found.append((addr, _clean_name(decode_words(name, defects), addr)))
-    if not found:
-        found = [(addr, "") for addr in _ADDR_SPEC.findall(line)]
-    return tuple(found)
-
-
-def _clean_name(name: str, addr: str) -> str:
-    name = " ".join(one_line(name).split()).strip("'\" ")
-    return "" if name.lower() == addr.lower() else name
+    line = to_text(unfold(value), codec)
+    return address_list(line, lambda name: no_surrogates(one_line(decode_words(name, defects))), defects, field)
 
 
 def return_path(value: str | None) -> str | None:

@@ -1,0 +1,18 @@
+"""One JSON Lines record per call: safe for line splitters other than \\n and for lone surrogates."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Legal inside JSON strings, but JavaScript, Python's str.splitlines() and
+# many log shippers split lines on them; lone surrogates cannot be encoded
+# as UTF-8 at all. All are written as \\u escapes, which every reader decodes.
+_UNSAFE = re.compile("[\u0085\u2028\u2029\ud800-\udfff]")
+
+
+def dumps_line(record: Any, sort_keys: bool = False) -> str:
+    """`record` as one line of JSON: non-ASCII text kept readable, the unsafe characters escaped."""
+    text = json.dumps(record, ensure_ascii=False, sort_keys=sort_keys)
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
