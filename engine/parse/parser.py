@@ -14,7 +14,7 @@ from engine.parse.bounce import detect as detect_bounce
 from engine.parse.mime import blobs, names
 from engine.parse.mime import headers as hdr
 from engine.parse.mime.bodies import Bodies, RawAttachment, walk
-from engine.parse.mime.charset import header_codec, no_surrogates
+from engine.parse.mime.charset import header_codec, is_utf8, no_surrogates
 from engine.parse.mime.html import MAX_DEPTH as MAX_HTML_DEPTH, flatten, sanitize, to_text
 from engine.parse.mime.tnefparts import unpack_into
 from engine.parse.mime.tree import iter_parts
@@ -98,7 +98,7 @@ def _raw_header_codec(mime: MimeMessage, defects: list[str]) -> str | None:
     samples = [data for data in samples if not data.isascii()]  # real text, not escapes
     if not samples:
         return None
-    legacy = [data for data in samples if not _is_utf8(data)]
+    legacy = [data for data in samples if not is_utf8(data)]
     if not legacy:
         defects.append("raw 8-bit header text read as utf-8")
         return None
@@ -106,14 +106,6 @@ def _raw_header_codec(mime: MimeMessage, defects: list[str]) -> str | None:
     codec, how = header_codec(b" ".join(legacy), [label for label in declared if label])
     defects.append(f"raw 8-bit header text read as {codec} ({how})")
     return codec
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _param_charset(part: MimeMessage) -> str | None:

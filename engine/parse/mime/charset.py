@@ -66,7 +66,7 @@ _NOT_MAIL = {"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefi
 def decode_text(data: bytes, label: str | None = None) -> tuple[str, str | None]:
     """Decode `data`; returns (text, defect) where defect says what went wrong."""
     codec = codec_for(label)
-    if codec in _LAX and not data.isascii() and _is_utf8(data):
+    if codec in _LAX and not data.isascii() and is_utf8(data):
         # 8-bit bytes labelled ascii/latin-1 are, in today's mail, mostly UTF-8
         return data.decode("utf-8"), None
     if codec is not None:
@@ -87,7 +87,8 @@ def decode_text(data: bytes, label: str | None = None) -> tuple[str, str | None]
 _LAX = {"cp1252", "ascii", "latin_1", "iso8859-1"}
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
+    """True when `data` is valid UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
