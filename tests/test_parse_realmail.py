@@ -124,6 +124,7 @@ def test_raw_utf8_and_legacy_attachment_names_are_decoded_F_ATT_3():
      [("js@example.com", "Smith, John"), ("jd@example.com", "Doe, Jane")]),
     ('"Last, First" <lf@example.com>; other@example.com', [("lf@example.com", "Last, First"), ("other@example.com", "")]),
     ("MAILER-DAEMON (Mail Delivery System)", [("MAILER-DAEMON", "Mail Delivery System")]),
+    ("MAILER-DAEMON <>", [("MAILER-DAEMON", "")]),  # the named null sender: bounces are recognised by it
     ("Team: a@example.com, b@example.com;", [("a@example.com", ""), ("b@example.com", "")]),
     ("Kim <mailto:kim@example.com>", [("kim@example.com", "Kim")]),
     ("'Kim' <kim@example.com>", [("kim@example.com", "Kim")]),

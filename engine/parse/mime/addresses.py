@@ -33,7 +33,11 @@ def address_list(line: str, decode: Callable[[str], str], defects: list[str] | N
     found: list[tuple[str, str]] = []
     pending: list[_Token] = []  # an address-less chunk: maybe the start of a display name
     for chunk in _chunks(_tokens(line, notes)):
-        if _has_address(chunk):
+        if _null_angle(chunk):  # `MAILER-DAEMON <>`: the null sender, named
+            notes.append("empty <> address: the name kept as a local address")
+            found += _local_only(pending, decode) + _local_only([t for t in chunk if t.kind != "angle"], decode)
+            pending = []
+        elif _has_address(chunk):
             if pending and any(t.kind == "angle" for t in chunk):
                 chunk = pending + [_Token("word", ",")] + chunk
                 notes.append("unquoted comma in a display name")
@@ -41,10 +45,8 @@ def address_list(line: str, decode: Callable[[str], str], defects: list[str] | N
                 found += _local_only(pending, decode)
             pending = []
             found += _mailboxes(chunk, decode, notes)
-        elif pending:
-            found += _local_only(pending, decode)
-            pending = chunk
         else:
+            found += _local_only(pending, decode)
             pending = chunk
     found += _local_only(pending, decode)
     if defects is not None:
@@ -150,6 +152,11 @@ def _chunks(tokens: list[_Token]) -> list[list[_Token]]:
         elif token.kind != "colon":
             chunks[-1].append(token)
     return [chunk for chunk in chunks if chunk]
+
+
+def _null_angle(chunk: list[_Token]) -> bool:
+    angles = [t for t in chunk if t.kind == "angle"]
+    return bool(angles) and not any(t.text.strip() for t in angles) and not any(_address_word(t) for t in chunk)
 
 
 def _has_address(chunk: list[_Token]) -> bool:
