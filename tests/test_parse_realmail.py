@@ -254,3 +254,17 @@ def test_header_values_and_addresses_hold_no_control_or_line_separator_F_OUT_4(c
     message = parse(raw)
     assert message.from_.address == "evil@example.com"
     assert message.subject == "a b"
+
+
+@pytest.mark.parametrize("value", ["<" * 200_000, "(" * 200_000, '"' * 200_000,
+                                   ", ".join(f"u{i}@example.com" for i in range(20_000))])
+def test_hostile_address_headers_are_read_in_bounded_work_F_FAIL_1(value):
+    """Unbalanced brackets used to cost a scan to the end each (minutes); huge lists are cut."""
+    from engine.parse.mime.headers import addresses
+
+    defects: list[str] = []
+    found = addresses(value, defects, field="to")
+    assert len(found) < 5000
+    if value.startswith("u0@"):
+        assert found[0] == ("u0@example.com", "")
+        assert "to: address list cut at 64 KB" in defects

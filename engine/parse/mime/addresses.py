@@ -54,8 +54,39 @@ def address_list(line: str, decode: Callable[[str], str], defects: list[str] | N
     return tuple(found)
 
 
+class _Finder:
+    """Next index of a character at or after a position, each scan done once.
+
+    Positions only grow while tokenizing, so a cached answer stays right;
+    without it `<<<<…` or `((((…` cost a scan to the end per bracket."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.cache: dict[str, int] = {}
+        self.closing: dict[int, int] | None = None
+
+    def next(self, char: str, pos: int) -> int:
+        found = self.cache.get(char)
+        if found is None or (found != -1 and found < pos):
+            found = self.line.find(char, pos)
+            self.cache[char] = found
+        return found
+
+    def comment_end(self, pos: int) -> int:
+        """Index of the `)` closing the `(` at pos (nesting counted), or -1."""
+        if self.closing is None:
+            self.closing, stack = {}, []
+            for index, char in enumerate(self.line):
+                if char == "(":
+                    stack.append(index)
+                elif char == ")" and stack:
+                    self.closing[stack.pop()] = index
+        return self.closing.get(pos, -1)
+
+
 def _tokens(line: str, notes: list[str]) -> list[_Token]:
     tokens: list[_Token] = []
+    finder = _Finder(line)
     pos = 0
     while pos < len(line):
         char = line[pos]
@@ -64,9 +95,9 @@ def _tokens(line: str, notes: list[str]) -> list[_Token]:
         elif char == '"':
             pos = _quoted(line, pos, tokens, notes)
         elif char == "(":
-            pos = _comment(line, pos, tokens, notes)
+            pos = _comment(line, pos, tokens, notes, finder)
         elif char == "<":
-            pos = _angle(line, pos, tokens, notes)
+            pos = _angle(line, pos, tokens, notes, finder)
         elif char == ">":
             notes.append("stray '>' dropped")
             pos += 1
@@ -99,26 +130,20 @@ def _quoted(line: str, pos: int, tokens: list[_Token], notes: list[str]) -> int:
     return pos + 1
 
 
-def _comment(line: str, pos: int, tokens: list[_Token], notes: list[str]) -> int:
-    depth = 0
-    for index in range(pos, len(line)):
-        char = line[index]
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                tokens.append(_Token("comment", line[pos + 1 : index]))
-                return index + 1
+def _comment(line: str, pos: int, tokens: list[_Token], notes: list[str], finder: _Finder) -> int:
+    end = finder.comment_end(pos)
+    if end != -1:
+        tokens.append(_Token("comment", line[pos + 1 : end]))
+        return end + 1
     notes.append("unbalanced '(' dropped")
     return pos + 1
 
 
-def _angle(line: str, pos: int, tokens: list[_Token], notes: list[str]) -> int:
-    end = line.find(">", pos + 1)
-    following = line.find("<", pos + 1)
+def _angle(line: str, pos: int, tokens: list[_Token], notes: list[str], finder: _Finder) -> int:
+    end = finder.next(">", pos + 1)
+    following = finder.next("<", pos + 1)
     if end == -1 or -1 < following < end:
-        ends = (line.find(",", pos), line.find(";", pos), following)
+        ends = (finder.next(",", pos), finder.next(";", pos), following)
         stop = min((i for i in ends if i != -1), default=len(line))
         notes.append("unclosed '<'")
         tokens.append(_Token("angle", line[pos + 1 : stop]))

@@ -22,6 +22,7 @@ _WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?]*)\?=")
 _GAP = re.compile(r"[ \t\r\n]*")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
 MAX_WORDS = 1000  # encoded words decoded per header value; real headers hold a few
+MAX_ADDRESS_LINE = 64 * 1024  # characters of an address list read
 
 
 def unfold(value: str) -> str:
@@ -130,6 +131,10 @@ def addresses(value: str | None, defects: list[str] | None = None, codec: str | 
     if not value:
         return ()
     line = to_text(unfold(value), codec)
+    if len(line) > MAX_ADDRESS_LINE:  # thousands of recipients: hostile, and no ticket needs them
+        line = line[: line.rfind(",", 0, MAX_ADDRESS_LINE) + 1 or MAX_ADDRESS_LINE]
+        if defects is not None:
+            defects.append(f"{field}: address list cut at {MAX_ADDRESS_LINE // 1024} KB")
     return address_list(line, lambda name: no_surrogates(one_line(decode_words(name, defects))), defects, field)
 
 
