@@ -20,7 +20,9 @@ from engine.store.state_view import StoreStateView
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
-NEW_MAIL_CLOSED = (b"From: Rob Smith <rob.smith@example.com>\r\nTo: support@example.com\r\n"
+NEW_MAIL_CLOSED = (b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com;"
+                   b" dmarc=pass header.from=example.com\r\n"  # a technician's tokens need it (F-TOK-3)
+                   b"From: Rob Smith <rob.smith@example.com>\r\nTo: support@example.com\r\n"
                    b"Subject: Replaced the toner on floor 3\r\nMessage-ID: <rob-toner@example.com>\r\n"
                    b"Date: Thu, 15 Jan 2026 11:50:00 +0000\r\n\r\nDone while I was there, just for the record.\r\n"
                    b"#close\r\n")

@@ -58,7 +58,17 @@ def mailbox_policy(options: Mapping, written: Written, rules: RulesKnobs) -> Mai
         "ticket_base_url": _first(_knob(settings, "ticket_base_url"), ("", DEFAULT)),
     }
     data.update((name, value) for name, (value, _) in layered.items())
-    return build(MailboxPolicy, data, {**written, **{(name,): origin for name, (_, origin) in layered.items()}})
+    ids, ids_origin = _trusted_authserv_ids(data, written, settings)
+    data["authentication"] = {**(data.get("authentication") or {}), "trusted_authserv_ids": ids}
+    return build(MailboxPolicy, data, {**written, **{(name,): origin for name, (_, origin) in layered.items()},
+                                       ("authentication", "trusted_authserv_ids"): ids_origin})
+
+
+def _trusted_authserv_ids(data: Mapping, written: Written, settings) -> tuple[Any, str]:
+    own = (data.get("authentication") or {}).get("trusted_authserv_ids")
+    shared = settings.authentication
+    return _first((own, written.get(("authentication", "trusted_authserv_ids"), DEFAULT)),
+                  _knob(shared, "trusted_authserv_ids") if shared else (None, DEFAULT), ((), DEFAULT))
 
 
 def _knob(section, name: str) -> tuple[Any, str]:

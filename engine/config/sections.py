@@ -34,11 +34,19 @@ class Smtp(Section):
 
 
 @dataclass(frozen=True)
+class Authentication(Section):
+    """Whose Authentication-Results count (RFC 8601); in settings and, overriding, in a mailbox."""
+
+    trusted_authserv_ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class Settings(Section):
     return_address: str | None
     from_name: str | None
     error_user: str | None
     ticket_base_url: str | None
+    authentication: Authentication | None
     store: Store
     smtp: Smtp
 
@@ -253,12 +261,18 @@ class OutgoingTemplates(Section):
 
 
 @dataclass(frozen=True)
+class Tokens(Section):
+    require_authentication: str
+
+
+@dataclass(frozen=True)
 class Outgoing(Section):
     auto_reply: bool
     auto_reply_window_minutes: int
     error_notices: bool
     closed_ticket_replies: bool
     templates: OutgoingTemplates
+    answer_failed_dmarc: bool
 
 
 @dataclass(frozen=True)
@@ -271,8 +285,8 @@ class Monitor(Section):
 class MailboxPolicy(Section):
     """Every knob of one mailbox, resolved once: mailbox > rules settings > schema default.
 
-    `return_address`, `from_name`, `error_user` and `subject_max_length` fall back to
-    the rules files; `accept_from` and `ticket_base_url` come from them alone."""
+    `return_address`, `from_name`, `error_user`, `subject_max_length` and
+    `authentication.trusted_authserv_ids` fall back to the rules files; `accept_from` and `ticket_base_url` come from them alone."""
 
     name: str
     address: str
@@ -302,6 +316,8 @@ class MailboxPolicy(Section):
     cc: Cc
     replies: Replies
     body: Body
+    authentication: Authentication
+    tokens: Tokens
     outgoing: Outgoing
     monitor: Monitor
     accept_from: str

@@ -50,6 +50,7 @@ class Draft:
     flagged_recipients: list[str] = field(default_factory=list)
     outgoing: list[OutgoingMail] = field(default_factory=list)
     notify: list[str] = field(default_factory=list)  # outgoing roles the stages asked for
+    authenticity: Any = None  # engine.evaluate.authenticity.Authenticity, worked out when first needed
 
     @cached_property  # read ~25 times per message: after the first, a plain attribute
     def policy(self) -> MailboxPolicy:

@@ -7,14 +7,14 @@ from dataclasses import replace
 
 from engine.config.ruleset import TokenDef
 from engine.decision import Outcome, TokenResult
+from engine.evaluate.authenticity import authenticity
 from engine.evaluate.draft import Draft
+from engine.parse.reply import own_text
 from engine.config.token_grammar import Token, TokenSyntaxError, parse_token, parser
 
 parser()  # read tokens.lark now, at import: evaluate() itself never opens a file
 
 STAGE = "tokens"
-ACTING = ("assign", "close", "reopen")  # tokens that act, not just set a field (F-TOK-3)
-_AUTH_RESULT = re.compile(r"\b(dmarc|spf|dkim)=([a-z]+)")
 _CANDIDATE = re.compile(r"^[ \t]*(#[A-Za-z][A-Za-z0-9_-]*)(.*)$", re.MULTILINE)
 
 
@@ -22,9 +22,14 @@ def apply_tokens(d: Draft) -> None:
     """Every token line of the sender's own text becomes an applied effect or a refusal."""
     if d.outcome not in (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE) or d.note is None:
         return
-    if "#" not in d.note.text:  # most mail has no token: skip the line-by-line regex scan
+    if "#" not in d.message.text and "#" not in (d.message.html or ""):  # most mail has no token
         return
-    for match in _CANDIDATE.finditer(d.note.text):
+    if d.message.bounce is not None or d.message.auto_generated.value:
+        d.step(STAGE, "machine_mail", False, "no tokens from a bounce or auto-generated mail (F-TOK-3)")
+        return
+    # Not the text of a forwarded, attached or quoted mail: its tokens are someone else's.
+    text = own_text(d.message.text, d.message.html)
+    for match in _CANDIDATE.finditer(text):
         definition = d.index.tokens.get(match.group(1)[1:].lower())
         if definition is None:
             continue  # a hashtag, not a token
@@ -45,9 +50,9 @@ def _evaluate(d: Draft, definition: TokenDef, parsed, line: str) -> TokenResult:
     role = _role(d)
     if role not in definition.roles:
         return refuse(f"a {role} may not use #{definition.name} (allowed: {', '.join(definition.roles)})")
-    failed = failed_authentication(d.message.header("authentication-results"))
-    if definition.effect in ACTING and failed:
-        return refuse(f"the sender's address failed authentication ({failed}); #{definition.name} needs an authentic sender")
+    unauthentic = _unauthentic(d, role)
+    if unauthentic:
+        return refuse(f"{unauthentic}; #{definition.name} needs an authentic sender")
     if definition.effect == "close" and d.user is None and not d.policy.unknown_senders.close_anonymously:
         return refuse("unknown senders may not close tickets")
     value, problem = _EFFECTS[definition.effect](d, definition, parsed)
@@ -56,17 +61,18 @@ def _evaluate(d: Draft, definition: TokenDef, parsed, line: str) -> TokenResult:
     return TokenResult(line, definition.name, True, definition.effect, value, "", definition.origin)
 
 
-def failed_authentication(results: str | None) -> str:
-    """What failed in the receiving server's Authentication-Results (RFC 8601), or '' (F-TOK-3).
+def _unauthentic(d: Draft, role: str) -> str:
+    """Why the From cannot be trusted to change a ticket, or '' (F-TOK-3).
 
-    Only the topmost header is read: the receiving MX adds it. A forged one lower down
-    cannot make a failing mail pass, and one claiming "pass" is no worse than none.
+    A DMARC failure from a trusted server refuses every token. A technician's tokens
+    also need an aligned DKIM or DMARC pass, unless tokens.require_authentication is none.
     """
-    verdicts = dict(_AUTH_RESULT.findall((results or "").lower()))
-    if verdicts.get("dmarc") == "fail":
-        return "dmarc=fail"
-    if verdicts.get("spf") in ("fail", "softfail") and verdicts.get("dkim") != "pass":
-        return f"spf={verdicts['spf']}, dkim={verdicts.get('dkim', 'none')}"
+    verdict = authenticity(d)
+    if verdict.dmarc_failed:
+        return f"the sender's address failed authentication ({verdict.detail})"
+    if role == "technician" and d.policy.tokens.require_authentication == "aligned_pass" \
+            and not verdict.aligned_pass:
+        return f"a technician's address must pass DKIM or DMARC for its domain ({verdict.detail})"
     return ""
 
 

@@ -99,6 +99,18 @@ def reply_text(text: str, html: str | None = None, *, keep_signature: bool = Fal
     return _cut_text(marked, keep_signature) or _tidy(_lines(reply_html.render(html)))
 
 
+def own_text(text: str, html: str | None = None) -> str:
+    """Only what the sender wrote, signature kept: '' for a bare forward (where reply_text gives all).
+
+    Email tokens are read from this, never from a quoted, forwarded or attached mail (F-TOK-3).
+    """
+    if (text or "").strip() or not html:
+        return _cut_text(text or "", keep_signature=True)
+    from engine.parse import reply_html
+
+    return _cut_text(reply_html.render_marked(html, True), keep_signature=True)
+
+
 def _lines(text: str) -> list[str]:
     """Lines of a body whatever its line endings."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
