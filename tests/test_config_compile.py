@@ -43,7 +43,7 @@ def test_defaults_from_the_seeds_are_filled_in():
     assert demo.options["monitor"]["auth_failures_before_ticket"] == 3
     assert demo.options["size_limits"]["max_message_mb"] == 25
     assert demo.options["replies"]["require_visibility"] is True
-    assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:19"
+    assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:24"
 
 
 def test_sections_merge_in_sorted_file_order_with_origins_F_CFG_1(tmp_path):
