@@ -90,6 +90,14 @@ class Session:
     def _insert_new(self, table: Table, params: dict[str, Any], returning: str | None = None) -> Any:
         raise NotImplementedError
 
+    def _dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        raise NotImplementedError
+
+    def _writing(self) -> bool:
+        """True inside a write transaction (Store.transaction())."""
+        return False
+
 
 class ConnectionSession(Session):
     """Runs everything on one connection inside one transaction."""
@@ -137,6 +145,12 @@ class ConnectionSession(Session):
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         return self._conn.execute(stmt, params).all()
 
+    def _dialect(self) -> str:
+        return self._conn.dialect.name
+
+    def _writing(self) -> bool:
+        return bool(self._conn.get_execution_options().get("mailgate_write", False))
+
     def _exec(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         return self._conn.execute(stmt, params)
 
@@ -160,6 +174,9 @@ class EngineSession(Session):
     """Runs each read in its own short read-only transaction."""
 
     _engine: Engine
+
+    def _dialect(self) -> str:
+        return self._engine.dialect.name
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         try:

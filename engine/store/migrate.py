@@ -29,8 +29,20 @@ def _initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, checkfirst=False)
 
 
+def _ticket_number_sequence(conn: Connection) -> None:
+    # PostgreSQL: pollers take numbers from a sequence instead of max + 1, which made
+    # each wait for the others' uncommitted tickets. It starts past the highest ticket.
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {schema.TICKET_NUMBERS} AS bigint MINVALUE 1"))
+    highest = conn.execute(select(func.max(schema.tickets.c.number))).scalar()
+    conn.execute(text("SELECT setval(:seq, :value, :called)"),
+                 {"seq": schema.TICKET_NUMBERS, "value": highest or 1, "called": highest is not None})
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial),
+    Migration(2, "ticket number sequence (PostgreSQL)", _ticket_number_sequence),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -140,6 +140,9 @@ group_members = Table(
     Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
 )
 
+# PostgreSQL only: the sequence ticket numbers are taken from (see TicketReads.next_ticket_number).
+TICKET_NUMBERS = "ticket_numbers"
+
 tickets = Table(
     "tickets",
     metadata,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
 from engine.errors import TransientStoreError
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
+    TICKET_NUMBERS,
     attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, tickets, users,
 )
 
@@ -25,6 +26,10 @@ TICKET_FIELDS = (
 
 
 _NEXT_NUMBER = select(func.coalesce(func.max(tickets.c.number), 0) + 1)
+# PostgreSQL: numbers come from a sequence (engine/store/migrate.py), so pollers sharing
+# the store never wait for each other's uncommitted tickets or retry for a number.
+_TAKE_NUMBER = text(f"SELECT nextval('{TICKET_NUMBERS}')")
+_PEEK_NUMBER = text(f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {TICKET_NUMBERS}")
 _INSERT_NOTE = insert(notes)
 _TOUCH = update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now"))
 _INSERT_ATTACHMENT = insert(attachments)
@@ -43,7 +48,15 @@ class TicketReads(Session):
     """Read side: tickets and what hangs off them."""
 
     def next_ticket_number(self) -> int:
-        """The number the next ticket gets: one above the highest so far."""
+        """The number the next ticket gets.
+
+        On PostgreSQL a write transaction takes it from a sequence: taken once, never
+        given again, even when the transaction rolls back (numbers increase, with a gap
+        where that happened); a read view only peeks at it (dry-run). On SQLite a writer
+        holds the database's one write lock from BEGIN, so one above the highest is safe.
+        """
+        if self._dialect() == "postgresql":
+            return int(self._scalar(_TAKE_NUMBER if self._writing() else _PEEK_NUMBER))
         return int(self._scalar(_NEXT_NUMBER))
 
     def custom_fields(self, number: int) -> dict[str, str]:
@@ -128,11 +141,10 @@ class TicketWrites(Session):
     def create_ticket(self, subject: str, *, number: int | None = None, **fields: Any) -> int:
         """Create a ticket (status open unless given) and return its number.
 
-        The engine names the number it predicted (next_ticket_number) so the mail
-        it rendered says the right one. Numbers are always assigned here, never
-        by a database sequence (which an explicit number would leave behind on
-        PostgreSQL). A number another poller took meanwhile raises
-        TransientStoreError: evaluate the message again and retry.
+        The engine names the number it took (next_ticket_number) so the mail it
+        rendered says the right one. Should the number be in use anyway (a ticket
+        inserted with an explicit number past the sequence), TransientStoreError:
+        evaluate the message again and retry.
         """
         _check_fields(fields)
         now = self.now()

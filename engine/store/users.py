@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from engine.errors import StoreError
+from engine.errors import StoreError, TransientStoreError
 from engine.store.base import Session, fold_address
 from engine.store.records import Group, Organisation, User, from_row
 from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
@@ -123,13 +123,23 @@ class UserWrites(Session):
         organisation_id: int | None = None,
         location: str | None = None,
     ) -> int:
-        """Create a user and return its id; the login must be new."""
+        """Create a user and return its id.
+
+        Pollers sharing a store may create the same new sender at once: when the
+        login was just taken for the same address, that user's id is returned.
+        Taken for another address, the caller's choice of login is stale:
+        TransientStoreError, so the message is evaluated again and picks another.
+        """
         _check_role(role)
         values = dict(login=login, name=name, email=email, email_key=fold_address(email), role=role,
                       organisation_id=organisation_id, location=location, created_at=self.now())
-        if self.user_by_login(login) is not None:
-            raise StoreError(f"a user with login {login!r} already exists")
-        return self._insert(insert(users).values(**values))
+        new_id = self._insert_new(users, values, "id")
+        if new_id is not None:
+            return new_id
+        existing = self.user_by_login(login)
+        if existing is not None and fold_address(existing.email) == fold_address(email):
+            return existing.id
+        raise TransientStoreError(f"the login {login!r} was taken meanwhile by another user")
 
     def update_user(self, user_id: int, **fields: Any) -> None:
         """Change some of name, email, role, organisation_id, location."""
@@ -144,11 +154,15 @@ class UserWrites(Session):
             self._exec(update(users).where(users.c.id == user_id).values(**fields))
 
     def create_organisation(self, name: str, *, domains: Iterable[str] = (), shares_tickets: bool = False) -> int:
-        """Create an organisation with its email domains and return its id."""
+        """Create an organisation with its email domains and return its id.
+
+        When a concurrent writer (another poller syncing the same config) created
+        it first, its id is returned and its domains are left as that writer set them.
+        """
         values = dict(name=name, shares_tickets=shares_tickets, created_at=self.now())
-        if self.organisation_by_name(name) is not None:
-            raise StoreError(f"an organisation named {name!r} already exists")
-        org_id = self._insert(insert(organisations).values(**values))
+        org_id = self._insert_new(organisations, values, "id")
+        if org_id is None:
+            return self.organisation_by_name(name).id
         self.set_organisation_domains(org_id, domains)
         return org_id
 
@@ -165,19 +179,14 @@ class UserWrites(Session):
             self._exec(insert(table).values(organisation_id=organisation_id, domain=domain))
 
     def create_group(self, name: str) -> int:
-        """Create a group and return its id."""
-        if self.group(name) is not None:
-            raise StoreError(f"a group named {name!r} already exists")
-        return self._insert(insert(groups).values(name=name, created_at=self.now()))
+        """Create a group and return its id (the existing one's when a concurrent writer was first)."""
+        group_id = self._insert_new(groups, dict(name=name, created_at=self.now()), "id")
+        return self.group(name).id if group_id is None else group_id
 
     def add_member(self, group_id: int, user_id: int) -> bool:
         """Add a user to a group; False when they were a member already."""
         table = group_members
-        member = (table.c.group_id == group_id) & (table.c.user_id == user_id)
-        if self._scalar(select(table.c.user_id).where(member)) is not None:
-            return False
-        self._exec(insert(table).values(group_id=group_id, user_id=user_id))
-        return True
+        return self._insert_new(table, dict(group_id=group_id, user_id=user_id), "user_id") is not None
 
     def set_members(self, group_id: int, user_ids: Iterable[int]) -> None:
         """Replace the group's members."""
