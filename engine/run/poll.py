@@ -106,42 +106,65 @@ def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: b
 
 def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: Clock,
                 org_names: dict[int, str], should_stop: Callable[[], bool]) -> list[tuple]:
-    """Decide and apply a batch in ONE transaction, each message in a savepoint of its own.
+    """Decide and apply a batch, in arrival order, in as few transactions as it takes.
 
     Committing once per batch instead of once per message is the poller's fast path;
-    it stays crash-safe because the batch is acknowledged only after this commit.
-    A message that fails here is rolled back alone and then retried by itself through
-    process_message (which quarantines or retries it). When the transaction itself is
-    lost (full disk, lost connection, serialisation failure, a failed commit), nothing
-    of the batch is committed: TransactionLost ends the poll and nothing is acknowledged.
+    it stays crash-safe because the batch is acknowledged only after the commit.
+    A message that fails in the batch ends that transaction: what came before it is
+    committed, it is retried alone (process_message quarantines it or leaves it for
+    the next poll), and the messages after it follow in a new transaction. So a reply
+    is never applied before the mail it answers; when the failed message must wait
+    for the next poll, everything after it waits too. When a transaction itself is
+    lost (full disk, lost connection, serialisation failure, a failed commit),
+    TransactionLost ends the poll and nothing of that batch is acknowledged.
     """
-    results, alone = [], []
+    pending, results = list(pairs), []
+    while pending and not should_stop():
+        done, failed = _apply_until_failure(store, ruleset, mailbox, pending, clock, org_names, should_stop)
+        results += done
+        if failed is None:
+            break
+        item, message = failed
+        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
+        results.append((item, applied))
+        pending = pending[len(done) + 1:]
+        if applied.outcome == RETRY:  # later mail may answer this one: it waits too, in order
+            results += [(later, Applied(RETRY, "after_a_message_that_waits")) for later, _ in pending]
+            break
+    return results
+
+
+def _apply_until_failure(store, ruleset, mailbox, pairs, clock, org_names, should_stop):
+    """Apply `pairs` in one transaction up to the first that fails; return what was applied and that one."""
+    done, failed = [], None
     try:
         with store.transaction() as tx:
             for item, message in pairs:
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
-                if item.truncated:  # only its header was fetched: let the size check see its real size
-                    message = replace(message or parse(item.raw), size=item.size)
-                message = message or parse(item.raw)
+                message = _full(item, message)
                 try:
                     with tx.savepoint():
                         decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(), mailbox.name)
-                        results.append((item, message, apply(tx, decision, message, item.raw, item.key)))
+                        done.append((item, apply(tx, decision, message, item.raw, item.key)))
                 except DuplicateMessage:
-                    results.append((item, message, Applied("ignore", "already_processed")))
+                    done.append((item, Applied("ignore", "already_processed")))
                 except TransactionLost:
                     raise
-                except Exception:  # noqa: BLE001 - this message alone takes the careful path below
+                except Exception:  # noqa: BLE001 - this message takes the careful path, after what came before
                     org_names.clear()  # a rolled-back savepoint may have held a new organisation
-                    alone.append((item, message))
+                    failed = (item, message)
+                    break
     except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint
         org_names.clear()
         raise TransactionLost(f"the batch was not committed, so none of it is acknowledged: {err}") from err
-    for item, message in alone:
-        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
-        results.append((item, message, applied))
-    return [(item, applied) for item, _, applied in results]
+    return done, failed
+
+
+def _full(item, message: Message | None) -> Message:
+    """The parsed message; for one fetched as its header only, with its real size (F-PRE-7)."""
+    message = message or parse(item.raw)
+    return replace(message, size=item.size) if item.truncated else message
 
 
 def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock: Clock,
