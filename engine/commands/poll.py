@@ -37,6 +37,7 @@ def run(args) -> int:
             return 0
         reports = service.poll_once()
     finally:
+        service.close()
         store.close()
     for report in reports:
         print(report.summary())

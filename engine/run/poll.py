@@ -39,8 +39,11 @@ class MailboxReport:
     ack_problems: list[str] = field(default_factory=list)
     error: str | None = None
     auth_failed: bool = False
+    skipped: str | None = None  # why the mailbox was not polled (another poller holds it)
 
     def summary(self) -> str:
+        if self.skipped:
+            return f"{self.mailbox}: skipped, {self.skipped}"
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no new mail"
         tail = f"; error: {self.error}" if self.error else ""
         return f"{self.mailbox}: {counts}; {self.acked} acknowledged{tail}"
@@ -169,8 +172,13 @@ def _full(item, message: Message | None) -> Message:
 
 def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock: Clock,
                  smtp: SmtpSettings | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 progress: Callable[[MailboxReport], None] | None = None) -> MailboxReport:
-    """One poll: batches are committed message by message, then mail is sent, then the batch is acked."""
+                 progress: Callable[[MailboxReport], None] | None = None,
+                 still_ours: Callable[[], bool] = lambda: True) -> MailboxReport:
+    """One poll: each batch is committed, then mail is sent, then the batch is acknowledged.
+
+    `still_ours` is asked before every acknowledgement: a poller that lost the
+    mailbox's lease stops there, and the next holder acknowledges what was committed.
+    """
     report = MailboxReport(mailbox.name)
     action = after_action(mailbox)
     folder = mailbox.options.get("quarantine_folder")  # quarantined mail is moved there (F-FAIL-1)
@@ -191,6 +199,9 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                     quarantined.append(item.key)
                 elif applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)
+            if not still_ours():
+                report.error = "the mailbox's lease was lost: stopped before acknowledging (its new holder will)"
+                break
             _send(store, smtp)
             _ack(source, done, action, report)
             _ack(source, quarantined, quarantine_action, report)

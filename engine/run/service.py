@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,27 +17,14 @@ from engine.apply.smtp import SmtpSettings
 from engine.run.poll import MailboxReport, poll_mailbox
 from engine.sources.registry import build_source
 from engine.store.directory_import import sync_config_directory
+from engine.store.leases import holder_id
 
 log = logging.getLogger("mailgate.service")
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(minutes=10)  # how long a lease record counts as current without a renewal
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _dead_here(holder: str) -> bool:
-    """True when a lease holder ("host:pid") is a process on this host that no longer runs."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, owned by someone else
-        return False
-    return False
 
 
 @dataclass
@@ -69,7 +54,8 @@ class Service:
         self.schedule = Schedule()
         self.stop_event = threading.Event()
         self.reload_requested = False
-        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self.holder = holder_id()
+        self.locks = store.lease_locks()
         sync_config_directory(store, ruleset.directory)
 
     def mailboxes(self):
@@ -94,16 +80,17 @@ class Service:
 
     def _poll(self, mailbox) -> MailboxReport:
         try:
-            if not self._take_lease(mailbox.name):
-                return MailboxReport(mailbox.name, error=None)  # another poller has it (SPEC 6)
+            holder = self._take_lease(mailbox.name)
         except MailgateError as err:  # the store is down or full: report, back off, go on
             return MailboxReport(mailbox.name, error=str(err))
+        if holder is not None:
+            return MailboxReport(mailbox.name, skipped=f"another poller holds it ({holder})")
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
             smtp = SmtpSettings.from_ruleset(self.ruleset) if self.sends_mail() else None
-            lost = threading.Event()
             return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
-                                lambda: self.stop_event.is_set() or lost.is_set(), self._renewing(mailbox.name, lost))
+                                self.stop_event.is_set, self._renewing(mailbox.name),
+                                lambda: self.locks.held(mailbox.name))
         except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
             return MailboxReport(mailbox.name, error=str(err))
         except Exception as err:  # noqa: BLE001 - a source bug must not stop the other mailboxes (F-FAIL-3)
@@ -112,33 +99,42 @@ class Service:
         finally:
             self._release_lease(mailbox.name)
 
-    def _take_lease(self, name: str) -> bool:
-        with self.store.transaction() as tx:
-            lease = tx.lease(name)
-            if lease is not None and lease.holder != self.holder and _dead_here(lease.holder):
-                tx.release_lease(name, lease.holder)  # a killed poller of ours: no need to wait out its lease
-            if not tx.take_lease(name, self.holder, LEASE):
-                log.info("mailbox %s: another poller holds it (%s); skipped", name, lease and lease.holder)
-                return False
-        return True
+    def _take_lease(self, name: str) -> str | None:
+        """Lock the mailbox and record it; None when taken, else who holds it (SPEC 6)."""
+        if not self.locks.take(name):
+            row = self.store.lease(name)
+            holder = row.holder if row else "unknown"
+            log.info("mailbox %s: another poller holds it (%s); skipped", name, holder)
+            return holder
+        try:
+            with self.store.transaction() as tx:
+                tx.record_lease(name, self.holder, LEASE)
+        except BaseException:
+            self.locks.release(name)
+            raise
+        return None
 
     def _release_lease(self, name: str) -> None:
         try:
             with self.store.transaction() as tx:
                 tx.release_lease(name, self.holder)
-        except MailgateError as err:  # e.g. the store died mid-poll: the lease runs out by itself
-            log.warning("mailbox %s: lease not released (%s)", name, err)
+        except MailgateError as err:  # e.g. the store died mid-poll: the row stays, the lock goes below
+            log.warning("mailbox %s: lease record not removed (%s)", name, err)
+        finally:
+            self.locks.release(name)
 
-    def _renewing(self, mailbox_name: str, lost: threading.Event) -> Callable[[MailboxReport], None]:
-        """After each batch: keep the lease for a long poll; stop the poll if another poller took it."""
+    def _renewing(self, mailbox_name: str) -> Callable[[MailboxReport], None]:
+        """After each batch: move the lease record's expiry on, so status shows a live holder."""
         def after_batch(report: MailboxReport) -> None:
             with self.store.transaction() as tx:
-                if not tx.renew_lease(mailbox_name, self.holder, LEASE):
-                    log.warning("mailbox %s: the lease went to another poller; this poll stops", mailbox_name)
-                    lost.set()
+                tx.renew_lease(mailbox_name, self.holder, LEASE)
             if self.progress:
                 self.progress(report)
         return after_batch
+
+    def close(self) -> None:
+        """Give back every mailbox lock (the process ending does it too)."""
+        self.locks.close()
 
     def sends_mail(self) -> bool:
         """False when settings.smtp.send is off: outgoing mail stays queued in the outbox."""

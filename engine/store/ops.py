@@ -1,4 +1,4 @@
-"""Operational state: the auth-failure monitor (F-MB-11) and mailbox leases (SPEC 6)."""
+"""Operational state: the auth-failure monitor (F-MB-11) and the record of who polls which mailbox (SPEC 6)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class OpsReads(Session):
 
 
 class OpsWrites(Session):
-    """Write side: counting failures, taking and giving back leases."""
+    """Write side: counting failures, recording who holds a mailbox."""
 
     def _ensure_monitor(self, mailbox: str) -> None:
         values = dict(mailbox=mailbox, auth_failures=0, updated_at=self.now())
@@ -56,26 +56,23 @@ class OpsWrites(Session):
         stmt = update(monitor).where(monitor.c.mailbox == mailbox)
         self._exec(stmt.values(monitor_ticket=ticket_number, updated_at=self.now()))
 
-    def take_lease(self, mailbox: str, holder: str, ttl: timedelta) -> bool:
-        """Hold the mailbox for `ttl` if nobody else holds a live lease on it.
+    def record_lease(self, mailbox: str, holder: str, ttl: timedelta) -> None:
+        """Write down that `holder` polls the mailbox (it holds the mailbox's lock; engine/store/leases.py).
 
-        Taking over an expired lease (its holder died) is a conditional
-        UPDATE, so of two pollers racing for it exactly one succeeds.
+        The row is for people (`mailgate status`): exclusion comes from the lock. `expires_at`
+        says until when the holder promised to renew it; a row past it belongs to a poller
+        that died without giving it back.
         """
-        now = self.now()
-        values = dict(mailbox=mailbox, holder=holder, expires_at=now + ttl)
-        if self._insert_new(leases, values) is not None:
-            return True
-        free = (leases.c.mailbox == mailbox) & ((leases.c.holder == holder) | (leases.c.expires_at <= now))
-        return self._exec(update(leases).where(free).values(holder=holder, expires_at=now + ttl)).rowcount == 1
+        values = dict(mailbox=mailbox, holder=holder, expires_at=self.now() + ttl)
+        if self._insert_new(leases, values) is None:
+            self._exec(update(leases).where(leases.c.mailbox == mailbox).values(holder=holder, expires_at=values["expires_at"]))
 
     def renew_lease(self, mailbox: str, holder: str, ttl: timedelta) -> bool:
-        """Extend our live lease; False if it expired and someone else took it."""
-        now = self.now()
+        """Move the row's expiry on; False if the row names another holder."""
         ours = (leases.c.mailbox == mailbox) & (leases.c.holder == holder)
-        return self._exec(update(leases).where(ours).values(expires_at=now + ttl)).rowcount == 1
+        return self._exec(update(leases).where(ours).values(expires_at=self.now() + ttl)).rowcount == 1
 
     def release_lease(self, mailbox: str, holder: str) -> bool:
-        """Give the mailbox back; False if we did not hold it."""
+        """Remove our row; False if it names another holder."""
         ours = (leases.c.mailbox == mailbox) & (leases.c.holder == holder)
         return self._exec(delete(leases).where(ours)).rowcount == 1

@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 from engine.errors import MailgateError, StoreError
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
 from engine.store.failures import wrap_database_error
+from engine.store.leases import lease_locks
 from engine.store.log import LogReads, LogWrites
 from engine.store.migrate import migrate
 from engine.store.ops import OpsReads, OpsWrites
@@ -133,6 +134,10 @@ class Store(Reads, EngineSession):
             engine.dispose()
             raise wrap_database_error(err, f"cannot open the store at {_safe(url)}") from err
         return cls(engine, clock)
+
+    def lease_locks(self):
+        """A new set of mailbox locks for one poller (engine/store/leases.py)."""
+        return lease_locks(self._engine)
 
     @property
     def dialect(self) -> str:
