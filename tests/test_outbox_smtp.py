@@ -148,3 +148,47 @@ def test_test_smtp_sends_and_refuses_a_sender_that_is_no_mailbox_F_OUT_6(tmp_pat
     smtp.rcpt_reply = "550 5.1.1 No such user"
     failed = cli(config, "test-smtp", "nobody@acme.test")
     assert failed.returncode == 1 and "550" in failed.stdout  # the server's own words
+
+
+UNANSWERABLE = ("ev\x0cil@acme.test", "ev\x0bil@acme.test", "ev\x1cil@acme.test", "ev\x85il@acme.test")
+
+
+def test_a_row_that_cannot_be_built_fails_alone_and_the_rest_go_out_F_OUT_5(tmp_path, smtp):
+    """Issue 16: build_mime raised on a control character, the row was claimed again every 10 minutes
+    and the rows behind it never went out."""
+    from engine.apply.smtp import SmtpSettings, deliver_due
+    from engine.store import Store
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        with store.transaction() as tx:
+            bad = [tx.enqueue_outbox(to, (("From", "support@example.com"), ("To", to), ("Subject", "Re: hi")),
+                                     "body", f"<bad-{n}@example.com>") for n, to in enumerate(UNANSWERABLE)]
+            good = tx.enqueue_outbox("ann.miller@acme.test", (("From", "support@example.com"),
+                                     ("To", "ann.miller@acme.test"), ("Subject", "Re: printer")), "body", "<good@example.com>")
+        report = deliver_due(store, SmtpSettings(host="127.0.0.1", port=smtp.port, tls="none"))
+        assert (report.sent, report.failed, report.retrying) == (1, len(bad), 0)
+        assert [r.to for r in smtp.received] == [["ann.miller@acme.test"]]
+        assert store.outbox_message(good).status == "sent"
+        for outbox_id in bad:
+            row = store.outbox_message(outbox_id)
+            assert row.status == "failed" and row.last_error.startswith("cannot")
+        assert store.due_outbox() == []
+
+
+def test_a_sender_we_cannot_answer_is_recorded_and_gets_no_mail_F_OUT_5_F_OUT_1(tmp_path, smtp):
+    """The address is checked where the decision is made: no outbox row to it, and the mail behind goes on."""
+    config, box = config_for(tmp_path, smtp.port)
+    raw = make_mail("Scanner offline", sender="nobody", headers={"Return-Path": "<ev\x0cil@acme.test>"})
+    drop(box, raw, "1.unanswerable")
+    drop(box, make_mail("Printer on floor 2 shows a paper jam"), "2.printer")
+    assert poll(config) == 0
+    assert [r.to for r in smtp.received] == [["ann.miller@acme.test"]]
+    store = open_store(config)
+    try:
+        assert len(store.tickets()) == 2
+        assert [row.to_addr for row in store.outbox_messages()] == ["ann.miller@acme.test"]
+        [entry] = [e for e in store.processing_log() if e.message_key == "1.unanswerable"]
+        step = next(s for s in entry.trace if s["rule"] == "auto_reply")
+        assert not step["hit"] and "control character" in step["detail"] and "\x0c" not in step["detail"]
+    finally:
+        store.close()

@@ -92,6 +92,8 @@ class SmtpConnection:
             raise DeliveryError(_words(err), permanent=500 <= err.smtp_code < 600) from None
         except (OSError, smtplib.SMTPException) as err:
             raise DeliveryError(_words(err)) from None
+        except ValueError as err:  # an address or header smtplib cannot write: the same next time
+            raise DeliveryError(f"cannot send: {err}", permanent=True) from None
 
     def close(self) -> None:
         if self.client is not None:
@@ -145,10 +147,10 @@ def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryRepo
                 if not tx.claim_outbox(item.id):
                     continue  # another poller took it
             try:
-                connection.send(_mime(item), item.to_addr)
+                connection.send(_built(item), item.to_addr)
             except DeliveryError as err:
                 _failed(store, item.id, err, report)
-                errors.append(str(err))
+                errors.append(f"outbox {item.id} to {item.to_addr!r}: {err}")
                 continue
             with store.transaction() as tx:
                 tx.mark_outbox_sent(item.id)
@@ -166,6 +168,16 @@ def _failed(store, outbox_id: int, err: DeliveryError, report: DeliveryReport) -
         report.failed += 1
     else:
         report.retrying += 1
+
+
+def _built(item) -> EmailMessage:
+    """The row as a mail; one that cannot be built fails for good and the rest go on."""
+    try:
+        return _mime(item)
+    except DeliveryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the cause, retrying the same row cannot help
+        raise DeliveryError(f"cannot build the mail: {type(err).__name__}: {err}", permanent=True) from None
 
 
 def _mime(item) -> EmailMessage:

@@ -11,6 +11,7 @@ from jinja2 import TemplateError
 
 from engine.decision import Outcome, OutgoingMail
 from engine.evaluate.draft import Draft
+from engine.parse.mime.addresses import undeliverable
 
 STAGE = "outgoing"
 # Replies to the sender are auto-replies in RFC 3834's sense; notices to staff are auto-generated.
@@ -68,6 +69,10 @@ def _error_user(d: Draft) -> str | None:
 
 
 def _render(d: Draft, role: str, recipient: str, **extra) -> None:
+    problem = undeliverable(recipient)
+    if problem:  # decided here, so the outbox never holds a mail that cannot be sent
+        d.step(STAGE, role, False, f"not sent to {recipient!r}: {problem}")
+        return
     name = d.policy.outgoing.templates.name(role)
     template = d.ruleset.templates.get(name)
     if template is None:

@@ -259,3 +259,32 @@ def _clean_name(name: str, address: str, notes: list[str]) -> str:
         notes.append("stray angle bracket in a display name")
         name = name.strip("<> '\"")
     return "" if name.lower() == address.lower() else name
+
+
+_PLAIN_ADDRESS_SPECIALS = set('"(),:;<>[\\]@')
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def undeliverable(address: str) -> str:
+    """Why mail cannot be addressed to `address` ('' when it can): checked where the decision is made.
+
+    Only plain local@domain addresses are answered (no quoted local parts, no address
+    literals): one that cannot be written in a To header or an SMTP RCPT must not
+    reach the outbox, where it would fail on every attempt.
+    """
+    if not address or len(address) > 254:
+        return "empty" if not address else "longer than 254 characters"
+    if any(c.isspace() or not c.isprintable() for c in address):
+        return "contains a control character or white space"
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or _PLAIN_ADDRESS_SPECIALS & set(local + domain):
+        return "not a plain local@domain address"
+    if len(local.encode("utf-8")) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
+        return "the part before @ is not a valid local part"
+    try:
+        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return "the domain is not a valid host name"
+    if not all(_LABEL.match(label) for label in ascii_domain.split(".")):
+        return "the domain is not a valid host name"
+    return ""
