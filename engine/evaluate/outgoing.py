@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import timedelta
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
@@ -10,10 +11,12 @@ from functools import lru_cache
 from jinja2 import TemplateError
 
 from engine.decision import Outcome, OutgoingMail
+from engine.evaluate.authenticity import authenticity
 from engine.evaluate.draft import Draft
 from engine.parse.mime.addresses import undeliverable
 
 STAGE = "outgoing"
+ECHO_SUBJECT, ECHO_NAME, ECHO_DETAIL = 120, 80, 300  # characters of mail text an outgoing mail may repeat
 # Replies to the sender are auto-replies in RFC 3834's sense; notices to staff are auto-generated.
 MAX_REFERENCES = 10  # Message-IDs an outgoing References carries (root, parents, the mail answered)
 MAX_ID_LENGTH = 250  # longer Message-IDs are hostile; ours never copy them
@@ -48,6 +51,10 @@ def _recipient(d: Draft, role: str) -> str | None:
     own = {m.address.lower() for m in d.ruleset.mailboxes}
     if d.message.auto_generated.value or not d.sender or d.sender in own:
         d.step(STAGE, role, False, "never answer auto-generated mail or our own mailboxes (F-PRE-2)")
+        return None
+    if not outgoing.answer_failed_dmarc and authenticity(d).dmarc_failed:
+        d.step(STAGE, role, False, f"the From failed DMARC ({authenticity(d).detail}): an answer would be backscatter",
+               outgoing.where("answer_failed_dmarc"))
         return None
     if role == "auto_reply":
         window = outgoing.auto_reply_window_minutes
@@ -96,14 +103,24 @@ def _context(d: Draft, **extra) -> dict:
     number = d.ticket.get("number")
     base_url = d.policy.ticket_base_url
     subject = d.ticket.get("subject") or (d.existing.subject if d.existing else d.message.subject)
+    # What came in the mail is echoed bounded and cleaned: a forged sender gets no megabyte
+    # of their own text, nor terminal or bidi controls, sent back to a victim (backscatter).
     return {
-        "ticket": {"number": number, "subject": subject, "status": d.ticket.get("status") or (
+        "ticket": {"number": number, "subject": echo(subject), "status": d.ticket.get("status") or (
             d.existing.status if d.existing else "open"), "url": f"{base_url}{number}" if base_url and number else ""},
-        "sender": {"name": _sender_name(d), "address": d.sender or ""},
+        "sender": {"name": echo(_sender_name(d), ECHO_NAME), "address": d.sender or ""},
         "mailbox": {"name": d.mailbox.name, "address": d.mailbox.address, "from_name": _from_name(d)},
-        "reason": d.reason, "detail": d.detail, "original_subject": d.message.subject,
+        "reason": d.reason, "detail": echo(d.detail, ECHO_DETAIL), "original_subject": echo(d.message.subject),
         "reopened": d.ticket.get("status") == "open", "login_url": base_url, **extra,
     }
+
+
+def echo(text: str | None, limit: int | None = None) -> str:
+    """Mail text fit to send back: control and format characters dropped, one line, at most `limit` characters."""
+    limit = limit or ECHO_SUBJECT
+    cleaned = " ".join("".join(c for c in (text or "")[:limit * 4] if unicodedata.category(c) not in ("Cc", "Cf")
+                               or c.isspace()).split())
+    return cleaned if len(cleaned) <= limit else cleaned[:limit - 1].rstrip() + "…"
 
 
 def _sender_name(d: Draft) -> str:
