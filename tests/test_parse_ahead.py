@@ -1,4 +1,5 @@
-"""The parse-ahead worker: same Messages as parsing in line, falls back when broken, never hides a batch."""
+"""The parse-ahead worker: same Messages as parsing in line, each mail within its time budget
+(an overrun or a crash costs that mail alone, F-FAIL-1), falls back when broken, never hides a batch."""
 
 from __future__ import annotations
 
@@ -26,22 +27,75 @@ def fresh_worker():
     ahead._broken = False
 
 
+@pytest.fixture
+def marked_worker(monkeypatch):
+    """Workers that obey the X-Test-Parse marks of tests/slow_parse.py."""
+    from tests import slow_parse
+
+    monkeypatch.setattr(ahead, "_start_worker", slow_parse.start_worker)
+
+
+def marked(index: int, mark: str) -> SimpleNamespace:
+    raw = make_mail(f"Request {index}", message_id=f"<marked{index}@acme.test>", headers={"X-Test-Parse": mark})
+    return SimpleNamespace(key=f"m{index}", raw=raw)
+
+
+BUDGET = ahead.ParseSettings(seconds=2.0)
+
+
 def test_the_worker_gives_the_same_messages_as_parsing_in_line():
     given = batches([10, 12, 3])
     out = list(ahead.parsed_ahead(given))
     assert [b for b, _ in out] == given
-    for batch, messages in out[:2]:
-        assert all(m is not None for m in messages)  # big batches went to the worker
+    for batch, messages in out:
         assert messages == [parse(item.raw) for item in batch]
-    assert out[2][1] == [None, None, None]  # a small batch is parsed by the caller
+    assert ahead._worker is not None  # the big batches went to it
 
 
-def test_a_broken_worker_means_parsing_in_line():
-    executor = ahead._executor()
-    executor.shutdown()  # submit() now raises
-    out = list(ahead.parsed_ahead(batches([10, 10])))
-    assert all(m is None for _, messages in out for m in messages)
-    assert ahead._broken and ahead._executor() is None
+def test_a_broken_worker_means_parsing_in_line(monkeypatch):
+    def refuse(self):
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(ahead._Worker, "__init__", refuse)
+    out = list(ahead.parsed_ahead(batches([10, 10]), BUDGET))
+    assert all(messages == [parse(item.raw) for item in batch] for batch, messages in out)
+    assert ahead._broken and ahead._worker is None
+
+
+def test_a_mail_over_its_budget_is_given_up_and_the_rest_go_on_F_FAIL_1(marked_worker):
+    """A mail that would take 60 s becomes unreadable after the 2 s budget; the worker is replaced."""
+    first, second = batches([3, 2])
+    first.insert(1, marked(1, "sleep 60"))
+    out = list(ahead.parsed_ahead([first, second], BUDGET))
+    stuck = out[0][1][1]
+    assert stuck.unreadable == "over budget: parsing took more than 2 s (limits.message_seconds)"
+    for batch, messages in out:
+        assert [m for i, m in enumerate(messages) if batch[i].key != "m1"] == \
+            [parse(item.raw) for item in batch if item.key != "m1"]
+
+
+def test_a_mail_that_kills_the_worker_costs_that_mail_alone_F_FAIL_1(marked_worker):
+    given = batches([4])
+    given[0].insert(2, marked(2, "exit"))
+    [(batch, messages)] = list(ahead.parsed_ahead(given, BUDGET))
+    assert messages[2].unreadable == "parsing this mail ended the parse worker (BrokenProcessPool)"
+    assert [m for i, m in enumerate(messages) if i != 2] == [parse(item.raw) for i, item in enumerate(batch) if i != 2]
+
+
+def test_with_a_budget_every_batch_goes_to_the_worker(marked_worker):
+    """Small batches too: in line, nothing could stop a mail that never ends."""
+    [(_, [message])] = list(ahead.parsed_ahead([[marked(3, "sleep 60")]], BUDGET))
+    assert message.unreadable.startswith("over budget")
+    assert ahead.parse_bounded(make_mail("Alone", message_id="<alone@acme.test>"), BUDGET).subject == "Alone"
+
+
+def test_a_poll_that_stops_early_leaves_no_work_in_the_worker(marked_worker):
+    slow = [[marked(4, "sleep 60")] for _ in range(2)]
+    for _batch, _messages in ahead.parsed_ahead([batches([1])[0], *slow], BUDGET):
+        break  # the next batch (a 60 s mail) was already handed to the worker
+    assert ahead._jobs == [] and ahead._worker is None  # killed rather than left busy
+    [(_, [message])] = list(ahead.parsed_ahead(batches([1]), BUDGET))
+    assert message.unreadable is None
 
 
 def test_a_failed_fetch_still_yields_the_batch_before_it():

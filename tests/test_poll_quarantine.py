@@ -59,3 +59,35 @@ def test_a_message_that_fails_to_apply_is_quarantined_and_the_error_user_told_F_
         assert dict(notice.headers)["Auto-Submitted"] == "auto-generated"
     finally:
         store.close()
+
+
+def test_a_mail_over_the_time_budget_is_quarantined_and_the_mail_behind_it_goes_on_F_FAIL_1(tmp_path, monkeypatch):
+    """limits.message_seconds: a mail whose parse would take 60 s is given up after 2 s (issue 16)."""
+    import yaml
+
+    import engine.run.parse_ahead as ahead
+    from tests import slow_parse
+
+    config, box = _config(tmp_path)
+    settings = config / "rules" / "00-settings.yaml"
+    data = yaml.safe_load(settings.read_text())
+    data["limits"]["message_seconds"] = 2
+    settings.write_text(yaml.safe_dump(data, sort_keys=False))
+    drop(box, make_mail("First", message_id="<first@acme.test>"), "1.first")
+    drop(box, make_mail("Stuck", message_id="<stuck@acme.test>", headers={"X-Test-Parse": "sleep 60"}), "2.stuck")
+    drop(box, make_mail("Behind it", message_id="<behind@acme.test>"), "3.behind")
+    ahead.shutdown()
+    monkeypatch.setattr(ahead, "_start_worker", slow_parse.start_worker)
+    try:
+        assert main(["poll", "--once", "--config", str(config)]) == 0
+    finally:
+        ahead.shutdown()
+    assert files(box / ".Quarantine")["new"] == ["2.stuck"]  # acknowledged the quarantine way
+    assert files(box)["new"] == []
+    store = open_store(config)
+    try:
+        [item] = store.quarantined(mailbox="help")
+        assert item.error == "unreadable: over budget: parsing took more than 2 s (limits.message_seconds)"
+        assert sorted(t.subject for t in store.tickets()) == ["Behind it", "First"]
+    finally:
+        store.close()

@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     state = _state(args, ruleset, now)
     if args.format == "text":
         print(f"state: {state.description}; mailbox: {mailbox}; now: {now.isoformat()}\n")
+    keep_images = ruleset.mailbox(mailbox).policy.body.keep_remote_images
     for path in args.files:
         for label, raw in read_messages(path):
-            message = parse(raw)
+            message = parse(raw, keep_remote_images=keep_images)
             decision = evaluate(message, ruleset, state, now, mailbox)
             _print(label, message, decision, args.format, state.description)
     return 0

@@ -57,7 +57,8 @@ def run_case(expected_path: Path, ruleset: Ruleset) -> CaseResult:
         raise UsageError(f"{expected_path.name}: no mailbox named {mailbox!r} in the config")
     ruleset = with_mailbox_options(ruleset, mailbox, spec.get("mailbox_options") or {}, _override_origins(expected_path))
     state = load_fixture(expected_path.parent / spec["directory"], ruleset, now) if spec.get("directory") else from_ruleset(ruleset)
-    decision = evaluate(parse(mail.read_bytes()), ruleset, state, now, mailbox)
+    keep_images = ruleset.mailbox(mailbox).policy.body.keep_remote_images
+    decision = evaluate(parse(mail.read_bytes(), keep_remote_images=keep_images), ruleset, state, now, mailbox)
     mismatches = compare(spec.get("expect") or {}, decision.as_json(), "decision")
     return CaseResult(name, tuple(spec.get("ids", ())), tuple(mismatches))
 

@@ -54,6 +54,7 @@ class Settings(Section):
 @dataclass(frozen=True)
 class Limits(Section):
     subject_max_length: int
+    message_seconds: float
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ class Replies(Section):
 @dataclass(frozen=True)
 class Body(Section):
     preserve_html: bool
+    keep_remote_images: bool
     attach_raw_message: bool
     attach_html_rendering: bool
 

@@ -32,23 +32,24 @@ _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _LEADING = re.compile(rb"\A(?:\xef\xbb\xbf|[ \t]*\r?\n|>?From [^\n]*\n)+")
 
 
-def parse(raw: bytes) -> Message:
+def parse(raw: bytes, *, keep_remote_images: bool = False) -> Message:
     """Build the Message for raw RFC 5322 bytes; never raises (F-FAIL-1).
 
     What cannot be read at all yields a Message whose `unreadable` says why,
-    so the engine can quarantine it.
+    so the engine can quarantine it. The HTML keeps images from outside the
+    mail only with `keep_remote_images` (a mailbox's body.keep_remote_images).
     """
     try:
         raw = bytes(raw)
         if not raw.strip():
             return unreadable_message(raw, "empty message")
-        return _parse(raw)
+        return _parse(raw, keep_remote_images)
     except Exception as err:  # the poll loop must go on whatever the bytes are
         why = f"parse failed: {type(err).__name__}: {err}"[:200]
         return unreadable_message(raw if isinstance(raw, bytes) else b"", why)
 
 
-def _parse(raw: bytes) -> Message:
+def _parse(raw: bytes, keep_remote_images: bool) -> Message:
     defects: list[str] = []
     mime = _read_tree(_envelope_removed(raw, defects), defects)
     codec = _raw_header_codec(mime, defects)
@@ -56,7 +57,7 @@ def _parse(raw: bytes) -> Message:
     found = walk(mime, codec)
     unpack_into(found)  # winmail.dat -> its files and body (F-ATT-3)
     defects += found.defects
-    text, html = _texts(found, defects)
+    text, html = _texts(found, defects, keep_remote_images)
     unique = names.unique([item.filename for item in found.attachments])
     attachments = tuple(_freeze(item, name) for item, name in zip(found.attachments, unique))
     head = _header_values(mime, defects, codec)
@@ -176,13 +177,13 @@ def _all_raw(mime: MimeMessage, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _texts(found: Bodies, defects: list[str]) -> tuple[str, str | None]:
+def _texts(found: Bodies, defects: list[str], keep_remote_images: bool) -> tuple[str, str | None]:
     html = None
     if found.html:
         html, dropped = flatten(_newlines("\n".join(found.html)))
         if dropped:
             defects.append(f"HTML nested deeper than {MAX_HTML_DEPTH} levels: {dropped} tags dropped, their text kept")
-        html = sanitize(html)
+        html = sanitize(html, keep_remote_images)
     if found.plain:
         text = "\n\n".join(_newlines(segment) for segment in found.plain)
     elif html is not None:

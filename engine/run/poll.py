@@ -18,7 +18,7 @@ from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
 from engine.run.fetching import batches, plan
-from engine.run.parse_ahead import parsed_ahead
+from engine.run.parse_ahead import ParseSettings, parse_bounded, parsed_ahead
 from engine.sources.base import AfterAction
 from engine.sources.settings import after_action
 from engine.errors import DuplicateMessage, TransactionLost, TransientStoreError
@@ -60,7 +60,8 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     evaluates the message again; if it keeps failing the message is left
     unacknowledged ("retry") for the next poll, never quarantined.
     """
-    message = message or parse(raw)  # parsed already by the worker (engine.run.parse_ahead), or here
+    # Parsed already by the worker (engine.run.parse_ahead), or now, in it: within the budget either way.
+    message = message or parse_bounded(raw, ParseSettings.of(ruleset, mailbox))
     for attempt in range(TRANSIENT_TRIES):
         try:
             return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names)
@@ -190,7 +191,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
         _ack(source, found.logged, action, report)
         org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
         limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
-        for batch, messages in parsed_ahead(batches(source, found.new, polling["batch_size"], limit)):
+        parse_settings = ParseSettings.of(ruleset, mailbox)  # the time budget per mail, the HTML option
+        for batch, messages in parsed_ahead(batches(source, found.new, polling["batch_size"], limit), parse_settings):
             done, quarantined = [], []
             results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, org_names, should_stop)
             for item, applied in results:

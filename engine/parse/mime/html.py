@@ -23,7 +23,8 @@ for _tag, _extra in {
     _ATTRIBUTES.setdefault(_tag, set()).update(_extra)
 # cid: keeps inline images pointing at their attachment (F-ATT-3).
 _SCHEMES = set(nh3.ALLOWED_URL_SCHEMES) | {"cid"}
-# Presentation only: no url(), no position tricks that overlay the page.
+# Presentation only: no position tricks that overlay the page (url() and the like:
+# _safe_style).
 _STYLES = {
     "color", "background-color", "font", "font-family", "font-size", "font-style",
     "font-weight", "text-align", "text-decoration", "vertical-align", "line-height",
@@ -33,18 +34,66 @@ _STYLES = {
     "width", "height", "white-space", "list-style-type", "direction",
 }
 
-_CLEANER = nh3.Cleaner(
-    tags=_TAGS,
-    attributes=_ATTRIBUTES,
-    url_schemes=_SCHEMES,
-    filter_style_properties=_STYLES,
-    link_rel="noopener noreferrer",
-)
+# Images load only from the mail itself (cid:) unless the mailbox opts in: a remote
+# image tells the sender when and where the mail was read (tracking pixels).
+_INLINE_IMAGE = re.compile(r"\s*cid:", re.I)
+# CSS functions a style value may call: colours and arithmetic. url(), image-set(),
+# IE's expression() and every other function (which could fetch or run something) go.
+_SAFE_FUNCTIONS = frozenset({"", "rgb", "rgba", "hsl", "hsla", "calc", "min", "max", "clamp"})  # "": a bare (
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})[ \t\r\n\f]?|\\(.)", re.S)
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
+_CSS_FUNCTION = re.compile(r"([a-z0-9_-]*)\(")
 
 
-def sanitize(html: str) -> str:
-    """HTML safe to show in a browser: no script, handlers or active URLs (F-BODY-2)."""
-    return _CLEANER.clean(html)
+def _filter(keep_remote_images: bool):
+    def attribute(tag: str, name: str, value: str) -> str | None:
+        if name == "style":
+            return _safe_style(value)
+        if tag == "img" and name == "src" and not keep_remote_images:
+            return value if _INLINE_IMAGE.match(value) else None
+        return value
+
+    return attribute
+
+
+def _safe_style(value: str) -> str | None:
+    kept = [part for part in value.split(";") if _calls_only_safe_functions(part)]
+    return ";".join(kept) if kept else None
+
+
+def _calls_only_safe_functions(declaration: str) -> bool:
+    if "(" not in declaration and "\\" not in declaration:
+        return True
+    plain = _CSS_COMMENT.sub("", _CSS_ESCAPE.sub(_unescape, declaration))
+    plain = "".join(plain.split()).lower()
+    return all(name in _SAFE_FUNCTIONS for name in _CSS_FUNCTION.findall(plain))
+
+
+def _unescape(match: re.Match) -> str:
+    if match.group(1):
+        code = int(match.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return match.group(2)
+
+
+_CLEANERS = {
+    keep: nh3.Cleaner(
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        attribute_filter=_filter(keep),
+        url_schemes=_SCHEMES,
+        filter_style_properties=_STYLES,
+        link_rel="noopener noreferrer",
+    )
+    for keep in (False, True)
+}
+
+
+def sanitize(html: str, keep_remote_images: bool = False) -> str:
+    """HTML safe to show in a browser (F-BODY-2): no script, handlers, active URLs or
+    CSS functions that fetch or run anything; images only from the mail (cid:) unless
+    `keep_remote_images`."""
+    return _CLEANERS[keep_remote_images].clean(html)
 
 
 MAX_DEPTH = 256  # real mail nests tables and quotes a few dozen deep; browsers stop at 512
