@@ -108,3 +108,37 @@ def test_a_failed_fetch_still_yields_the_batch_before_it():
         for batch, messages in ahead.parsed_ahead(fetch()):
             seen.append(len(messages))
     assert seen == [9]
+
+
+def test_a_killed_poller_leaves_no_worker_behind(tmp_path):
+    """SIGKILL gives the poller no chance to stop its worker: the worker notices and ends itself."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    program = tmp_path / "poller.py"
+    program.write_text(
+        "import time\n"
+        "import engine.run.parse_ahead as ahead\n"
+        "from tests.polltools import make_mail\n"
+        "if __name__ == '__main__':\n"
+        "    ahead.parse_bounded(make_mail('x'), ahead.ParseSettings(seconds=5))\n"
+        "    print(ahead._worker.pid, flush=True)\n"
+        "    time.sleep(60)\n")
+    poller = subprocess.Popen([sys.executable, str(program)], cwd=REPO, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    worker = int(poller.stdout.readline())
+    poller.send_signal(signal.SIGKILL)
+    poller.wait()
+    for _ in range(100):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its poller by 10 s")

@@ -12,8 +12,10 @@ import atexit
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -59,6 +61,16 @@ def _start_worker(progress) -> None:
     # it finishes the message in hand; the worker ends when the poller closes its pipe.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    # A poller that dies without a word (SIGKILL, the OOM killer) closes no pipe: the worker
+    # would wait on its queue forever, and keep the forkserver alive with it.
+    poller = multiprocessing.parent_process()
+    if poller is not None:
+        threading.Thread(target=_exit_with, args=(poller.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _parse_job(number: int, raws: list[bytes], keep_remote_images: bool) -> list[Message]:
