@@ -22,5 +22,6 @@ def corpus() -> Path:
     return CORPUS
 
 # Real servers started on loopback by the integration tests (Dovecot for the mail sources).
-pytest_plugins = ["tests.servers.dovecot"]
+pytest_plugins = ["tests.secretwatch"]  # first: the servers register their passwords with it
+pytest_plugins = [*pytest_plugins, "tests.servers.dovecot"]
 pytest_plugins = [*pytest_plugins, "tests.servers.postgres"]  # PostgreSQL for the store tests

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.secretwatch import leaked
+
 from engine.run.fetching import FetchPlan, plan
 from engine.sources.base import Fetched, Source
 
@@ -95,8 +97,11 @@ def files(maildir: Path) -> dict[str, list[str]]:
 
 def cli(config: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`mailgate ARGS --config CONFIG` in a subprocess, as an admin runs it."""
-    return subprocess.run([*MAILGATE, *args, "--config", str(config)], cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run([*MAILGATE, *args, "--config", str(config)], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+    shown = leaked(done.stdout + done.stderr)
+    assert not shown, f"`mailgate {' '.join(args)}` printed a test password ({', '.join(shown)})"
+    return done
 
 
 def open_store(config: Path, url: str | None = None):

@@ -19,10 +19,11 @@ from tests.servers.ewsfake import Exchange
 from tests.servers.graphfake import CLIENT_ID, GOOD_SECRET, TENANT, Entra
 from tests.servers.msfake import msfake, msfake_server  # noqa: F401  (fixtures)
 from tests.polltools import fetch_batches
+from tests.secretwatch import secret
 
 pytestmark = pytest.mark.ews
 ADDRESS = "help@contoso.example"
-LOGIN, PASSWORD = "CONTOSO\\helpdesk", "Winter-2026!"
+LOGIN, PASSWORD = "CONTOSO\\helpdesk", secret("Winter-2026!")
 ACK_OPS = {"UpdateItem", "MoveItem", "DeleteItem"}
 
 

@@ -97,9 +97,10 @@ class StoreStateView:
 def open_state_view(url_or_path: str, ruleset: Ruleset) -> StoreStateView:
     """`dry-run --state DB`: read users and tickets from a store, writing nothing."""
     from engine.store.store import Store
+    from engine.store.url import safe_url
 
     url = url_or_path if "://" in url_or_path else f"sqlite:///{url_or_path}"
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise UsageError(f"no store at {url_or_path}: run `mailgate poll` first or give --directory")
     store = Store.open(url)
-    return StoreStateView(store, f"store {url.split('@')[-1]}")
+    return StoreStateView(store, f"store {safe_url(url)}")

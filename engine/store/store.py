@@ -10,7 +10,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
@@ -19,6 +19,7 @@ from engine.store.failures import wrap_database_error
 from engine.store.leases import lease_locks
 from engine.store.log import LogReads, LogWrites
 from engine.store.migrate import migrate
+from engine.store.url import parse_store_url, safe_url
 from engine.store.ops import OpsReads, OpsWrites
 from engine.store.outbox import OutboxReads, OutboxWrites
 from engine.store.tickets import TicketReads, TicketWrites
@@ -101,17 +102,14 @@ def _use_wal(cursor) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for a store URL; on SQLite it owns BEGIN, so DDL is transactional too."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as err:
-        raise StoreError(f"not a store URL: {url!r} ({err})") from err
+    parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    if parsed.drivername in ("postgresql", "postgres"):  # postgres:// is the form Heroku and libpq print
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship, not psycopg2
     if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # the driver we ship, not psycopg2
         return create_engine(parsed, pool_pre_ping=True)
-    raise StoreError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
+    raise StoreError(f"unsupported store URL {safe_url(parsed)}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
 class Store(Reads, EngineSession):
@@ -132,7 +130,7 @@ class Store(Reads, EngineSession):
             raise
         except SQLAlchemyError as err:
             engine.dispose()
-            raise wrap_database_error(err, f"cannot open the store at {_safe(url)}") from err
+            raise wrap_database_error(err, f"cannot open the store at {safe_url(url)}") from err
         return cls(engine, clock)
 
     def lease_locks(self):
@@ -179,8 +177,3 @@ class Store(Reads, EngineSession):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _safe(url: str) -> str:
-    """The URL with any password hidden, for error messages."""
-    return make_url(url).render_as_string(hide_password=True)

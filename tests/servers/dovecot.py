@@ -24,6 +24,8 @@ from typing import Iterable, Iterator, Optional
 
 import pytest
 
+from tests.secretwatch import secret
+
 DEFAULT_PORTS = {"imap": 14143, "imaps": 14993, "pop3": 14110, "pop3s": 14995}
 HOST = "127.0.0.1"
 USER_POOL = 300
@@ -101,7 +103,7 @@ class DovecotServer:
         home.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(str(maildir), create=True)
         self._own(home)
-        return MailUser(name, password, maildir)
+        return MailUser(name, secret(password), maildir)
 
     def _write_users(self, users: list[tuple[str, str]]) -> None:
         with open(self.users_file, "a", encoding="utf-8") as fh:

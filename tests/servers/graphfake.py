@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.secretwatch import secret
 from tests.servers.msfake import MsFake, Reply, Request, fixture_json, fixture_text
 
 TENANT = "5f3e2a10-7c4b-4d8e-9f61-0a1b2c3d4e5f"
 CLIENT_ID = "8d2c4b6a-1e3f-4a5b-9c7d-e0f1a2b3c4d5"
-GOOD_SECRET = "Zq8~good.secret-value"
+GOOD_SECRET = secret("Zq8~good.secret-value")  # never in output or logs (tests/secretwatch.py)
 EXPIRED_SECRET = "Xy7~expired.secret-value"
 
 
