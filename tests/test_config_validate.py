@@ -82,7 +82,7 @@ def test_there_are_at_least_30_broken_configs():
 
 def test_literal_secret_fails_validation_F_CFG_3():
     _, problems = check(REPO / "tests" / "config_cases" / "literal-password")
-    assert any("literal secret" in p.message and "F-CFG-3" in p.message for p in problems)
+    assert any("literal secret" in p.message and "{env: VARIABLE}" in p.hint for p in problems)
 
 
 def test_duplicate_across_files_names_both_places_F_CFG_1():

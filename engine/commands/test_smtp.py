@@ -24,7 +24,7 @@ def run(args) -> int:
     addresses = {m.address.lower() for m in ruleset.mailboxes}
     sender = args.sender or ruleset.settings.return_address or ruleset.mailboxes[0].address
     if sender.lower() not in addresses:
-        raise UsageError(f"{sender} is not the address of a configured mailbox (F-OUT-6)")
+        raise UsageError(f"{sender} is not the address of a configured mailbox")
     settings = SmtpSettings.from_ruleset(ruleset)
     domain = sender.rpartition("@")[2]
     mail = build_mime(formataddr((ruleset.settings.from_name or "", sender)), args.to,

@@ -93,7 +93,7 @@ def build_index(files: list[LoadedFile]) -> tuple[dict[str, dict[str, Entry]], l
             if entry.key in known:
                 first = known[entry.key]
                 problems.append(entry.file.problem(
-                    entry.path, f"{entry.kind} '{entry.key}' is defined twice: here and at {first.where()} (F-CFG-1)",
+                    entry.path, f"{entry.kind} '{entry.key}' is defined twice: here and at {first.where()}",
                     "keep one definition and delete the other"))
             else:
                 known[entry.key] = entry

@@ -59,7 +59,7 @@ def value_problems_of_invalid(loaded: LoadedFile) -> list[Problem]:
         return []
 
 
-def _walk_refs(data, schema, kind, path=()):
+def walk_refs(data, schema, kind, path=()):
     """Yield (path, value, ref kind) for every value whose schema has x-ref."""
     schema = resolve(schema, kind)
     if "x-ref" in schema and isinstance(data, str):
@@ -68,12 +68,12 @@ def _walk_refs(data, schema, kind, path=()):
         for key, value in data.items():
             child = subschema(schema, key, kind)
             if child is not None:
-                yield from _walk_refs(value, child, kind, path + (key,))
+                yield from walk_refs(value, child, kind, path + (key,))
     elif isinstance(data, list):
         child = subschema(schema, 0, kind)
         for i, value in enumerate(data):
             if child is not None:
-                yield from _walk_refs(value, child, kind, path + (i,))
+                yield from walk_refs(value, child, kind, path + (i,))
 
 
 def _unknown(loaded, path, what, value, known) -> Problem:
@@ -86,7 +86,7 @@ def _unknown(loaded, path, what, value, known) -> Problem:
 
 def _reference_problems(loaded: LoadedFile, index) -> list[Problem]:
     problems = []
-    for path, value, ref in _walk_refs(loaded.data, schema_for(loaded.kind), loaded.kind):
+    for path, value, ref in walk_refs(loaded.data, schema_for(loaded.kind), loaded.kind):
         if ref == "user-or-address":
             if "@" not in value and value not in index.get("user", {}):
                 problems.append(_unknown(loaded, path, "user", value, index.get("user", {})))
@@ -167,7 +167,7 @@ def _regex_problems(loaded: LoadedFile) -> list[Problem]:
                 text = item if isinstance(item, str) else item["pattern"]
                 if len(text.strip()) < 2:
                     problems.append(loaded.problem(
-                        ("filters", section, i), f"filter {text!r} is too short: filters need more than one character (F-PRE-3)",
+                        ("filters", section, i), f"filter {text!r} is too short: filters need more than one character",
                         "write at least two visible characters or remove the entry", at_value=True))
     return problems
 
@@ -234,7 +234,7 @@ def _address_problems(files, index) -> list[Problem]:
         block = loaded.data.get(base[0], {}) or {}
         address = block.get("return_address")
         if address and address.strip().lower() not in known:
-            problems.append(loaded.problem(base + ("return_address",), f"return address '{address}' is not the address of any mailbox (F-OUT-6)",
+            problems.append(loaded.problem(base + ("return_address",), f"return address '{address}' is not the address of any mailbox",
                                            "use the address of a configured mailbox", at_value=True))
     return problems
 

@@ -71,11 +71,21 @@ def _derive_from_subject(d: Draft) -> None:
         d.step(STAGE, "subject_match", False, "no type or quick pick matches the subject")
         return
     best = min(candidates, key=lambda rule: (-len(rule.text), rule.order))
-    d.step(STAGE, "subject_match", True, f"{best.mode} '{best.text}'", best.origin)
+    d.step(STAGE, "subject_match", True, _chosen(best, len(candidates)), best.origin)
     if best.quick_pick:
         _apply_quick_pick(d, best.quick_pick, best.origin)
     else:
         d.ticket.update({"type": best.type, "subtype": best.subtype})
+
+
+def _chosen(rule, matched: int) -> str:
+    """What the winning pattern chose, so the trace answers "why this type?" without reading the YAML."""
+    if rule.quick_pick:
+        target = f"quick pick {rule.quick_pick}"
+    else:
+        target = f"type {rule.type}" + (f", subtype {rule.subtype}" if rule.subtype else "")
+    others = f" ({matched - 1} other pattern(s) matched: the longest wins, then the first declared)" if matched > 1 else ""
+    return f"{rule.mode} '{rule.text}' chose {target}{others}"
 
 
 def _cc(d: Draft) -> None:

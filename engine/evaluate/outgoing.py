@@ -50,7 +50,7 @@ def _recipient(d: Draft, role: str) -> str | None:
         return _error_user(d)
     own = {m.address.lower() for m in d.ruleset.mailboxes}
     if d.message.auto_generated.value or not d.sender or d.sender in own:
-        d.step(STAGE, role, False, "never answer auto-generated mail or our own mailboxes (F-PRE-2)")
+        d.step(STAGE, role, False, "never answer auto-generated mail or our own mailboxes")
         return None
     if not outgoing.answer_failed_dmarc and authenticity(d).dmarc_failed:
         d.step(STAGE, role, False, f"the From failed DMARC ({authenticity(d).detail}): an answer would be backscatter",

@@ -89,7 +89,7 @@ class OutboxWrites(Session):
         pairs = [[str(name), str(value)] for name, value in headers]
         for name, value in pairs:
             if "\r" in name + value or "\n" in name + value:
-                raise StoreError(f"header {name!r} contains a line break (F-OUT-4)")
+                raise StoreError(f"header {name!r} contains a line break")
         now = self.now()
         bare = bare_message_id(message_id)
         values = dict(kind=kind, mailbox=mailbox, to_addr=to_addr.strip(), to_key=fold_address(to_addr),
