@@ -12,6 +12,7 @@ MailgateError
 │   └── DirectoryError a directory import file is malformed
 ├── DeliveryError      the SMTP server refused or could not be reached
 └── UsageError         the command line asked for something impossible
+    └── CaseError      a golden case that cannot run as written (located problems)
 """
 
 
@@ -127,3 +128,11 @@ class DeliveryError(MailgateError):
 
 class UsageError(MailgateError):
     """The command line asked for something impossible (exit status 2)."""
+
+
+class CaseError(UsageError):
+    """A golden case that cannot run as written (unknown mailbox, unreadable fixture…); carries located problems."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

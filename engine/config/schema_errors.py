@@ -21,7 +21,7 @@ def schema_problems(loaded: LoadedFile) -> list[Problem]:
     validator = validator_for(loaded.kind)
     problems: list[Problem] = []
     for error in validator.iter_errors(loaded.data):
-        problems.extend(_explain(loaded, error))
+        problems.extend(explain(loaded, error))
     return problems
 
 
@@ -43,10 +43,11 @@ def _hint(error: ValidationError, kind: str, fallback: str = "") -> str:
     return schema.get("x-hint") or fallback or schema.get("description", "")
 
 
-def _explain(loaded: LoadedFile, error: ValidationError) -> Iterator[Problem]:
+def explain(loaded: LoadedFile, error: ValidationError) -> Iterator[Problem]:
+    """The located, explained problems of one schema error (`loaded` may be a view that relocates paths)."""
     path = tuple(error.absolute_path)
-    explain = _EXPLAINERS.get(error.validator, _generic)
-    yield from explain(loaded, error, path)
+    explainer = _EXPLAINERS.get(error.validator, _generic)
+    yield from explainer(loaded, error, path)
 
 
 def _additional(loaded, error, path):
@@ -95,15 +96,15 @@ def _is_secret(schema: dict) -> bool:
 def _one_of(loaded, error, path):
     schema = resolve(error.schema, loaded.kind)
     if _is_secret(schema):
-        what = "is a literal secret; secrets never live in YAML" if isinstance(error.instance, str) else "is not a secret reference"
-        yield loaded.problem(path, f"{_where(path)} {what} (F-CFG-3)",
+        what = "is a literal secret" if isinstance(error.instance, str) else "is not a secret reference"
+        yield loaded.problem(path, f"{_where(path)} {what}",
                              schema.get("x-hint", "write {env: VARIABLE} or {file: PATH}"), at_value=True)
         return
     # A branch whose type matched failed for a precise reason: report that one.
     specific = [e for e in error.context if e.validator not in ("type", "const", "required", "oneOf")]
     if specific:
         deepest = max(specific, key=lambda e: len(e.absolute_path))
-        yield from _explain(loaded, deepest)
+        yield from explain(loaded, deepest)
         return
     yield loaded.problem(path, f"{_where(path)} has the wrong form",
                          schema.get("x-hint") or schema.get("description", ""), at_value=True)
@@ -112,7 +113,7 @@ def _one_of(loaded, error, path):
 def _min_length(loaded, error, path):
     text = error.instance
     if error.validator_value == 2:
-        yield loaded.problem(path, f"'{text}' is too short: filters and phrases need more than one character (F-PRE-3)",
+        yield loaded.problem(path, f"'{text}' is too short: filters and phrases need more than one character",
                              "write at least two characters or remove the entry", at_value=True)
     else:
         yield loaded.problem(path, f"{_where(path)} must not be empty", _hint(error, loaded.kind), at_value=True)
@@ -128,8 +129,9 @@ def _bounds(loaded, error, path):
             "exclusiveMaximum": "less than", "minItems": "at least", "maxItems": "at most",
             "minProperties": "at least", "maxProperties": "at most"}[error.validator]
     unit = " entries" if error.validator.endswith(("Items", "Properties")) else ""
-    yield loaded.problem(path, f"{_where(path)} must be {word} {error.validator_value}{unit}",
-                         _hint(error, loaded.kind, "change the value"), at_value=True)
+    wording = ("must not be empty" if error.validator in ("minItems", "minProperties") and error.validator_value == 1
+               else f"must have {word} {error.validator_value}{unit}" if unit else f"must be {word} {error.validator_value}")
+    yield loaded.problem(path, f"{_where(path)} {wording}", _hint(error, loaded.kind, "change the value"), at_value=True)
 
 
 def _generic(loaded, error, path):

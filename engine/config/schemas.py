@@ -9,7 +9,10 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
-KINDS = {"mailbox": "mailbox.schema.json", "rules": "rules.schema.json"}
+KINDS = {"mailbox": "mailbox.schema.json", "rules": "rules.schema.json", "case": "case.schema.json"}
+# Each schema's $id is its path in the repository at the ref that carries file format version 1,
+# so an editor or check-jsonschema can fetch it from there (docs/editors.md).
+SCHEMA_BASE = "https://raw.githubusercontent.com/mailgate/mailgate/v1/"
 
 
 @lru_cache(maxsize=None)
