@@ -18,6 +18,7 @@ COMMANDS = {
     "inspect": "show what mailgate reads in .eml/.msg/mbox files (headers, bodies, attachments, auto-reply/bounce)",
     "dry-run": "show what mailgate would do with .eml/.msg/mbox files, and why, without changing anything",
     "test": "run golden cases (NAME.eml + NAME.expected.yaml) against the config",
+    "diff": "show which sample mails a config change decides differently than a git revision, and why",
     "poll": "fetch mail from every active mailbox and turn it into tickets (--once, or until stopped)",
     "test-connection": "check that each mailbox (or the one named) can be reached and logged into",
     "test-smtp": "send a test mail through settings.smtp, from a configured mailbox address",
