@@ -65,7 +65,8 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
         knobs=knobs,
         sender_filters=tuple(_filters(rules, "senders")),
         subject_filters=tuple(_filters(rules, "subjects")),
-        keywords=tuple(Keyword(k["phrase"], k["where"], k.get("reason", ""), k["notify_sender"], o("keywords", i))
+        keywords=tuple(Keyword(k["phrase"], k["where"], k.get("reason", ""), k["notify_sender"], o("keywords", i),
+                               ("keywords", i, "phrase"))
                        for _, d, o in rules for i, k in enumerate(d.get("keywords", []))),
         excluded_text=tuple(_excluded(rules)),
         blocked_attachments=tuple(_blocked(rules)),
@@ -122,7 +123,7 @@ def _filters(rules, section):
         for i, item in enumerate(data.get("filters", {}).get(section, [])):
             item = {"pattern": item, "match": "partial"} if isinstance(item, str) else item
             regex = compile_safe(item["pattern"]) if item["match"] == "regex" else None
-            yield Filter(item["pattern"], item["match"], origin("filters", section, i), regex)
+            yield Filter(item["pattern"], item["match"], origin("filters", section, i), regex, ("filters", section, i))
 
 
 def whitespace_tolerant(text: str) -> str:
@@ -136,7 +137,8 @@ def _excluded(rules):
             is_regex = "regex" in item
             source = item["regex"] if is_regex else item["text"]
             regex = compile_safe(source) if is_regex else compile_safe(whitespace_tolerant(source), built=True)
-            yield ExcludedText(item["name"], source, is_regex, origin("excluded_text", i), regex)
+            yield ExcludedText(item["name"], source, is_regex, origin("excluded_text", i), regex,
+                               ("excluded_text", i, "regex" if is_regex else "text"))
 
 
 def _blocked(rules):
@@ -163,20 +165,21 @@ def _subject_rules(rules):
             targets += [((kind["name"], sub["name"]), sub.get("match"), ("types", i, "subtypes", j))
                         for j, sub in enumerate(kind.get("subtypes", []))]
             for (type_name, subtype), match, path in targets:
-                for mode, text in _match_items(match):
+                for mode, j, text in _match_items(match):
                     order += 1
-                    yield SubjectRule(text.lower(), mode, order, type_name, subtype, None, origin(*path, "match"))
+                    yield SubjectRule(text.lower(), mode, order, type_name, subtype, None, origin(*path, "match"),
+                                      (*path, "match", mode, j))
         for i, pick in enumerate(data.get("quick_picks", [])):
-            for mode, text in _match_items(pick.get("match")):
+            for mode, j, text in _match_items(pick.get("match")):
                 order += 1
                 yield SubjectRule(text.lower(), mode, order, pick.get("type"), pick.get("subtype"), pick["name"],
-                                  origin("quick_picks", i, "match"))
+                                  origin("quick_picks", i, "match"), ("quick_picks", i, "match", mode, j))
 
 
 def _match_items(match):
     for mode in ("exact", "contains"):
-        for text in (match or {}).get(mode, []):
-            yield mode, text
+        for j, text in enumerate((match or {}).get(mode, [])):
+            yield mode, j, text
 
 
 def _directory(rules) -> dict:

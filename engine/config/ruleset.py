@@ -20,6 +20,7 @@ class Filter:
     match: str  # partial | full | regex
     origin: str
     regex: Any = field(default=None, compare=False, repr=False)
+    path: tuple = field(default=(), compare=False, repr=False)  # where in its file, for validate's warnings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Keyword:
     reason: str
     notify_sender: bool
     origin: str
+    path: tuple = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ExcludedText:
     is_regex: bool
     origin: str
     regex: Any = field(default=None, compare=False, repr=False)
+    path: tuple = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class SubjectRule:
     subtype: str | None
     quick_pick: str | None
     origin: str
+    path: tuple = field(default=(), compare=False, repr=False)  # of the pattern itself
 
 
 @dataclass(frozen=True)
