@@ -158,3 +158,11 @@ def test_test_routes_cases_by_recipient_F_CFG_12(repo):
     """A second active mailbox no longer takes the shipped cases: each goes where its mail was sent."""
     _two_mailboxes(repo)
     assert mailgate(repo, "test").returncode == 0
+
+
+def test_the_published_case_schema_is_the_one_built_from_the_decision_F_CFG_8():
+    """schema/case.schema.json (for editors) is what mailgate checks cases with: a new decision field is in both."""
+    from engine.commands.case_schema import case_schema
+
+    published = json.loads((REPO / "schema" / "case.schema.json").read_text(encoding="utf-8"))
+    assert published == case_schema(), "run: python -c 'from engine.commands.case_schema import write; write()'"

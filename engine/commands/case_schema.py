@@ -7,10 +7,11 @@ unknown one is an error; schema/case.schema.json is this schema, written out for
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 
-from engine.config.schemas import KINDS, SCHEMA_BASE
+from engine.config.schemas import KINDS, SCHEMA_BASE, SCHEMA_DIR
 from engine.decision import Decision, Outcome, Step
 
 CASE_SCHEMA_ID = f"{SCHEMA_BASE}schema/{KINDS['case']}"
@@ -99,3 +100,9 @@ def _schema_of(hint, name: str) -> dict:
     if typing.get_origin(hint) is tuple:
         return {"type": "array", "items": _schema_of(typing.get_args(hint)[0], name)}
     return {"type": {str: "string", bool: "boolean", int: "integer"}[hint]}
+
+
+def write() -> None:
+    """Write schema/case.schema.json again after the Decision changed (a test says when)."""
+    text = json.dumps(case_schema(), indent=2, ensure_ascii=False) + "\n"
+    (SCHEMA_DIR / KINDS["case"]).write_text(text, encoding="utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.config.defaults import fill_defaults
 from engine.config.freeze import FrozenDict, freeze
 from engine.config.load import LoadedFile
+from engine.config.overlay import locate
 from engine.config.policy import DEFAULT
 from engine.config.resolve import SINGLE_SECTIONS, fill_mailbox, mailbox_policy, mailbox_written, rules_knobs
 from engine.config.ruleset import (BlockedAttachment, ExcludedText, Filter, Keyword, MailboxConfig,
@@ -32,13 +33,18 @@ def load_ruleset(config_dir: Path) -> Ruleset:
 
 
 class _Origin:
-    """Builds 'file:line' labels for the trace."""
+    """Builds 'file:line' labels for the trace: where each value was written, an overlay file included."""
 
     def __init__(self, loaded: LoadedFile):
         self.loaded = loaded
 
     def __call__(self, *path) -> str:
-        return f"{self.loaded.label}:{self.loaded.mark(path)[0]}"
+        owner, there = locate(self.loaded, path)
+        return f"{owner.label}:{owner.mark(there)[0]}"
+
+    def path(self, *path) -> tuple:
+        """The path in the file named by __call__ (validate's warnings put the column there)."""
+        return locate(self.loaded, path)[1]
 
 
 def _rules_data(files):
@@ -66,7 +72,7 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
         sender_filters=tuple(_filters(rules, "senders")),
         subject_filters=tuple(_filters(rules, "subjects")),
         keywords=tuple(Keyword(k["phrase"], k["where"], k.get("reason", ""), k["notify_sender"], o("keywords", i),
-                               ("keywords", i, "phrase"))
+                               o.path("keywords", i, "phrase"))
                        for _, d, o in rules for i, k in enumerate(d.get("keywords", []))),
         excluded_text=tuple(_excluded(rules)),
         blocked_attachments=tuple(_blocked(rules)),
@@ -123,7 +129,8 @@ def _filters(rules, section):
         for i, item in enumerate(data.get("filters", {}).get(section, [])):
             item = {"pattern": item, "match": "partial"} if isinstance(item, str) else item
             regex = compile_safe(item["pattern"]) if item["match"] == "regex" else None
-            yield Filter(item["pattern"], item["match"], origin("filters", section, i), regex, ("filters", section, i))
+            yield Filter(item["pattern"], item["match"], origin("filters", section, i), regex,
+                         origin.path("filters", section, i))
 
 
 def whitespace_tolerant(text: str) -> str:
@@ -138,7 +145,7 @@ def _excluded(rules):
             source = item["regex"] if is_regex else item["text"]
             regex = compile_safe(source) if is_regex else compile_safe(whitespace_tolerant(source), built=True)
             yield ExcludedText(item["name"], source, is_regex, origin("excluded_text", i), regex,
-                               ("excluded_text", i, "regex" if is_regex else "text"))
+                               origin.path("excluded_text", i, "regex" if is_regex else "text"))
 
 
 def _blocked(rules):
@@ -166,14 +173,14 @@ def _subject_rules(rules):
                         for j, sub in enumerate(kind.get("subtypes", []))]
             for (type_name, subtype), match, path in targets:
                 for mode, j, text in _match_items(match):
-                    order += 1
-                    yield SubjectRule(text.lower(), mode, order, type_name, subtype, None, origin(*path, "match"),
-                                      (*path, "match", mode, j))
+                    order += 1  # the pattern's own line: an overlay's pattern is cited in the overlay file
+                    yield SubjectRule(text.lower(), mode, order, type_name, subtype, None, origin(*path, "match", mode, j),
+                                      origin.path(*path, "match", mode, j))
         for i, pick in enumerate(data.get("quick_picks", [])):
             for mode, j, text in _match_items(pick.get("match")):
                 order += 1
                 yield SubjectRule(text.lower(), mode, order, pick.get("type"), pick.get("subtype"), pick["name"],
-                                  origin("quick_picks", i, "match"), ("quick_picks", i, "match", mode, j))
+                                  origin("quick_picks", i, "match", mode, j), origin.path("quick_picks", i, "match", mode, j))
 
 
 def _match_items(match):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.config.load import LoadedFile
+from engine.config.overlay import SECTIONS, locate
 from engine.config.problems import Problem
 
 
@@ -18,8 +19,9 @@ class Entry:
     path: tuple
 
     def where(self) -> str:
-        line, col = self.file.mark(self.path)
-        return f"{self.file.label}:{line}:{col}"
+        owner, path = locate(self.file, self.path)  # a replaced entry is written in the overlay file
+        line, col = owner.mark(path)
+        return f"{owner.label}:{line}:{col}"
 
 
 def _lower(value) -> str:
@@ -82,6 +84,16 @@ def _mailbox_entries(loaded: LoadedFile):
     yield Entry("mailbox address", _lower(mailbox["address"]), loaded, ("mailbox", "address"))
 
 
+_OVERLAID = {what for _, what in SECTIONS.values()}
+
+
+def _twice_hint(entry: Entry) -> str:
+    if entry.kind in _OVERLAID:
+        return (f"keep one; to change the earlier one from this file, write `extends: {entry.key}` (add to it) "
+                f"or `replace: {entry.key}` instead of the name")
+    return "keep one definition and delete the other"
+
+
 def build_index(files: list[LoadedFile]) -> tuple[dict[str, dict[str, Entry]], list[Problem]]:
     """Map kind -> key -> first Entry, and a problem for every second definition."""
     index: dict[str, dict[str, Entry]] = {}
@@ -94,7 +106,7 @@ def build_index(files: list[LoadedFile]) -> tuple[dict[str, dict[str, Entry]], l
                 first = known[entry.key]
                 problems.append(entry.file.problem(
                     entry.path, f"{entry.kind} '{entry.key}' is defined twice: here and at {first.where()}",
-                    "keep one definition and delete the other"))
+                    _twice_hint(entry)))
             else:
                 known[entry.key] = entry
     return index, problems

@@ -1,7 +1,9 @@
 """Config resolved once: merge the rules files, then fill schema defaults, then each mailbox's policy (F-CFG-5).
 
 Defaults are filled after merging, never per file: a file that does not mention a
-knob must not shadow the file that does with the knob's default.
+knob must not shadow the file that does with the knob's default. Overlays (`extends:` /
+`replace:`, engine/config/overlay.py) are merged first of all, when validation reads the
+files, so every later step (semantic checks, these knobs, compile) sees the merged entries.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 
 from jsonschema.exceptions import ValidationError
@@ -96,9 +97,10 @@ def _is_secret(schema: dict) -> bool:
 def _one_of(loaded, error, path):
     schema = resolve(error.schema, loaded.kind)
     if _is_secret(schema):
-        what = "is a literal secret" if isinstance(error.instance, str) else "is not a secret reference"
+        guess = secret_guess(error.instance)
+        what = ("is not a secret reference" if guess or not isinstance(error.instance, str) else "is a literal secret")
         yield loaded.problem(path, f"{_where(path)} {what}",
-                             schema.get("x-hint", "write {env: VARIABLE} or {file: PATH}"), at_value=True)
+                             guess or schema.get("x-hint", "write {env: VARIABLE} or {file: PATH}"), at_value=True)
         return
     # A branch whose type matched failed for a precise reason: report that one.
     specific = [e for e in error.context if e.validator not in ("type", "const", "required", "oneOf")]
@@ -108,6 +110,29 @@ def _one_of(loaded, error, path):
         return
     yield loaded.problem(path, f"{_where(path)} has the wrong form",
                          schema.get("x-hint") or schema.get("description", ""), at_value=True)
+
+
+_SHELL_VARIABLE = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
+
+
+def secret_guess(value) -> str:
+    """A did-you-mean for a secret reference written the way a shell or another tool spells it, else ''."""
+    if isinstance(value, str):
+        found = _SHELL_VARIABLE.match(value.strip())
+        return f"did you mean {{env: {found.group(1)}}}? mailgate does not expand ${{…}} in YAML" if found else ""
+    if not isinstance(value, dict) or len(value) != 1:
+        return ""
+    (key, name), = value.items()
+    kind = difflib.get_close_matches(str(key).lower(), ["env", "file"], n=1, cutoff=0.5)
+    if not kind or not isinstance(name, str):
+        return ""
+    if kind[0] == "env":
+        bare = _SHELL_VARIABLE.match(name.strip())
+        name = bare.group(1) if bare else name
+        why = "the key is `env`, the name has no $" if bare else "the key is `env`, in lower case"
+    else:
+        why = "the key is `file`, in lower case"
+    return f"did you mean {{{kind[0]}: {name}}}? ({why})"
 
 
 def _min_length(loaded, error, path):

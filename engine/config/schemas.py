@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+
+
+def _schema_dir() -> Path:
+    """schema/ of a source checkout (or editable install); else where a wheel installs it (data-files)."""
+    checkout = Path(__file__).resolve().parents[2] / "schema"
+    if checkout.is_dir():
+        return checkout
+    return Path(sysconfig.get_path("data")) / "share" / "mailgate" / "schema"
+
+
+SCHEMA_DIR = _schema_dir()
 KINDS = {"mailbox": "mailbox.schema.json", "rules": "rules.schema.json", "case": "case.schema.json"}
 # Each schema's $id is its path in the repository at the ref that carries file format version 1,
-# so an editor or check-jsonschema can fetch it from there (docs/editors.md).
+# so an editor or check-jsonschema can fetch it from there (docs/review.md, "Editors").
 SCHEMA_BASE = "https://raw.githubusercontent.com/mailgate/mailgate/v1/"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,9 @@ def resolve_secret(spec: Mapping, base_dir: str | Path = ".") -> str:
     if "env" in spec:
         value = os.environ.get(spec["env"])
         if value is None:
-            raise SecretError(f"environment variable {spec['env']} is not set — export it before starting mailgate")
+            close = difflib.get_close_matches(spec["env"], list(os.environ), n=1, cutoff=0.8)
+            hint = f"did you mean {close[0]}? (set in the environment)" if close else "export it before starting mailgate"
+            raise SecretError(f"environment variable {spec['env']} is not set — {hint}")
         return value
     if "file" in spec:
         path = Path(spec["file"])

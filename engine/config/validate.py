@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config.load import LoadedFile, discover, load_file
+from engine.config.overlay import apply_overlays
 from engine.config.problems import Problem
 from engine.config.schema_errors import schema_problems
 from engine.config.semantic import semantic_problems, value_problems_of_invalid
@@ -35,5 +36,6 @@ def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
     def complete(kind: str) -> bool:
         return sum(f.kind == kind for f in valid) == sum(k == kind for _, k in found)
 
-    problems += semantic_problems(valid, complete("rules"), complete("mailbox"))
+    valid, overlay_problems = apply_overlays(valid, complete("rules"))  # before anything reads an entry
+    problems += overlay_problems + semantic_problems(valid, complete("rules"), complete("mailbox"))
     return valid, sorted(set(problems))

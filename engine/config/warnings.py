@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from engine.config.load import LoadedFile
 from engine.config.matching import PhraseIndex, normalise
+from engine.config.overlay import locate, original
 from engine.config.problems import Problem
 from engine.config.rule_index import declared
 from engine.config.ruleset import Ruleset, SubjectRule
@@ -21,7 +22,7 @@ class _Places:
     """file label -> loaded file, to put a warning at the line and column of a rule."""
 
     def __init__(self, files: list[LoadedFile]):
-        self.files = {f.label: f for f in files}
+        self.files = {f.label: original(f) for f in files}  # rules carry paths in the file that wrote them
 
     def where(self, origin: str, path: tuple) -> tuple[LoadedFile, tuple]:
         return self.files[origin.rpartition(":")[0]], path
@@ -66,8 +67,9 @@ def _subject_warnings(ruleset: Ruleset, places: _Places) -> list[Problem]:
             earliest_contains.setdefault(text, rule)
         outcome.setdefault((_target(rule), rule.origin), []).append((rule, winner))
         if winner is not None:
+            whose = "the same entry" if _target(winner) == _target(rule) else _target(winner)
             found.append(places.warn(rule.origin, rule.path,
-                                     f"subject pattern '{rule.text}' of {_target(rule)} can never win: {_target(winner)}'s "
+                                     f"subject pattern '{rule.text}' of {_target(rule)} can never win: {whose}'s "
                                      f"'{winner.text}' at {places.text(winner.origin, winner.path)} is declared earlier",
                                      f"remove one of them, or make this one longer ({ORDER_HINT})"))
     for (target, _), pairs in outcome.items():
@@ -154,7 +156,7 @@ def _inactive_only_warnings(files: list[LoadedFile], ruleset: Ruleset) -> list[P
     for (kind, name), owners in sorted(users.items()):
         if None in owners or any(active.get(o) for o in owners) or (kind, name) not in definitions:
             continue
-        loaded, path = definitions[(kind, name)]
+        loaded, path = locate(*definitions[(kind, name)])
         line, column = loaded.mark(path)
         found.append(Problem(loaded.label, line, column, f"{kind} '{name}' is used only by inactive mailbox(es) "
                              f"{', '.join(sorted(owners))}: no active mailbox uses it",

@@ -25,7 +25,7 @@ def apply_tokens(d: Draft) -> None:
     if "#" not in d.message.text and "#" not in (d.message.html or ""):  # most mail has no token
         return
     if d.message.bounce is not None or d.message.auto_generated.value:
-        d.step(STAGE, "machine_mail", False, "no tokens from a bounce or auto-generated mail (F-TOK-3)")
+        d.step(STAGE, "machine_mail", False, "no tokens from a bounce or auto-generated mail")
         return
     # Not the text of a forwarded, attached or quoted mail: its tokens are someone else's.
     text = own_text(d.message.text, d.message.html)
