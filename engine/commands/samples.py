@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.commands.golden import SUFFIX, Evaluated, evaluate_case, find_cases, load_case
 from engine.commands.moments import parse_moment
-from engine.commands.routing import route
+from engine.commands.routing import as_mailbox_reads, route
 from engine.config.ruleset import Ruleset
 from engine.errors import UsageError
 from engine.evaluate import evaluate
@@ -89,6 +89,7 @@ def evaluate_samples(samples: Iterable[Sample], ruleset: Ruleset, settings: Sett
         state = state or settings.state(ruleset, settings.now)
         message = parse(sample.raw)
         chosen = route(message, ruleset, settings.mailbox)
+        message = as_mailbox_reads(sample.raw, message, ruleset, chosen.mailbox)
         decision = evaluate(message, ruleset, state, settings.now, chosen.mailbox)
         yield Evaluated(message, chosen, decision, state.description, settings.now, sample.label)
 

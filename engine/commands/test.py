@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.commands.golden import (DEFAULT_NOW, SUFFIX, CaseResult, evaluate_case, find_cases, load_case, run_case,
                                     unchecked_mail)
-from engine.commands.routing import route
+from engine.commands.routing import as_mailbox_reads, route
 from engine.commands.runtime import config_dir
 from engine.config.compile import load_ruleset
 from engine.config.problems import Problem
@@ -90,12 +90,14 @@ def _update(cases: list[Path], unchecked: list[Problem], ruleset, pin_all: bool)
 
 def _create(mail: Path, ruleset, pin_all: bool, create_case) -> Path | None:
     """A case for `mail` pinning today's decision (default `now`, the config's own directory)."""
-    message = parse(mail.read_bytes())
+    raw = mail.read_bytes()
+    message = parse(raw)
     try:
         chosen = route(message, ruleset)
     except UsageError as err:
         print(f"cannot write a case for {mail}: {err}")
         return None
+    message = as_mailbox_reads(raw, message, ruleset, chosen.mailbox)
     decision = evaluate(message, ruleset, from_ruleset(ruleset), DEFAULT_NOW, chosen.mailbox)
     done = create_case(mail, decision.as_json(), pin_all)
     print(f"created {done.path} (mailbox {chosen.mailbox}: {chosen.why})")
