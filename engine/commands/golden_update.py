@@ -40,7 +40,8 @@ def update_case(case: Case, decision: dict, pin_all: bool = False) -> Update:
     else:
         edits = _walk(expect, case.spec["expect"], decision, result, str(case.path))
     result.changed = len(edits)
-    case.path.write_text(_apply(text, edits), encoding="utf-8")
+    if edits:
+        case.path.write_text(_apply(text, edits), encoding="utf-8")
     return result
 
 

@@ -80,7 +80,8 @@ def _update(cases: list[Path], unchecked: list[Problem], ruleset, pin_all: bool)
         except MailgateError:
             continue  # the run below reports why
         done = update_case(case, found.decision.as_json(), pin_all)
-        print(f"updated {path}: {done.changed} value(s)" + "".join(f"\n   left as written: {why}" for why in done.left))
+        if done.changed or done.left:
+            print(f"updated {path}: {done.changed} value(s)" + "".join(f"\n   left as written: {why}" for why in done.left))
     still, created = [], []
     for problem in unchecked:
         path = _create(Path(problem.file), ruleset, pin_all, create_case)
