@@ -65,6 +65,7 @@ def test_each_failure_prints_the_command_that_reproduces_it_F_CFG_8(repo):
     assert done.returncode == 1
     assert "FAIL usr1-technician-address-in-capitals  [F-USR-1, F-USR-4, F-NEW-2]" in done.stdout
     assert "decision.ticket.subtype: expected 'Printer', got None" in done.stdout
+    assert "       mailbox demo (its address support@example.com is in To)\n" in done.stdout
     line = "reproduce: mailgate dry-run tests/cases/usr1-technician-address-in-capitals.expected.yaml"
     assert line in done.stdout
     again = mailgate(repo, *line.removeprefix("reproduce: mailgate ").split())

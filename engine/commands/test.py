@@ -117,6 +117,7 @@ def _text(results: list[CaseResult], unchecked: list[Problem], args) -> str:
         lines.append(f"{'ok  ' if result.passed else 'FAIL'} {result.name}" + (f"  [{', '.join(result.ids)}]" if result.ids else ""))
         lines += [f"       {line}" for line in (*result.problems, *result.mismatches)]
         if result.mismatches:
+            lines.append(f"       mailbox {result.route.mailbox} ({result.route.why})")
             lines.append(f"       reproduce: {reproduce(result, args)}")
     lines += [f"FAIL {problem}" for problem in unchecked]
     failed = sum(not r.passed for r in results)
@@ -128,7 +129,8 @@ def _json(results: list[CaseResult], unchecked: list[Problem], args) -> str:
     return json.dumps({
         "passed": sum(r.passed for r in results), "failed": sum(not r.passed for r in results),
         "cases": [{"name": r.name, "file": str(r.path), "ids": list(r.ids), "passed": r.passed,
-                   "mailbox": r.route.mailbox if r.route else None, "mismatches": list(r.mismatches),
+                   "mailbox": r.route.mailbox if r.route else None, "route": r.route.why if r.route else None,
+                   "mismatches": list(r.mismatches),
                    "problems": list(r.problems), "reproduce": reproduce(r, args) if r.mismatches else None} for r in results],
         "unchecked": [p.as_json() for p in unchecked]}, indent=2, ensure_ascii=False)
 
