@@ -49,7 +49,7 @@ def create_case(mail: Path, decision: dict, pin_all: bool = False) -> Update:
     """A new NAME.expected.yaml beside `mail`, pinning today's decision (its main fields, or all)."""
     expect = all_fields(decision) if pin_all else new_case_fields(decision)
     path = mail.with_name(f"{mail.stem}{SUFFIX}")
-    body = yaml.safe_dump({"expect": expect}, sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump({"expect": expect}, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(body, encoding="utf-8")
     return Update(path, changed=1, created=True)
 
@@ -162,16 +162,32 @@ def _flow(value) -> str:
     return yaml.safe_dump([value], default_flow_style=True, width=10**9, allow_unicode=True, sort_keys=False).strip()[1:-1]
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Block YAML where a text of several lines is a literal `|` block, as a person writes it."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _text)
+
+
+def _indented(block: str, indent: str) -> str:
+    return "\n".join(line if not line or i == 0 else indent + line for i, line in enumerate(block.split("\n")))
+
+
 def _replace_block(text: str, node, value: dict) -> tuple[int, int, str]:
     """The whole `expect` node, written in block style at its own indentation."""
     start, end = _span(node)
-    block = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True, width=100).rstrip("\n")
+    block = yaml.dump(value, Dumper=_BlockDumper, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                      width=100).rstrip("\n")
     if isinstance(node, yaml.MappingNode) and not node.flow_style:
-        indent = " " * node.start_mark.column
-        return start, end, block.replace("\n", "\n" + indent)
+        return start, end, _indented(block, " " * node.start_mark.column)
     while start > 0 and text[start - 1] == " ":
         start -= 1
-    return start, end, "\n  " + block.replace("\n", "\n  ")
+    return start, end, "\n  " + _indented(block, "  ")
 
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
