@@ -68,6 +68,7 @@ class TicketChange:
     source_mailbox: str | None = None
     status: str | None = None  # "open" to reopen, "closed" to close, None unchanged
     custom_fields: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()  # added to the ticket (routes)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def test_a_pattern_its_type_already_has_and_the_subtype_it_starves_F_CFG_9(tmp_p
     assert status == 0
     assert ("rules/60-catalog.yaml:16:28: warning: subject pattern 'printer' of subtype Printer (type Hardware) can "
             "never win: type Hardware's 'printer' at rules/60-catalog.yaml:13:34 is declared earlier") in out
-    assert "OK: 1 mailbox file(s), 9 rules file(s) valid, 1 warning(s)" in out
+    rules_files = len(list((repo / "rules").glob("*.yaml")))
+    assert f"OK: 1 mailbox file(s), {rules_files} rules file(s) valid, 1 warning(s)" in out
     status, _ = _warnings(repo, "--strict")
     assert status == 1
     edit(repo / "rules" / "60-catalog.yaml", "    match: {contains: [hardware, printer]}",

@@ -127,6 +127,7 @@ def _ticket(tx, decision: Decision, users: _UserIds) -> int:
             tx.set_ticket_fields(number, **fields)
     for name, value in change.custom_fields:
         tx.set_custom_field(number, name, value)
+    tx.add_tags(number, change.tags)
     return number
 
 

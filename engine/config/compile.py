@@ -15,6 +15,7 @@ from engine.config.resolve import SINGLE_SECTIONS, fill_mailbox, mailbox_policy,
 from engine.config.ruleset import (BlockedAttachment, ExcludedText, Filter, Keyword, MailboxConfig,
                                    Ruleset, SubjectRule, Template, TokenDef)
 from engine.config.schemas import schema_for
+from engine.config.routes import Calendar, RouteIndex, build_routes
 from engine.config.templates import environment, template_sources
 from engine.config.validate import check
 from engine.errors import ConfigError
@@ -94,6 +95,10 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
         config_dir=str(config_dir),
         grammar_digest=_grammar_digest(),
         origins=FrozenDict(_single_origins(rules)),
+        routes=RouteIndex(build_routes((r, o("routes", i), o.path("routes", i))
+                                       for _, d, o in rules for i, r in enumerate(d.get("routes", [])))),
+        calendars=FrozenDict((c["name"], Calendar.build(c, o("calendars", i)))
+                             for _, d, o in rules for i, c in enumerate(d.get("calendars", []))),
     )
 
 

@@ -51,6 +51,9 @@ _RULE_ENTRIES = (
     ("organisation", ("directory", "organisations"), lambda e: e["name"]),
     ("reference form", ("references", "subject"), str),
     ("reply prefix", ("reply_prefixes",), _lower),
+    ("route", ("routes",), lambda e: e["name"]),
+    ("calendar", ("calendars",), lambda e: e["name"]),
+    ("custom field", ("custom_fields",), str),
 )
 _SINGLE_KEYS = (("setting", ("settings",)), ("limit", ("limits",)), ("filter option", ("filters",)),
                 ("reference tag", ("references",)))

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from engine.config.freeze import FrozenDict
+from engine.config.routes import RouteIndex
 from engine.config.rule_index import RuleIndex
 from engine.config.sections import MailboxPolicy, RulesKnobs, Settings
 
@@ -142,6 +143,8 @@ class Ruleset:
     config_dir: str
     grammar_digest: str
     origins: FrozenDict = field(default_factory=FrozenDict)  # "references" -> "file:line" or "default", for the trace
+    routes: RouteIndex = field(default_factory=lambda: RouteIndex(()))  # routing rules in order, indexed
+    calendars: FrozenDict = field(default_factory=FrozenDict)  # name -> Calendar (business hours for routes)
 
     @cached_property
     def index(self) -> RuleIndex:

@@ -18,7 +18,8 @@ from engine.config.token_grammar import Token, is_token_name, parse_token, write
 # x-ref kind in the schema -> kind in the index
 REF_KINDS = {"user": "user", "group": "group", "organisation": "organisation", "quick_pick": "quick pick",
              "type": "type", "priority": "priority", "class": "class", "category": "category",
-             "template": "template", "user_template": "user template"}
+             "template": "template", "user_template": "user template", "calendar": "calendar",
+             "mailbox": "mailbox"}
 # Outgoing template roles: the role name is the template used when none is named.
 TEMPLATE_ROLES = {"auto_reply": "auto_reply", "error_notice": "error_notices",
                   "closed_not_updated": "closed_ticket_replies", "closed_updated": "closed_ticket_replies"}
@@ -95,6 +96,8 @@ def _reference_problems(loaded: LoadedFile, index) -> list[Problem]:
         if value not in index.get(kind, {}):
             problems.append(_unknown(loaded, path, kind, value, index.get(kind, {})))
     problems += _subtype_problems(loaded, index)
+    if loaded.kind == "rules":
+        problems += _route_problems(loaded, index)
     if loaded.kind == "mailbox":
         problems += _default_template_problems(loaded, index)
     return problems
@@ -102,12 +105,7 @@ def _reference_problems(loaded: LoadedFile, index) -> list[Problem]:
 
 def _subtypes(index, type_name) -> set[str]:
     entry: Entry | None = index.get("type", {}).get(type_name)
-    if entry is None:
-        return set()
-    item = entry.file.data
-    for part in entry.path:
-        item = item[part]
-    return {s["name"] for s in item.get("subtypes", [])}
+    return {s["name"] for s in _item(entry).get("subtypes", [])} if entry is not None else set()
 
 
 def _subtype_problems(loaded, index) -> list[Problem]:
@@ -130,6 +128,55 @@ def _subtype_problems(loaded, index) -> list[Problem]:
     return problems
 
 
+def _route_problems(loaded, index) -> list[Problem]:
+    """A route's subtype belongs to the type it sets; its custom fields are declared; its calendars exist."""
+    problems = []
+    declared_fields = set(index.get("custom field", {})) | {
+        name for entry in index.get("token", {}).values() for name in _item(entry).get("fields", ())}
+    for i, route in enumerate(loaded.data.get("routes", [])):
+        then = route["then"]
+        if "subtype" in then and "type" not in then:
+            problems.append(loaded.problem(("routes", i, "then", "subtype"), "a route's subtype needs the type it belongs to",
+                                           "set `type:` in the same route"))
+        elif "subtype" in then and then["type"] in index.get("type", {}) and then["subtype"] not in _subtypes(index, then["type"]):
+            problems.append(_unknown(loaded, ("routes", i, "then", "subtype"), f"subtype (of type '{then['type']}')",
+                                     then["subtype"], _subtypes(index, then["type"])))
+        if then.get("process_auto_generated"):
+            problems += _machine_route_problems(loaded, i, route["when"])
+        for name in then.get("custom_fields", {}):
+            if name not in declared_fields:
+                problems.append(loaded.problem(("routes", i, "then", "custom_fields", name), f"unknown custom field '{name}'",
+                                               "list it in custom_fields: (or in a set_custom_field token's fields)"))
+    return problems
+
+
+# Known only after the sender and the referenced ticket are: a route that decides whether machine
+# mail is processed at all runs before that.
+_LATE_CONDITIONS = ("is", "organisation", "requester_group")
+
+
+def _machine_route_problems(loaded, i, when) -> list[Problem]:
+    def late(condition, path):
+        for key, value in condition.items():
+            if key in _LATE_CONDITIONS:
+                yield path + (key,)
+            elif key in ("all", "any"):
+                for j, part in enumerate(value):
+                    yield from late(part, path + (key, j))
+            elif key == "not":
+                yield from late(value, path + (key,))
+    return [loaded.problem(path, f"a route with process_auto_generated cannot test '{path[-1]}'",
+                           "it decides before the sender and ticket are known: test the mail itself (headers, sender, "
+                           "recipients, subject, body, attachments)") for path in late(when, ("routes", i, "when"))]
+
+
+def _item(entry: Entry):
+    item = entry.file.data
+    for part in entry.path:
+        item = item[part]
+    return item
+
+
 def _default_template_problems(loaded, index) -> list[Problem]:
     outgoing = loaded.data["mailbox"].get("outgoing", {})
     named = outgoing.get("templates", {})
@@ -143,7 +190,33 @@ def _default_template_problems(loaded, index) -> list[Problem]:
     return problems
 
 
+def walk_regexes(data, schema, kind, path=()):
+    """Yield (path, pattern) for every value whose schema says x-regex (routes' `matches`)."""
+    schema = resolve(schema, kind)
+    branches = schema.get("oneOf") or schema.get("anyOf")
+    if branches:  # one value or a list: the branch of the value's shape
+        for branch in branches:
+            branch = resolve(branch, kind)
+            if isinstance(data, str) and branch.get("type") == "string" or isinstance(data, list) and branch.get("type") == "array":
+                yield from walk_regexes(data, branch, kind, path)
+        return
+    if schema.get("x-regex") and isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            child = subschema(schema, key, kind)
+            if child is not None:
+                yield from walk_regexes(value, child, kind, path + (key,))
+    elif isinstance(data, list):
+        child = subschema(schema, 0, kind)
+        for i, value in enumerate(data):
+            if child is not None:
+                yield from walk_regexes(value, child, kind, path + (i,))
+
+
 def _regexes(loaded: LoadedFile):
+    if loaded.kind == "rules" and loaded.data.get("routes"):
+        yield from walk_regexes({"routes": loaded.data["routes"]}, schema_for("rules"), "rules")
     data = loaded.data if loaded.kind == "rules" else {}
     for section in ("senders", "subjects"):
         for i, item in enumerate(data.get("filters", {}).get(section, [])):

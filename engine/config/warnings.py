@@ -44,7 +44,40 @@ def config_warnings(files: list[LoadedFile], ruleset: Ruleset) -> list[Problem]:
     found = _subject_warnings(ruleset, places) + _keyword_warnings(ruleset, places)
     found += _filter_warnings(ruleset, places) + _excluded_warnings(ruleset, places)
     found += _empty_regex_warnings(ruleset, places) + _inactive_only_warnings(files, ruleset)
+    found += _route_warnings(ruleset, places)
     return sorted(found)
+
+
+# Removed by the sending MTA before delivery: a route testing it never sees it.
+NEVER_DELIVERED = ("bcc", "resent-bcc")
+
+
+def _route_warnings(ruleset: Ruleset, places: _Places) -> list[Problem]:
+    """Routes that never run (an earlier route with the same conditions stops first) or never match."""
+    found, stoppers = [], {}
+    for route in ruleset.routes.routes:
+        earlier = stoppers.get(route.spec)
+        if earlier is not None:
+            found.append(places.warn(route.origin, route.path, f"route '{route.name}' never runs: route "
+                                     f"'{earlier.name}' at {earlier.origin} has the same conditions and stops first",
+                                     "merge the two, or give the earlier one continue: true"))
+        elif route.stop:
+            stoppers[route.spec] = route
+        found += [places.warn(route.origin, route.path, f"route '{route.name}' can never match: {why}", hint)
+                  for why, hint in _impossible(route.spec)]
+    return found
+
+
+def _impossible(condition) -> Iterable[tuple[str, str]]:
+    for key, value in condition.items():
+        if key == "header" and value["name"].lower() in NEVER_DELIVERED and value.get("exists") is not False:
+            yield (f"it tests the {value['name']} header, which mail servers remove before delivery",
+                   "test the recipients (recipient:) instead")
+        elif key in ("attachment_count", "attachment_bytes") and value.get("min", 0) > value.get("max", float("inf")):
+            yield f"its {key} min is above its max", "swap them"
+        elif key == "all":
+            for part in value:
+                yield from _impossible(part)
 
 
 def _target(rule: SubjectRule) -> str:

@@ -30,20 +30,28 @@ def compose(d: Draft) -> None:
     if d.flagged_recipients:  # a bounce of our mail says whom it did not reach (F-REF-9)
         text = f"{text}\n\nDelivery failed for: {', '.join(d.flagged_recipients)}"
     d.note = Note(text=text, html=html, author=d.sender, acting_as=acting_technician(d),
-                  hidden_from_portal=_hidden_from_portal(d), message_id=d.message.message_id)
+                  hidden_from_portal=_hidden_from_portal(d) or d.hidden_by_route, message_id=d.message.message_id)
     _extras(d)
 
 
 def remove_excluded(d: Draft, text: str) -> str:
     """Drop every excluded text, matching across line breaks and white space (F-BODY-1)."""
-    hits = {hit[2] for hit in d.index.excluded_literals.find(normalise(text))}
-    hits |= set(d.index.excluded_regexes.search(text))
-    for rule in sorted(hits, key=declared):
-        text = rule.regex.sub("", text)
+    text, hits = cut_excluded(d, text)
+    for rule in hits:
         d.step(STAGE, "excluded_text", True, rule.name, rule.origin)
     if not hits:
         d.step(STAGE, "excluded_text", False, f"{len(d.ruleset.excluded_text)} rule(s), none found")
-    return text.strip()
+    return text
+
+
+def cut_excluded(d: Draft, text: str) -> tuple[str, list]:
+    """The text with every excluded text cut, and the rules that cut, in declaration order (untraced)."""
+    hits = {hit[2] for hit in d.index.excluded_literals.find(normalise(text))}
+    hits |= set(d.index.excluded_regexes.search(text))
+    ordered = sorted(hits, key=declared)
+    for rule in ordered:
+        text = rule.regex.sub("", text)
+    return text.strip(), ordered
 
 
 def _html(d: Draft, quoted: bool) -> str | None:

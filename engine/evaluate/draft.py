@@ -51,6 +51,9 @@ class Draft:
     outgoing: list[OutgoingMail] = field(default_factory=list)
     notify: list[str] = field(default_factory=list)  # outgoing roles the stages asked for
     authenticity: Any = None  # engine.evaluate.authenticity.Authenticity, worked out when first needed
+    routes_hit: list = field(default_factory=list)  # routes that matched, their field actions still to apply
+    hidden_by_route: bool = False  # a route hides this mail's note from the portal
+    auto_reply_template: str | None = None  # a route's auto-reply template; "" for none
 
     @cached_property  # read ~25 times per message: after the first, a plain attribute
     def policy(self) -> MailboxPolicy:

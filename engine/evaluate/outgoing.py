@@ -81,6 +81,11 @@ def _render(d: Draft, role: str, recipient: str, **extra) -> None:
         d.step(STAGE, role, False, f"not sent to {recipient!r}: {problem}")
         return
     name = d.policy.outgoing.templates.name(role)
+    if role == "auto_reply" and d.auto_reply_template is not None:  # a route chose it (or none)
+        if not d.auto_reply_template:
+            d.step(STAGE, role, False, "a route said: no auto-reply")
+            return
+        name = d.auto_reply_template
     template = d.ruleset.templates.get(name)
     if template is None:
         d.step(STAGE, role, False, f"no template '{name}'")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from engine.config.ruleset import Ruleset
 from engine.decision import Decision, Outcome
-from engine.evaluate import attachments, body, new_ticket, outgoing, prechecks, reference, sender, tokens
+from engine.evaluate import attachments, body, new_ticket, outgoing, prechecks, reference, routes, sender, tokens
 from engine.evaluate.draft import Draft, duplicate_key
 from engine.message import Message
 from engine.evaluate.state import StateView
@@ -27,13 +27,15 @@ DECIDE: tuple[Callable[[Draft], bool], ...] = (
     sender.accept_from,
     sender.resolve_requester,
     reference.find_reference,
+    routes.route,
     reference.reply,
     reference.reply_only,
     reference.auto_bundle,
     new_ticket.create,
 )
 # Shape what a ticket or note receives (only when there is one).
-ENRICH: tuple[Callable[[Draft], None], ...] = (body.compose, attachments.sort_attachments, tokens.apply_tokens)
+ENRICH: tuple[Callable[[Draft], None], ...] = (routes.apply_fields, body.compose, attachments.sort_attachments,
+                                               tokens.apply_tokens)
 WITH_CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
 
 

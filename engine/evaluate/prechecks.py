@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.decision import Outcome
+from engine.evaluate import routes
 from engine.evaluate.draft import Draft
 from engine.config.rule_index import declared
 from engine.config.matching import normalise
@@ -74,7 +75,7 @@ def auto_generated(d: Draft) -> bool:
     flags = d.message.auto_generated
     policy = d.policy.auto_generated
     d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons), policy.where("action"))
-    if flags.value and policy.action == "ignore":
+    if flags.value and policy.action == "ignore" and not routes.admits_machine_mail(d):
         return d.finish(Outcome.IGNORE, "auto_generated", "; ".join(flags.reasons))
     return False
 

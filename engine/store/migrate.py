@@ -40,9 +40,15 @@ def _ticket_number_sequence(conn: Connection) -> None:
                  {"seq": schema.TICKET_NUMBERS, "value": highest or 1, "called": highest is not None})
 
 
+def _ticket_tags(conn: Connection) -> None:
+    # A fresh database got the table from schema.py in step 1 already.
+    schema.ticket_tags.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial),
     Migration(2, "ticket number sequence (PostgreSQL)", _ticket_number_sequence),
+    Migration(3, "ticket tags (routes)", _ticket_tags),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -223,6 +223,15 @@ distribution = Table(
     UniqueConstraint("ticket_number", "address_key"),
 )
 
+ticket_tags = Table(
+    "ticket_tags",  # tags routes add to a ticket (F-ROUTE-1)
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _ticket_ref(nullable=False),
+    Column("tag", SafeText, nullable=False),
+    UniqueConstraint("ticket_number", "tag"),
+)
+
 ticket_fields = Table(
     "ticket_fields",  # custom fields set by email tokens (F-TOK-1), e.g. "Cost center"
     metadata,

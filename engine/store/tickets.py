@@ -13,7 +13,7 @@ from engine.errors import TransientStoreError
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
     TICKET_NUMBERS,
-    attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, tickets, users,
+    attachments, blobs, distribution, notes, organisations, outgoing_messages, ticket_fields, ticket_tags, tickets, users,
 )
 
 # What create_ticket / set_ticket_fields accept; number and timestamps are the store's.
@@ -58,6 +58,11 @@ class TicketReads(Session):
         if self._dialect() == "postgresql":
             return int(self._scalar(_TAKE_NUMBER if self._writing() else _PEEK_NUMBER))
         return int(self._scalar(_NEXT_NUMBER))
+
+    def tags(self, number: int) -> list[str]:
+        """The ticket's tags, sorted."""
+        return [row[0] for row in self._rows(select(ticket_tags.c.tag).where(ticket_tags.c.ticket_number == number)
+                                             .order_by(ticket_tags.c.tag))]
 
     def custom_fields(self, number: int) -> dict[str, str]:
         """The ticket's custom fields by name."""
@@ -162,6 +167,11 @@ class TicketWrites(Session):
         here = (ticket_fields.c.ticket_number == number) & (ticket_fields.c.name == name)
         if self._exec(update(ticket_fields).where(here).values(value=value)).rowcount == 0:
             self._exec(insert(ticket_fields).values(ticket_number=number, name=name, value=value))
+
+    def add_tags(self, number: int, tags) -> None:
+        """Tag a ticket; a tag it has already stays once."""
+        for tag in tags:
+            self._insert_new(ticket_tags, dict(ticket_number=number, tag=tag))
 
     def set_ticket_fields(self, number: int, **fields: Any) -> None:
         """Change ticket fields; setting status closed/open also sets closed_at."""
