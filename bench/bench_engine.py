@@ -1,4 +1,4 @@
-"""Benchmark evaluate(): parse vs parse + evaluate, and evaluate time with 10 vs 10,000 rules of each kind.
+"""Benchmark evaluate(): parse vs parse + evaluate, and evaluate time with 10 vs 10,000 rules of each kind (routes too).
 
 Run: .venv/bin/python bench/bench_engine.py [--count N] [--rounds R] [--small N] [--large N]
 
@@ -7,7 +7,7 @@ Prints, in one run:
     generated mixed corpus of bench/bench_parse.py (shipped config: mailboxes.d/demo.yaml
     + rules/*.yaml); goal: parse + evaluate >= 0.8x parse alone;
   - the time to validate and compile a config with N generated keywords, excluded texts
-    (every 4th a regex) and subject types, plus N/10 regex subject filters (what `mailgate
+    (every 4th a regex), subject types and routing rules, plus N/10 regex subject filters (what `mailgate
     validate` spends), the time to build its matchers, and the steady-state evaluate time
     per message with N = 10 and N = 10,000;
     goal: 10,000 rules <= 1.5x the evaluate time of 10.
@@ -110,7 +110,23 @@ def bench_rules(count: int) -> str:
     lines += ["", "filters:", "  subjects:"]
     patterns = (r"^\[?" + _spaced(p) + r"\]?\s*(report|digest|alert)\b" for p in phrases(max(count // 10, 1), 5))
     lines += [f"    - {{pattern: {_literal(pattern)}, match: regex}}" for pattern in patterns]
+    lines += ["", "routes:", *bench_routes(count)]
     return "\n".join(lines) + "\n"
+
+
+def bench_routes(count: int) -> list[str]:
+    """`count` routing rules as admins write them: sender domains, recipients, headers, subject regexes;
+    every fifth combines two tests. They only tag, so outcomes stay those of the shipped rules."""
+    lines = []
+    for i, (word, other) in enumerate(zip(phrases(count, 6), phrases(count, 7))):
+        slug = "-".join(word.split())
+        regex = _literal("^" + _spaced(word) + r"\s+(update|notice)")
+        tests = (f"{{sender_domain: {{equals: {slug}.example}}}}", f"{{recipient: {{equals: {slug}@example.org}}}}",
+                 f"{{header: {{name: X-Bench-Feed, contains: {_quote(word)}}}}}",
+                 f"{{subject: {{matches: {regex}}}}}")
+        when = tests[i % 4] if i % 5 else f"{{all: [{tests[i % 4]}, {{subject: {{contains: {_quote(other)}}}}}]}}"
+        lines.append(f"  - {{name: bench-route-{i}, when: {when}, then: {{tags: [bench]}}}}")
+    return lines
 
 
 def _spaced(phrase: str) -> str:
@@ -233,7 +249,7 @@ def report_rules(messages: list[Message], options) -> float:
     small, large = load_rules(options.small), load_rules(options.large)
     evaluate_times(messages, [small, large], options.rounds)
     for figures in (small, large):
-        print(f"{figures['count']:>6} keywords + excluded texts + subject types: "
+        print(f"{figures['count']:>6} keywords + excluded texts + subject types + routes: "
               f"validate {figures['validate']:6.2f} s + compile {figures['compile']:6.2f} s, "
               f"build matchers {figures['build'] * 1000:6.1f} ms, evaluate {figures['per_message'] * 1e6:6.1f} us/msg")
     growth = large["per_message"] / small["per_message"]

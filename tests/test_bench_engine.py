@@ -65,6 +65,7 @@ def test_generated_rules_load_and_mostly_miss_F_PRE_4_F_BODY_1_F_NEW_2(bench, ru
     large = rulesets[LARGE]
     assert len(large.keywords) >= LARGE and len(large.excluded_text) >= LARGE
     assert sum(rule.mode == "contains" for rule in large.subject_rules) >= LARGE
+    assert len(large.routes.routes) >= LARGE and not large.routes.always  # every generated route is indexed (F-ROUTE-1)
 
 
 def test_decisions_are_the_same_with_10_and_2000_rules_F_PRE_4_F_BODY_1_F_NEW_2(bench, messages, rulesets):
