@@ -30,14 +30,13 @@ COMMANDS = {
 }
 
 
+CONFIG_HELP = "configuration directory (default: $MAILGATE_CONFIG or the current directory)"
+
+
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="DIR",
-        default=None,
-        help="configuration directory (default: $MAILGATE_CONFIG or the current directory)",
-    )
+    # SUPPRESS: a --config given before the command name is not reset by the sub-command's default
+    common.add_argument("--config", metavar="DIR", default=argparse.SUPPRESS, help=CONFIG_HELP)
     return common
 
 
@@ -46,6 +45,7 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailgate", description="Turn incoming email into helpdesk tickets; mailboxes and rules are config as code.")
     parser.add_argument("--version", action="version", version=f"mailgate {__version__}")
+    parser.add_argument("--config", metavar="DIR", default=None, help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     for name, summary in COMMANDS.items():
@@ -58,8 +58,14 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
 
 
 def _chosen(argv: list[str]) -> str | None:
-    """The sub-command named on the command line: the first word that is not an option."""
-    return next((word for word in argv if not word.startswith("-")), None)
+    """The sub-command named on the command line: the first word that is neither an option nor --config's value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,3 +195,15 @@ def test_dry_run_json_is_json_lines_with_the_same_escaping(tmp_path, capsys):
     out = capsys.readouterr().out
     (line,) = out.splitlines()
     assert "\u2028" in json.loads(line)["message"]["text"]
+
+
+def test_config_may_come_before_or_after_the_command(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    for argv in (["--config", str(REPO), "validate"], ["validate", "--config", str(REPO)]):
+        done = subprocess.run([sys.executable, "-m", "engine.cli", *argv], cwd=tmp_path, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 0 and done.stdout.startswith("OK:"), (argv, done.stdout, done.stderr)
