@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import struct
 from email.message import EmailMessage
 
@@ -34,6 +35,35 @@ def many_references(count: int = 200_000) -> bytes:
     """A References header of `count` Message-IDs (2.3 MB for 200,000)."""
     ids = b"\r\n ".join(b"<%d@example.com>" % i for i in range(count))
     return _mail(b"Subject: refs\r\nIn-Reply-To: <0@example.com>\r\nReferences: " + ids + b"\r\n", b"hello\r\n")
+
+
+def open_quote(count: int = 1_000_000) -> bytes:
+    """A Content-Type whose quote never closes, followed by `count` ';' (the stdlib recounted quotes per ';')."""
+    return _mail(b"Subject: quote\r\n", b"hello\r\n", b'text/plain; name="' + b";" * count)
+
+
+def many_params(count: int = 200_000) -> bytes:
+    """A file name in `count` RFC 2231 sections (3.7 MB for 200,000)."""
+    sections = b"".join(b"; filename*%d*=a" % i for i in range(count))
+    body = (b"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment" + sections
+            + b"\r\n\r\nhello\r\n--b--\r\n")
+    return _mail(b"Subject: params\r\n", body, b"multipart/mixed; boundary=b")
+
+
+def mid_size_attachments(count: int = 8) -> bytes:
+    """A 2.5 MB mail with `count` 46.5 KB images (base64 runs just under 64 KiB) and a 1 MB file:
+    the shape of a public MIME torture test that took 14-18 s."""
+    rng = random.Random(7)
+    mail = EmailMessage()
+    mail["From"] = "Tester <tester@example.com>"
+    mail["To"] = "help@example.org"
+    mail["Subject"] = "MIME torture test"
+    mail["Message-ID"] = "<torture@example.com>"
+    mail.set_content("Welcome to the torture test.\n")
+    for i in range(count):
+        mail.add_attachment(rng.randbytes(46_500), maintype="image", subtype="png", filename=f"shot{i}.png")
+    mail.add_attachment(rng.randbytes(1_000_000), maintype="application", subtype="pdf", filename="big.pdf")
+    return mail.as_bytes()
 
 
 def _tnef_object(level: int, name: int, kind: int, data: bytes) -> bytes:
@@ -71,10 +101,13 @@ def tnef_mail(payload: bytes) -> bytes:
 
 
 HOSTILE = {
+    "torture-test": lambda: mid_size_attachments(4),
     "base64-runs": base64_runs,
     "nested-html": nested_html,
     "encoded-words": encoded_words,
     "references": many_references,
+    "open-quote": open_quote,
+    "rfc2231-sections": many_params,
 }
 # 18 MB of TNEF is 24 MB once base64-encoded: just under the default 25 MB mail size limit.
 _TNEF_SIZE = 18 * 1024 * 1024

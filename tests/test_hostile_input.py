@@ -156,3 +156,32 @@ def test_an_auto_reply_copies_a_bounded_references_header_F_OUT_1(repo):
     assert len(references) == OUTGOING
     assert references[0] == "<0@example.com>" and references[-1] == "<hostile@example.com>"
     assert references[-2] == "<199999@example.com>"
+
+
+def test_a_mime_torture_test_with_mid_size_attachments_parses_in_bounded_time_F_FAIL_1():
+    """Any mail over 1 MB with attachments of ~46 KB hit the base64-run scan: 14-18 s for a public torture test."""
+    finishes_within(LIMIT, """
+        from engine.parse import parse
+        assert len(parse(hostile.mid_size_attachments(8)).attachments) == 9
+    """)
+
+
+def test_mime_parameters_are_split_in_linear_time_F_BODY_4():
+    """An open quote then 1,000,000 ';' in a Content-Type: the stdlib recounted the quotes at each ';'."""
+    finishes_within(LIMIT, """
+        from engine.parse import parse
+        assert parse(hostile.open_quote(1_000_000)).text.strip() == "hello"
+        assert parse(hostile.many_params(200_000)).attachments[0].filename.startswith("aaa")
+    """)
+
+
+def test_the_linear_split_gives_what_the_stdlib_gives():
+    import random
+    from email.message import _parseparam
+
+    from engine.parse.mime.bounded import split_params
+
+    rng = random.Random(16)
+    for _ in range(20_000):
+        value = "".join(rng.choice(';"\\= aB') for _ in range(rng.randint(0, 30)))
+        assert split_params(value, limit=10**6) == _parseparam(value), value

@@ -181,7 +181,7 @@ def _submit(job: _Job) -> None:
 
 def _replace(why: str) -> None:
     """Kill the worker and start another; every job it held goes to the new one."""
-    global _worker, _broken
+    global _worker
     log.warning("restarting the parse worker: %s", why)
     if _worker is not None:
         _worker.kill()

@@ -192,9 +192,10 @@ def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> tu
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     if cte not in ("base64", "quoted-printable"):
         return inner, None
-    from email.parser import BytesParser
     from email import policy
     import binascii
+
+    from engine.parse.mime.bounded import bytes_parser
 
     encoded = inner.as_bytes(policy=policy.compat32) if hasattr(inner, "as_bytes") else b""
     try:
@@ -203,7 +204,7 @@ def _reparse_encoded(part: MimeMessage, inner: MimeMessage, found: Bodies) -> tu
         found.defects.append("undecodable encoded message/rfc822 part")
         return inner, None
     found.defects.append(f"{cte} encoded message/rfc822 part")
-    return BytesParser(policy=policy.compat32).parsebytes(data), data
+    return bytes_parser().parsebytes(data), data
 
 
 def _forward_banner(inner: MimeMessage, codec: str | None) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from email import policy
 from email.message import Message as MimeMessage
-from email.parser import BytesParser
 
+from engine.parse.mime.bounded import bytes_parser
 from engine.parse.mime.headers import unfold
 
-_PARSER = BytesParser(policy=policy.compat32)
+_PARSER = bytes_parser()
 _MAX_PARTS = 500
 
 
