@@ -11,6 +11,20 @@ import yaml
 from engine.config.problems import Problem
 
 Path_ = tuple  # a JSON path: keys and list indexes from the document root
+# A 10,000-rule file is about 3 MB. Bigger files are refused before parsing, with a
+# located error, so `validate` in CI cannot be made to eat the runner's memory.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+# Values built again through YAML aliases and merge keys, per file: enough for any
+# sane use of `<<: *defaults`, far too few for a "billion laughs" (10 aliases x 10 levels).
+MAX_ALIAS_VALUES = 10_000
+
+
+class _AliasBomb(Exception):
+    """Aliases expanded past MAX_ALIAS_VALUES; carries the node where it happened."""
+
+    def __init__(self, node: yaml.Node):
+        super().__init__("alias expansion")
+        self.node = node
 
 
 @dataclass
@@ -24,6 +38,11 @@ class LoadedFile:
     value_marks: dict = field(default_factory=dict)  # path -> (line, col) of the value
     key_marks: dict = field(default_factory=dict)  # path -> (line, col) of its key
     block_scalars: set = field(default_factory=set)  # paths of | and > scalars (text starts a line later)
+
+    @property
+    def root(self) -> Path:
+        """The config directory the file was found in (its label is relative to it)."""
+        return self.path.parents[len(Path(self.label).parts) - 1]
 
     def mark(self, path: Path_) -> tuple[int, int]:
         """Best position for `path`: its key, else its value, else the nearest parent."""
@@ -57,8 +76,15 @@ class _Builder:
         self.loaded = loaded
         self.loader = loader
         self.problems: list[Problem] = []
+        self.seen: set[int] = set()  # nodes built once; an alias builds its node again
+        self.again = 0
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        if id(node) in self.seen:
+            self.again += 1
+            if self.again > MAX_ALIAS_VALUES:
+                raise _AliasBomb(node)
+        self.seen.add(id(node))
         self.loaded.value_marks[path] = _pos(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -94,6 +120,11 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_file(path: Path, label: str, kind: str) -> tuple[LoadedFile, list[Problem]]:
     """Parse one YAML file; syntax errors come back as located problems."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return LoadedFile(path=path, label=label, kind=kind), [Problem(
+                label, 1, 1, f"the file is {size / 1048576:.1f} MB, more than the {MAX_FILE_BYTES // 1048576} MB "
+                "a config file may be", "split it into several files")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         loaded = LoadedFile(path=path, label=label, kind=kind)
@@ -120,14 +151,29 @@ def _load(loaded: LoadedFile, text: str, loader_class) -> tuple[LoadedFile, list
         if node is None:
             return loaded, [Problem(loaded.label, 1, 1, "the file is empty", "start it with `version: 1`")]
         builder = _Builder(loaded, loader)
-        loaded.data = builder.build(node, ())
+        try:
+            loaded.data = builder.build(node, ())
+        except _AliasBomb as bomb:
+            loaded.data = None
+            line, col = _pos(bomb.node)
+            return loaded, [Problem(loaded.label, line, col,
+                                    f"YAML aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb)",
+                                    "write the values out, or use fewer aliases and merge keys")]
         return loaded, builder.problems
     finally:
         loader.dispose()
 
 
+def outside(path: Path, root: Path) -> bool:
+    """True when `path`, symlinks followed, leaves the directory `root`."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return True
+
+
 def discover(config_dir: Path) -> list[tuple[Path, str]]:
-    """The config files in sorted order, each with its kind."""
+    """The config files in sorted order, each with its kind (links leaving the directory included: check outside())."""
     found = []
     for folder, kind in (("mailboxes.d", "mailbox"), ("rules", "rules")):
         base = config_dir / folder

@@ -5,15 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.config.load import LoadedFile
+from engine.config.load import LoadedFile, outside
+from engine.config.render_limits import LimitedSandbox, TemplateLimitError
 from engine.config.problems import Problem
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with each template's globals in a plain dict and `a.b` on dicts read as a['b'] first."""
+MAX_BODY_FILE_BYTES = 256 * 1024  # a mail body template; the rendered mail has its own limit
+
+
+class _Sandbox(LimitedSandbox):
+    """Jinja's sandbox (bounded: engine/config/render_limits.py), with each template's globals in a plain dict and `a.b` on dicts read as a['b'] first."""
 
     def make_globals(self, d):
         # Jinja's ChainMap is copied key by key in Python on every render (two thirds of the
@@ -51,7 +55,12 @@ def template_sources(loaded: LoadedFile):
             yield name, "body", spec["body"], loaded.label, 0, ("templates", name, "body")
         else:
             path = body_path(loaded, spec["body_file"])
+            if outside(path, loaded.root):  # its text is mailed to outside senders: only the config's own files
+                yield name, "outside", spec["body_file"], loaded.label, 0, ("templates", name, "body_file")
+                continue
             try:
+                if path.stat().st_size > MAX_BODY_FILE_BYTES:
+                    raise OSError(f"more than {MAX_BODY_FILE_BYTES // 1024} KB")
                 source = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as err:
                 reason = getattr(err, "strerror", None) or str(err)
@@ -76,16 +85,49 @@ def template_problems(loaded: LoadedFile) -> list[Problem]:
             problems.append(loaded.problem(ypath, f"template '{name}': body file {source}",
                                            "create the file or fix body_file", at_value=True))
             continue
+        if part == "outside":
+            problems.append(loaded.problem(ypath, f"template '{name}': body_file {source} is outside the config "
+                                           "directory", "keep template bodies in the config directory, e.g. "
+                                           "rules/templates/", at_value=True))
+            continue
         try:
-            environment().parse(source)
+            compiled = environment().from_string(source)
         except TemplateSyntaxError as err:
             line = (first_line + (err.lineno or 1) - 1) if ypath is None else _inline_line(loaded, ypath, err)
             problems.append(Problem(label, line, 1, f"template '{name}' {part}: Jinja2 syntax error: {err.message}",
                                     "fix the template syntax ({{ … }}, {% … %})"))
+            continue
+        failure, hint = sample_render_failure(compiled)
+        if failure:
+            line = max(first_line, 1) if ypath is None else _inline_line(loaded, ypath, None)
+            problems.append(Problem(label, line, 1, f"template '{name}' {part} fails on a sample mail: {failure}", hint))
     return problems
 
 
-def _inline_line(loaded: LoadedFile, ypath, err: TemplateSyntaxError) -> int:
+# What outgoing mail renders with (engine/evaluate/outgoing.py), filled as fully as a real mail can.
+SAMPLE_CONTEXT = {
+    "ticket": {"number": 123456, "subject": "S" * 120, "status": "open", "url": "https://help.example.com/tickets/123456"},
+    "sender": {"name": "N" * 80, "address": "sender@example.com"},
+    "mailbox": {"name": "support", "address": "support@example.com", "from_name": "Example Helpdesk"},
+    "reason": "processing_failed", "detail": "D" * 300, "original_subject": "S" * 120, "reopened": False,
+    "login_url": "https://help.example.com/",
+    "user": {"email": "sender@example.com", "login": "sender", "name": "N" * 80, "role": "requester",
+             "organisation": "Example Corp", "location": "", "send_credentials": True},
+}
+
+
+def sample_render_failure(template) -> tuple[str, str]:
+    """Why `template` cannot render the sample context, and what to do; ('', '') when it can."""
+    try:
+        template.render(SAMPLE_CONTEXT)
+    except TemplateLimitError as err:
+        return str(err), "keep templates small and simple; the render limits are in docs/security.md"
+    except TemplateError as err:
+        return f"{type(err).__name__}: {err}", f"use only the variables outgoing mail has: {', '.join(SAMPLE_CONTEXT)}"
+    return "", ""
+
+
+def _inline_line(loaded: LoadedFile, ypath, err: TemplateSyntaxError | None) -> int:
     line, _ = loaded.value_mark(ypath)
     first = line + 1 if tuple(ypath) in loaded.block_scalars else line  # | text starts a line later
-    return first + max((err.lineno or 1) - 1, 0)
+    return first + max(((err.lineno if err else 1) or 1) - 1, 0)

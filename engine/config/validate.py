@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config.load import LoadedFile, discover, load_file
+from engine.config.load import LoadedFile, discover, load_file, outside
 from engine.config.overlay import apply_overlays
 from engine.config.problems import Problem
 from engine.config.schema_errors import schema_problems
@@ -21,7 +21,12 @@ def check(config_dir: Path) -> tuple[list[LoadedFile], list[Problem]]:
     problems: list[Problem] = []
     valid: list[LoadedFile] = []
     for path, kind in found:
-        loaded, load_errors = load_file(path, str(path.relative_to(config_dir)), kind)
+        label = str(path.relative_to(config_dir))
+        if outside(path, config_dir):  # a link out: someone else's file would be mailed or trusted
+            problems.append(Problem(label, 1, 1, "is a symbolic link to a file outside the config directory",
+                                    "copy the file into the config directory instead of linking to it"))
+            continue
+        loaded, load_errors = load_file(path, label, kind)
         problems += load_errors
         if loaded.data is None:
             continue
