@@ -87,6 +87,12 @@ def test_mails_are_about_thirty_kilobytes_with_real_mime(box, first):
     assert {"utf-8", "iso-8859-1", "koi8-r", "iso-2022-jp", "gb2312"} <= set(charsets)
 
 
+def test_a_backlog_without_a_store_has_all_n_mails():
+    mails = Mailbox(600, seed=4, end=END).backlog()
+    assert len(mails) == 600 and [d.arrival for d in mails] == sorted(d.arrival for d in mails)
+    assert len({d.truth.index for d in mails}) == 600
+
+
 def test_hard_cases_are_present(box, first):
     kinds = Counter(d.truth.kind for d in first)
     copies = [d for d in first if d.truth.copy_of is not None]

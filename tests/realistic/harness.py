@@ -123,7 +123,7 @@ def poll(config: Path, env: dict, store_url: str, phase: int, mails: int, server
             if stuck is None:
                 return result
             _move_aside(server, user, stuck)
-            result.stuck.append((stuck, result.outputs[-1][-400:]))
+            result.stuck.append((stuck, result.outputs[-1]))
         return result
     finally:
         view.close()

@@ -129,6 +129,8 @@ class Planner:
         self._other(taken)
         self._space()
         self._sample(sample)
+        self._exact()
+        self._space()
         self._colleague_expectations()
         return sorted(self.items, key=lambda i: (i.phase, i.arrival, i.id))
 
@@ -298,6 +300,18 @@ class Planner:
         humans = [i for i in self.items if i.kind in ("new", "reply_own") and i.phase == 1]
         for item in rng.sample(humans, self.mix.duplicates):
             item.data["copies"] = 1
+
+    def _exact(self) -> None:
+        """Exactly n deliveries (copies included): add or drop plain requests nobody answers."""
+        missing = self.n - len(self.items) - sum(i.data.get("copies", 0) for i in self.items)
+        for _ in range(max(0, missing)):
+            self._new_thread(1)
+        answered = {i.thread.id for i in self.items if i.thread and i.id != i.thread.id}
+        spare = [i for i in self.items if i.kind == "new" and i.phase == 1 and i.id not in answered
+                 and not i.data.get("copies") and not i.thread.cc]
+        for item in spare[:max(0, -missing)]:
+            self.items.remove(item)
+            self.threads.remove(item.thread)
 
     def _space(self) -> None:
         """No sender has more than 2 mails within 5 minutes (copies added later make at most 4)."""

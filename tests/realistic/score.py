@@ -18,6 +18,7 @@ NOT_NOTICES = ("auto_reply", "login_credentials", "closed_updated", "closed_not_
 NOTICE_WINDOW = timedelta(minutes=60)
 EXAMPLES = 8
 DESCRIBED = 30  # examples traced per measure: each costs two queries
+PER_CAUSE = 3
 
 
 @dataclass
@@ -54,8 +55,17 @@ class Score:
         return self.log.get(truth.uid) if truth.uid is not None else None
 
     def describe_all(self, truths: list[Truth], expected=lambda t: "") -> list[str]:
-        lines = [self.describe(t, expected(t)) for t in truths[:DESCRIBED]]
-        return lines + ([f"... and {len(truths) - DESCRIBED} more"] if len(truths) > DESCRIBED else [])
+        """Examples for a list of misses: a few per cause (outcome/reason and kind), so a rare cause is not
+        hidden behind a frequent one, then how many more there are."""
+        by_cause: dict[tuple, list[Truth]] = defaultdict(list)
+        for t in truths:
+            by_cause[(_cause(self.row(t)), t.kind)].append(t)
+        chosen = []
+        for rank in range(PER_CAUSE):
+            chosen += [group[rank] for group in by_cause.values() if rank < len(group)]
+        chosen = chosen[:DESCRIBED]
+        lines = [self.describe(t, expected(t)) for t in chosen]
+        return lines + ([f"... and {len(truths) - len(chosen)} more"] if len(truths) > len(chosen) else [])
 
     def describe(self, truth: Truth, expected: str = "") -> str:
         """One example line: which mail, what it is, what the store made of it and why (the trace's hits)."""
@@ -160,7 +170,7 @@ class Score:
 
     def _jams(self) -> Measure:
         stuck = [(p.phase, uid, error) for p in self.run.polls for uid, error in p.stuck]
-        lines = [f"phase {phase}: uid {uid} ({self._kind_of_uid(uid)}) blocked the poll: ...{error[-240:]}"
+        lines = [f"phase {phase}: uid {uid} ({self._kind_of_uid(uid)}) blocked the poll: {_error(error)}"
                  for phase, uid, error in stuck]
         unprocessed = [t for t in self.truths if t.uid is not None and t.uid not in self.log
                        and t.uid not in {uid for _, uid, _ in stuck}]
@@ -267,3 +277,9 @@ def _cause(row: LogRow | None) -> str:
     if row is None:
         return "unprocessed"
     return f"{row.outcome}/{row.reason}" + (" on another ticket" if row.ticket else "")
+
+
+def _error(output: str) -> str:
+    """The database's own words from a failed poll's output (they come first), else its last line."""
+    found = re.search(r"\((?:sqlite3|psycopg)[\w.]*\) [^\n\[]{0,160}", output)
+    return found.group(0).strip() if found else output.strip().splitlines()[-1][:200]
