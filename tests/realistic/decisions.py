@@ -85,7 +85,8 @@ def _note(decision: dict, row: LogRow, view: StoreView) -> list[str]:
     stored = next((n for n in view.notes(row.ticket) if n["id"] == row.note), None)
     if stored is None:
         return [f"note {row.note} is not on ticket {row.ticket}"]
-    out = _differ("note text", note["text"], stored["text"])  # the decision's text is the note's, whole + _differ("note author", note.get("author"), stored["author_address"])
+    # The decision's text is the note's, whole (the decision carries a bounce's 'Delivery failed for' line).
+    out = _differ("note text", note["text"], stored["text"]) + _differ("note author", note.get("author"), stored["author_address"])
     out += _differ("note message id", note.get("message_id"), stored["message_id"])
     out += _differ("note hidden", bool(note.get("hidden_from_portal")), bool(stored["hidden_from_portal"]))
     kept = sorted((a["filename"] or "attachment", a["sha256"]) for a in decision.get("attachments", []) if a["kept"])
