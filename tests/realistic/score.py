@@ -73,8 +73,9 @@ class Score:
         got = f"{row.outcome}/{row.reason} ticket {row.ticket}" if row else "never processed"
         why = ""
         if row:
-            hits = [f"{s['stage']}/{s['rule']}: {s['detail']}" for s in self.view.trace(MAILBOX, row.key) if s.get("hit")]
-            refs = [s["detail"] for s in self.view.trace(MAILBOX, row.key) if s.get("rule") == "ticket_reference"]
+            steps = self.view.trace(MAILBOX, row.key)
+            hits = [f"{s.get('stage')}/{s.get('rule')}: {s.get('detail')}" for s in steps if s.get("hit")]
+            refs = [str(s.get("detail")) for s in steps if s.get("rule") == "ticket_reference"]
             why = "; ".join((refs[:1] if refs else []) + hits[-2:])
         return f"#{truth.index} {truth.kind} from {truth.sender} (uid {truth.uid}){expected}: {got} [{why}]"
 

@@ -77,8 +77,13 @@ class StoreView:
         return [LogRow(r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], _utc(r[7])) for r in rows]
 
     def trace(self, mailbox: str, key: str) -> list[dict]:
+        """The logged trace steps as dicts; [] when the log keeps them in another form (they only explain)."""
         rows = self._rows("SELECT trace FROM processing_log WHERE mailbox = :m AND message_key = :k", m=mailbox, k=key)
-        return json.loads(rows[0][0]) if rows else []
+        try:
+            steps = json.loads(rows[0][0]) if rows else []
+            return [s for s in steps if isinstance(s, dict)]
+        except (TypeError, ValueError):
+            return []
 
     def outbox(self) -> list[OutRow]:
         rows = self._rows("SELECT id, kind, to_key, headers, body, ticket_number, message_id, created_at FROM outbox ORDER BY id")
