@@ -25,9 +25,9 @@ def smtp():
         controller.stop()
 
 
-def config_for(tmp_path: Path, port: int) -> tuple[Path, Path]:
+def config_for(tmp_path: Path, port: int, **smtp) -> tuple[Path, Path]:
     config = write_config(tmp_path / "config", [maildir_box("help", "support@example.com", "var/maildir/help")],
-                          smtp={"send": True, "host": "127.0.0.1", "port": port, "tls": "none"})
+                          smtp={"send": True, "host": "127.0.0.1", "port": port, "tls": "none", **smtp})
     return config, config / "var" / "maildir" / "help"
 
 
@@ -110,6 +110,34 @@ def test_an_smtp_server_that_is_down_means_retry_later_F_OUT_5(tmp_path):
         store.close()
 
 
+def test_smtp_max_attempts_from_the_config_decides_when_mail_is_failed_F_OUT_5(tmp_path, smtp):
+    """settings.smtp.max_attempts: 2 gives a 4xx-refused mail one retry, then marks it failed."""
+    config, box = config_for(tmp_path, smtp.port, max_attempts=2)
+    smtp.reply = "451 4.3.0 Try again later"
+    drop(box, make_mail("Broken lamp"), "1.lamp")
+    assert poll(config) == 0
+    store = open_store(config)
+    try:
+        [row] = store.outbox_messages()
+        assert (row.status, row.attempts) == ("pending", 1)
+        _due_now(store)
+        assert poll(config) == 0
+        [row] = store.outbox_messages()
+        assert (row.status, row.attempts) == ("failed", 2) and "451" in row.last_error
+    finally:
+        store.close()
+    assert smtp.received == []
+
+
+def _due_now(store) -> None:
+    """Make every outbox retry due now rather than in a minute."""
+    from sqlalchemy import update
+
+    from engine.store.schema import outbox
+    with store.transaction() as tx:
+        tx._exec(update(outbox).values(next_attempt_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+
+
 def test_queued_mail_goes_out_once_the_server_is_back_F_OUT_5(tmp_path):
     port = free_port()
     config, box = config_for(tmp_path, port)
@@ -117,11 +145,7 @@ def test_queued_mail_goes_out_once_the_server_is_back_F_OUT_5(tmp_path):
     assert poll(config) == 0
     store = open_store(config)
     try:
-        with store.transaction() as tx:  # make the retry due now rather than in a minute
-            from sqlalchemy import update
-
-            from engine.store.schema import outbox
-            tx._exec(update(outbox).values(next_attempt_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+        _due_now(store)
         sink, controller = start_smtp(port)
         try:
             assert poll(config) == 0

@@ -513,21 +513,25 @@ def test_quarantine_keeps_raw_bytes_identical_F_FAIL_1(store: Store) -> None:
 # --- outbox (F-OUT-1, F-OUT-5) -----------------------------------------------------------
 
 
-def test_outbox_retries_on_a_schedule_then_gives_up_F_OUT_5(store: Store, clock: FakeClock) -> None:
+@pytest.mark.parametrize("max_attempts", [1, 3, 8])
+def test_outbox_retries_on_a_schedule_then_gives_up_after_max_attempts_F_OUT_5(store: Store, clock: FakeClock,
+                                                                              max_attempts: int) -> None:
+    """settings.smtp.max_attempts: that many failed attempts, the last delay repeated past the table."""
     with store.transaction() as tx:
         box_id = tx.enqueue_outbox("a@example.com", [("Subject", "hi")], "body", "<m1@x>")
     assert [m.id for m in store.due_outbox()] == [box_id]
-    for attempt, delay in enumerate(RETRY_DELAYS, start=1):
+    delays = [*RETRY_DELAYS, RETRY_DELAYS[-1], RETRY_DELAYS[-1]][:max_attempts - 1]
+    for attempt, delay in enumerate(delays, start=1):
         with store.transaction() as tx:
-            retry_at = tx.mark_outbox_failed(box_id, "421 try later")
+            retry_at = tx.mark_outbox_failed(box_id, "421 try later", max_attempts=max_attempts)
         assert retry_at == clock.now + timedelta(seconds=delay)
         assert store.due_outbox(retry_at - timedelta(seconds=1)) == []
         assert [m.attempts for m in store.due_outbox(retry_at)] == [attempt]
         clock.now = retry_at
     with store.transaction() as tx:
-        assert tx.mark_outbox_failed(box_id, "421 still") is None
+        assert tx.mark_outbox_failed(box_id, "421 still", max_attempts=max_attempts) is None
     message = store.outbox_message(box_id)
-    assert (message.status, message.attempts, message.last_error) == ("failed", len(RETRY_DELAYS) + 1, "421 still")
+    assert (message.status, message.attempts, message.last_error) == ("failed", max_attempts, "421 still")
     assert store.due_outbox(clock.now + timedelta(days=30)) == []
 
 
@@ -535,7 +539,7 @@ def test_outbox_permanent_failure_and_success_F_OUT_5(store: Store) -> None:
     with store.transaction() as tx:
         bad = tx.enqueue_outbox("a@example.com", [], "x", "<bad@x>")
         good = tx.enqueue_outbox("b@example.com", [], "y", "<good@x>", html="<p>y</p>")
-        tx.mark_outbox_failed(bad, "550 no such user", permanent=True)
+        tx.mark_outbox_failed(bad, "550 no such user", max_attempts=8, permanent=True)
         tx.mark_outbox_sent(good)
     assert store.outbox_message(bad).status == "failed"
     sent = store.outbox_message(good)

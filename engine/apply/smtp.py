@@ -26,6 +26,7 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # never in a repr or a log
     timeout: float = 30.0
+    max_attempts: int = 8  # delivery attempts before an outbox mail is marked failed
 
     @classmethod
     def from_ruleset(cls, ruleset: Ruleset) -> "SmtpSettings":
@@ -33,7 +34,7 @@ class SmtpSettings:
         smtp = ruleset.settings.smtp
         password = resolve_secret(smtp.password, ruleset.config_dir) if smtp.password else None
         return cls(smtp.host, smtp.port or DEFAULT_PORTS[smtp.tls], smtp.tls, smtp.verify_certificate,
-                   smtp.username, password)
+                   smtp.username, password, max_attempts=smtp.max_attempts)
 
 
 def build_mime(sender: str, to: str, subject: str, body: str, message_id: str,
@@ -138,7 +139,7 @@ def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryRepo
         connection = SmtpConnection(settings).__enter__()
     except DeliveryError as err:
         for item in due:
-            _failed(store, item.id, err, report)
+            _failed(store, item.id, err, report, settings.max_attempts)
         report.errors = (str(err),)
         return report
     try:
@@ -149,7 +150,7 @@ def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryRepo
             try:
                 connection.send(_built(item), item.to_addr)
             except DeliveryError as err:
-                _failed(store, item.id, err, report)
+                _failed(store, item.id, err, report, settings.max_attempts)
                 errors.append(f"outbox {item.id} to {item.to_addr!r}: {err}")
                 continue
             with store.transaction() as tx:
@@ -161,9 +162,9 @@ def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryRepo
     return report
 
 
-def _failed(store, outbox_id: int, err: DeliveryError, report: DeliveryReport) -> None:
+def _failed(store, outbox_id: int, err: DeliveryError, report: DeliveryReport, max_attempts: int) -> None:
     with store.transaction() as tx:
-        retry_at = tx.mark_outbox_failed(outbox_id, str(err), permanent=err.permanent)
+        retry_at = tx.mark_outbox_failed(outbox_id, str(err), max_attempts=max_attempts, permanent=err.permanent)
     if retry_at is None:
         report.failed += 1
     else:

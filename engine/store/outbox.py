@@ -13,8 +13,8 @@ from engine.store.base import Session, bare_message_id, fold_address
 from engine.store.records import OutboxMessage, from_row
 from engine.store.schema import outbox, outgoing_messages
 
-# Seconds to wait after the 1st, 2nd, ... failed attempt; one more failure
-# after the last delay marks the message failed for good (about 10 h in all).
+# Seconds to wait after the 1st, 2nd, ... failed attempt; later attempts wait the
+# last delay again, until settings.smtp.max_attempts (default 8: ~22 h) are spent.
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 
 
@@ -23,11 +23,11 @@ _AUTO_REPLIES = select(func.count()).select_from(outbox).where(
     outbox.c.kind == "auto_reply", outbox.c.to_key == bindparam("to"), outbox.c.created_at >= bindparam("since"))
 
 
-def retry_delay(attempts: int) -> timedelta | None:
-    """The wait after `attempts` failed attempts, or None when it is time to give up."""
-    if attempts < 1 or attempts > len(RETRY_DELAYS):
+def retry_delay(attempts: int, max_attempts: int) -> timedelta | None:
+    """The wait after `attempts` failed attempts, or None once `max_attempts` are spent."""
+    if attempts < 1 or attempts >= max_attempts:
         return None
-    return timedelta(seconds=RETRY_DELAYS[attempts - 1])
+    return timedelta(seconds=RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1])
 
 
 def _message(row: Any) -> OutboxMessage:
@@ -124,16 +124,17 @@ class OutboxWrites(Session):
         stmt = update(outbox).where(outbox.c.id == outbox_id)
         self._exec(stmt.values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1, last_error=None))
 
-    def mark_outbox_failed(self, outbox_id: int, error: str, *, permanent: bool = False) -> datetime | None:
+    def mark_outbox_failed(self, outbox_id: int, error: str, *, max_attempts: int,
+                           permanent: bool = False) -> datetime | None:
         """Record a failed attempt; return when to retry, or None once given up.
 
         A permanent failure (an SMTP 5xx) gives up at once; otherwise the
-        delays of RETRY_DELAYS apply.
+        delays of RETRY_DELAYS apply until `max_attempts` attempts have failed.
         """
         attempts = self._scalar(select(outbox.c.attempts).where(outbox.c.id == outbox_id))
         if attempts is None:
             raise StoreError(f"outbox message {outbox_id} does not exist")
-        delay = None if permanent else retry_delay(attempts + 1)
+        delay = None if permanent else retry_delay(attempts + 1, max_attempts)
         values: dict[str, Any] = dict(attempts=attempts + 1, last_error=error)
         if delay is None:
             values["status"] = "failed"
