@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.config.protocol_knobs import unread_knob_problems
+
 AT_VALUE = {("ews", "autodiscover")}  # the value itself is what is wrong, not the key
 
 def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
@@ -31,7 +33,7 @@ def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
                       "set ews.endpoint_url (or ews.server), or turn autodiscover on"))
     if oauth:
         found += _oauth_problems(oauth)
-    return found
+    return found + unread_knob_problems(mailbox)
 
 
 def _oauth_problems(oauth: Mapping) -> list[tuple[tuple, str, str]]:

@@ -43,7 +43,7 @@ def semantic_problems(files: list[LoadedFile], rules_complete: bool, mailboxes_c
 
 def value_problems(loaded: LoadedFile) -> list[Problem]:
     """Checks of single values in one file: regexes, policies, tokens, templates."""
-    problems = _regex_problems(loaded) + _policy_problems(loaded)
+    problems = _regex_problems(loaded) + _policy_problems(loaded) + _not_built_problems(loaded)
     if loaded.kind == "rules":
         problems += _token_problems(loaded) + template_problems(loaded)
     return problems
@@ -60,21 +60,35 @@ def value_problems_of_invalid(loaded: LoadedFile) -> list[Problem]:
         return []
 
 
-def walk_refs(data, schema, kind, path=()):
-    """Yield (path, value, ref kind) for every value whose schema has x-ref."""
+def walk_schema(data, schema, kind, path=()):
+    """Yield (path, value, resolved schema) for every value written in `data`, depth first."""
     schema = resolve(schema, kind)
-    if "x-ref" in schema and isinstance(data, str):
-        yield path, data, schema["x-ref"]
+    yield path, data, schema
     if isinstance(data, dict):
         for key, value in data.items():
             child = subschema(schema, key, kind)
             if child is not None:
-                yield from walk_refs(value, child, kind, path + (key,))
+                yield from walk_schema(value, child, kind, path + (key,))
     elif isinstance(data, list):
         child = subschema(schema, 0, kind)
         for i, value in enumerate(data):
             if child is not None:
-                yield from walk_refs(value, child, kind, path + (i,))
+                yield from walk_schema(value, child, kind, path + (i,))
+
+
+def walk_refs(data, schema, kind):
+    """Yield (path, value, ref kind) for every value whose schema has x-ref."""
+    for path, value, node in walk_schema(data, schema, kind):
+        if "x-ref" in node and isinstance(value, str):
+            yield path, value, node["x-ref"]
+
+
+def _not_built_problems(loaded: LoadedFile) -> list[Problem]:
+    """A knob the schema marks `x-not-yet-built` is refused: accepting it would promise what nothing does."""
+    return [loaded.problem(path, f"`{path[-1]}` is not built yet: {node['x-not-yet-built']}",
+                           "remove it; it would have no effect")
+            for path, _, node in walk_schema(loaded.data, schema_for(loaded.kind), loaded.kind)
+            if "x-not-yet-built" in node]
 
 
 def _unknown(loaded, path, what, value, known) -> Problem:
