@@ -170,8 +170,7 @@ def _note(after: dict, decision: Decision, ticket: int) -> None:
     note = decision.note
     if note is None:
         return
-    text = note.text + (f"\n\nDelivery failed for: {', '.join(decision.flagged_recipients)}"
-                        if decision.flagged_recipients else "")
+    text = note.text
     message_id = note.message_id.strip("<>") if note.message_id else None
     after["notes"][ticket] = [*after["notes"][ticket],
                               (text, note.html, note.author, note.hidden_from_portal, message_id)]

@@ -121,6 +121,12 @@ PROOFS = {
     M + "after_processing.folder": Poll({"after_processing": {"folder": "Elsewhere"}}, base=MOVE),
     M + "after_processing.create_folder": Poll({"after_processing": {"create_folder": False}}, base=MOVE),
     M + "quarantine_folder": Poll({"quarantine_folder": "Quarantine"}, garbage=True),
+    M + "authentication.trusted_authserv_ids": Case("tok3-technician-closes-ticket", {
+        "authentication": {"trusted_authserv_ids": ["mx.other.example"]}}),
+    M + "tokens.require_authentication": Case("tok3-require-authentication-none-internal-relay",
+                                              {"tokens": {"require_authentication": "aligned_pass"}}),
+    M + "outgoing.answer_failed_dmarc": Case("out1-no-auto-reply-to-a-failed-dmarc-sender",
+                                             {"outgoing": {"answer_failed_dmarc": True}}),
     M + "monitor.auth_failures_before_ticket": Monitor({"auth_failures_before_ticket": 4}),
     M + "monitor.quick_pick": Monitor({"quick_pick": "Email monitor alert"}),
     # ---- mailbox: what mail becomes ----
@@ -221,6 +227,8 @@ PROOFS = {
     "settings.from_name": Case(NEW, rules=(edit(SETTINGS, ("settings", "from_name"), "IT Support"),), mailbox="example-imap"),
     "settings.error_user": Case(LOOP, rules=(edit(SETTINGS, ("settings", "error_user"), "jdoe"),)),
     "settings.ticket_base_url": Case(NEW, rules=(edit(SETTINGS, ("settings", "ticket_base_url"), "https://x.example/t/"),)),
+    "settings.authentication.trusted_authserv_ids": Case("tok3-technician-closes-ticket", rules=(
+        edit(SETTINGS, ("settings", "authentication", "trusted_authserv_ids"), ["mx.other.example"]),)),
     "settings.store.url": StoreUrl("sqlite:///var/other.db"),
     "settings.smtp.host": Send({"host": "relay.example.org"}),
     "settings.smtp.port": Send({"port": 2525}),
