@@ -23,7 +23,9 @@ from engine.config.load import LoadedFile
 from engine.config.resolve import fill_mailbox, mailbox_policy
 from engine.config.ruleset import MailboxConfig, Ruleset
 from engine.config.schemas import resolve, schema_for, validator_for
+from engine.config.overlay import apply_overlays
 from engine.config.validate import check
+from engine.parse import parse
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "cases"
@@ -101,6 +103,8 @@ def ruleset(edits: tuple = ()) -> Ruleset:
         errors = list(validator_for(target.kind).iter_errors(target.data))
         assert not errors, f"probe edit of {name} does not fit the schema: {errors[0].message}"
     files.sort(key=lambda f: (f.kind, f.path.name))
+    files, problems = apply_overlays(files)  # an added file may extend or replace shipped entries
+    assert not problems, problems
     return compile_files(files, REPO)
 
 
@@ -110,9 +114,9 @@ def edit(file: str, path: tuple | str, value) -> tuple:
     return file, tuple(freeze(p) for p in path), value if value is DROP else freeze(value)
 
 
-def add(data: dict) -> tuple:
-    """A rules file 99-probe.yaml holding `data` (its entries come after the shipped ones)."""
-    return edit("99-probe.yaml", (), data)
+def add(data: dict, file: str = "99-probe.yaml") -> tuple:
+    """A rules file holding `data`, sorted after the shipped ones (a second one may overlay the first)."""
+    return edit(file, (), data)
 
 
 def merged(base: dict, change: dict, keep_drop: bool = False) -> dict:
@@ -121,8 +125,8 @@ def merged(base: dict, change: dict, keep_drop: bool = False) -> dict:
     for name, value in change.items():
         if value is DROP and not keep_drop:
             result.pop(name, None)
-        elif isinstance(value, dict) and isinstance(result.get(name), dict):
-            result[name] = merged(result[name], value, keep_drop)
+        elif isinstance(value, dict):
+            result[name] = merged(result[name] if isinstance(result.get(name), dict) else {}, value, keep_drop)
         else:
             result[name] = value
     return result
@@ -180,16 +184,26 @@ class Case:
                                                                     self.base_rules + self.rules)
 
     def _print(self, options: dict, edits: tuple) -> dict:
-        from engine.commands.golden import load_case
+        from engine.commands.golden import Case as CaseFile, evaluate_case, load_case
+        from engine.commands.routing import route
 
-        case = load_case(CASES / f"{self.case}.expected.yaml", ruleset(edits))
-        name = self.mailbox or case.mailbox
-        rules = with_options(case.ruleset, name, options) if options else case.ruleset
-        raw = case.raw
+        case = load_case(CASES / f"{self.case}.expected.yaml")
+        rules, data = ruleset(edits), copy.deepcopy(case.loaded.data)
+        raw = case.mail.read_bytes()
         for old, new in self.replace:
             assert old in raw, f"{self.case}.eml holds no {old!r}"
             raw = raw.replace(old, new)
-        return _decision_print(dataclasses.replace(case, ruleset=rules, mailbox=name, raw=raw).decide())
+        data["mailbox"] = self.mailbox or data.get("mailbox")
+        if options:  # into the config's mailbox (DROP reaches its keys) and over the case's own options
+            rules = with_options(rules, route(parse(raw), rules, data["mailbox"]).mailbox, options)
+            data["mailbox_options"] = merged(data.get("mailbox_options") or {}, options)
+        if data.get("directory"):
+            data["directory"] = str((CASES / data["directory"]).resolve())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / case.path.name
+            (Path(tmp) / f"{self.case}.eml").write_bytes(raw)
+            found = evaluate_case(CaseFile(path, dataclasses.replace(case.loaded, data=data, path=path), ()), rules)
+        return _decision_print(found.decision)
 
 
 SOURCE_BASES = {

@@ -15,7 +15,6 @@ import yaml
 
 from engine.apply.apply import apply, outgoing_headers
 from engine.decision import Decision, Outcome
-from engine.parse import parse
 from engine.store.directory_import import sync_config_directory
 
 CONTENT = (Outcome.CREATE_TICKET, Outcome.ADD_NOTE, Outcome.BUNDLE)
@@ -33,10 +32,10 @@ def wipe(store) -> None:
             tx._exec(delete(table))
 
 
-def seed(store, case) -> None:
+def seed(store, case, ruleset) -> None:
     """Users, organisations, groups, tickets, distribution lists and sent Message-IDs of the case."""
     fixture = _fixture(case)
-    directory = {kind: [*case.ruleset.directory.get(kind, ()), *fixture.get(kind, ())]
+    directory = {kind: [*ruleset.directory.get(kind, ()), *fixture.get(kind, ())]
                  for kind in ("organisations", "users", "groups")}
     sync_config_directory(store, directory)
     with store.transaction() as tx:
@@ -47,9 +46,7 @@ def seed(store, case) -> None:
 def _fixture(case) -> dict:
     if not case.spec.get("directory"):
         return {}
-    from tests.knobtools import CASES
-
-    return yaml.safe_load((CASES / case.spec["directory"]).read_text(encoding="utf-8")) or {}
+    return yaml.safe_load((case.path.parent / case.spec["directory"]).read_text(encoding="utf-8")) or {}
 
 
 def _ticket(tx, t: dict) -> None:
@@ -68,10 +65,10 @@ def _ticket(tx, t: dict) -> None:
         tx.record_outgoing_message_id(message_id, t["number"])
 
 
-def run(store, case, decision: Decision) -> None:
-    """Apply `decision` for the case's mail in one transaction, as the poller does."""
+def run(store, case, found) -> None:
+    """Apply the case's decision for its mail (as the mailbox reads it) in one transaction, as the poller does."""
     with store.transaction() as tx:
-        apply(tx, decision, parse(case.raw), case.raw, KEY)
+        apply(tx, found.decision, found.message, case.mail.read_bytes(), KEY)
 
 
 # ---- what the store holds ----
@@ -118,7 +115,7 @@ RENDERING = "message.html"
 
 # ---- what the decision says it must hold ----
 
-def expected(before: dict, decision: Decision, case) -> dict:
+def expected(before: dict, decision: Decision, raw: bytes) -> dict:
     """The snapshot the store must show after applying `decision` to the store of `before`."""
     after = copy.deepcopy(before)
     ticket = None
@@ -129,11 +126,11 @@ def expected(before: dict, decision: Decision, case) -> dict:
             after["organisations"].setdefault(domain, (domain,))
         ticket = _ticket_change(after, decision)
         _note(after, decision, ticket)
-        _attachments(after, decision, case, ticket)
+        _attachments(after, decision, raw, ticket)
         after["distribution"][ticket] = sorted({*after["distribution"][ticket], *decision.distribution_adds})
         after["custom_fields"][ticket] = {**after["custom_fields"][ticket], **dict(decision.ticket.custom_fields)}
     if decision.outcome is Outcome.QUARANTINE:
-        after["quarantine"] = sorted([*after["quarantine"], (decision.mailbox, KEY, len(case.raw))])
+        after["quarantine"] = sorted([*after["quarantine"], (decision.mailbox, KEY, len(raw))])
     after["outbox"] = sorted([*after["outbox"], *((m.role, m.to, m.message_id.strip("<>"), ticket, decision.mailbox,
                                                    m.body, outgoing_headers(m)) for m in decision.outgoing)])
     after["log"] = sorted([*after["log"], (decision.mailbox, KEY, decision.outcome.value, decision.reason, ticket,
@@ -176,9 +173,9 @@ def _note(after: dict, decision: Decision, ticket: int) -> None:
                               (text, note.html, note.author, note.hidden_from_portal, message_id)]
 
 
-def _attachments(after: dict, decision: Decision, case, ticket: int) -> None:
+def _attachments(after: dict, decision: Decision, raw: bytes, ticket: int) -> None:
     kept = [(a.filename or "attachment", a.content_type, a.size) for a in decision.attachments if a.kept]
-    extras = {"raw_message": ("message.eml", "message/rfc822", len(case.raw)),
+    extras = {"raw_message": ("message.eml", "message/rfc822", len(raw)),
               "html_rendering": (RENDERING, "text/html", True)}
     kept += [extras[extra] for extra in decision.extra_attachments]
     after["attachments"][ticket] = sorted([*after["attachments"][ticket], *kept])

@@ -32,6 +32,7 @@ EXE = "att2-blocked-exe-listed-in-note"
 SCREENSHOT = "att3-inline-screenshot-becomes-attachment"
 
 
+SECOND = "99-zprobe.yaml"  # a second added rules file, to overlay the first
 MOVE = {"after_processing": {"action": "move", "folder": "Processed", "create_folder": True}}
 
 
@@ -199,6 +200,7 @@ PROOFS = {
     M + "replies.strip_quotes": Case("ref5-gmail-reply-quote-and-signature-cut", {"replies": {"strip_quotes": False}}),
     M + "replies.auto_bundle": Case("ref7-same-subject-bundled", {"replies": {"auto_bundle": False}}),
     M + "body.preserve_html": Case("body2-preserve-html-sanitised", {"body": {"preserve_html": False}}),
+    M + "body.keep_remote_images": Case("body2-remote-images-and-css-urls-removed", {"body": {"keep_remote_images": True}}),
     M + "body.attach_raw_message": Case(NEW, {"body": {"attach_raw_message": True}}),
     M + "body.attach_html_rendering": Case(NEW, {"body": {"attach_html_rendering": True}}),
     M + "outgoing.auto_reply": Case(NEW, {"outgoing": {"auto_reply": False}}),
@@ -239,6 +241,8 @@ PROOFS = {
     "settings.smtp.max_attempts": Send({"max_attempts": 2}),
     "settings.smtp.send": Poll({}, smtp={"send": True}),
     "limits.subject_max_length": Case(NEW, rules=(edit(SETTINGS, ("limits", "subject_max_length"), 5),)),
+    "limits.message_seconds": ProvedBy("tests/test_poll_quarantine.py::"
+                                       "test_a_mail_over_the_time_budget_is_quarantined_and_the_mail_behind_it_goes_on_F_FAIL_1"),
     "filters.accept_from": Case(NEW, rules=(edit("10-filters.yaml", ("filters", "accept_from"), "technicians"),)),
     "filters.senders[]": Case(NEW, rules=_filter("senders", "alice@acme")),
     "filters.senders[].pattern": Case(NEW, rules=_filter("senders", {"pattern": "alice"}),
@@ -335,6 +339,41 @@ PROOFS = {
     "directory.organisations[].shares_tickets": Case("ref3-colleague-in-sharing-organisation",
                                                      rules=_dir("organisations", {"name": "Acme Ltd"}, "shares_tickets",
                                                                 False)),
+    # ---- rules: overlays (a later file extends or replaces an earlier file's entry) ----
+    "excluded_text[].extends": Case("body1-disclaimer-rewrapped-removed", rules=(add({"excluded_text": [
+        {"extends": "example-disclaimer", "regex": "confidential"}]}, SECOND),), base_rules=(add({"excluded_text": [
+            {"replace": "example-disclaimer", "text": "nothing like it"}]}),)),
+    "excluded_text[].replace": Case("body1-disclaimer-rewrapped-removed", rules=(add({"excluded_text": [
+        {"replace": "example-disclaimer", "text": "nothing like it"}]}),)),
+    "tokens[].extends": Case(TECH_REPLY, rules=(add({"tokens": [{"extends": "category", "values": ["Facilities"]}]}),)),
+    "tokens[].replace": Case("tok1-requester-priority-on-new-ticket", rules=(add({"tokens": [
+        {"replace": "priority", "effect": "set_priority", "roles": ["technician"]}]}),)),
+    "types[].extends": Case(NEW, rules=(add({"types": [{"extends": "Network", "match": {"contains": ["no service"]}}]}),)),
+    "types[].replace": Case("new2-tie-broken-by-declaration-order", rules=(add({"types": [{"replace": "Hardware"}]}),)),
+    "types[].subtypes[].extends": Case(NEW, rules=(add({"types": [{"extends": "Hardware", "subtypes": [
+        {"extends": "Printer", "match": {"contains": ["desk phone"]}}]}]}),)),
+    "types[].subtypes[].replace": Case("new2-tie-broken-by-declaration-order", rules=(add({"types": [
+        {"extends": "Hardware", "subtypes": [{"replace": "Laptop", "match": {"contains": ["docking"]}}]}]}),)),
+    "quick_picks[].extends": Case(NEW, rules=(add({"quick_picks": [{"extends": "Password reset",
+                                                                   "match": {"contains": ["desk phone"]}}]}),)),
+    "quick_picks[].replace": Case("new1-mailbox-quick-pick-default", rules=(add({"quick_picks": [
+        {"replace": "New starter", "priority": "Low"}]}),)),
+    "user_templates[].extends": Case("usr2-create-user-from-template", rules=(add({"user_templates": [
+        {"extends": "external-requester", "location": "Head office"}]}, SECOND),), base_rules=(add({"user_templates": [
+            {"replace": "external-requester", "role": "requester", "organisation": "Example Corp"}]}),)),
+    "user_templates[].replace": Case("usr2-create-user-from-template", rules=(add({"user_templates": [
+        {"replace": "external-requester", "role": "technician"}]}),)),
+    "directory.users[].extends": Directory((add({"directory": {"users": [{"extends": "email-guest",
+                                                                          "organisation": "Acme Ltd"}]}}),)),
+    "directory.users[].replace": Directory((add({"directory": {"users": [{"replace": "email-guest",
+                                                                          "email": "guest2@example.com"}]}}),)),
+    "directory.groups[].extends": Directory((add({"directory": {"groups": [{"extends": "Messaging",
+                                                                           "members": ["jdoe"]}]}}),)),
+    "directory.groups[].replace": Directory((add({"directory": {"groups": [{"replace": "Messaging"}]}}),)),
+    "directory.organisations[].extends": Directory((add({"directory": {"organisations": [
+        {"extends": "Example Corp", "domains": ["example.org"]}]}}),)),
+    "directory.organisations[].replace": Directory((add({"directory": {"organisations": [
+        {"replace": "Example Corp"}]}}),)),
     "references.subject": Case("ref1-subject-issue-hash-form",
                                rules=(edit(SETTINGS, ("references", "subject"), ["[Ticket#{id}]"]),)),
     "references.tag": Case(NEW, rules=(edit(SETTINGS, ("references", "tag"), "[Case {id}]"),)),

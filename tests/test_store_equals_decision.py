@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.commands.golden import find_cases, load_case
+from engine.commands.golden import evaluate_case, find_cases, load_case
 from engine.config.compile import load_ruleset
 from engine.store.store import Store
 from tests import storecheck
@@ -52,12 +52,13 @@ def store(request, tmp_path):
 
 def check_case(path: Path, ruleset, store) -> list[str]:
     """Seed the store with the case's world, apply its decision, and list where store and decision differ."""
-    case = load_case(path, ruleset)
-    decision = case.decide()
-    storecheck.seed(store, case)
+    case = load_case(path)
+    found = evaluate_case(case, ruleset)
+    storecheck.seed(store, case, ruleset)
     before = storecheck.snapshot(store)
-    storecheck.run(store, case, decision)
-    return storecheck.differences(storecheck.expected(before, decision, case), storecheck.snapshot(store))
+    storecheck.run(store, case, found)
+    want = storecheck.expected(before, found.decision, case.mail.read_bytes())
+    return storecheck.differences(want, storecheck.snapshot(store))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.name.removesuffix(".expected.yaml") for p in CASES])
