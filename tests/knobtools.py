@@ -38,25 +38,36 @@ def _is_secret(node: dict) -> bool:
     return any(isinstance(b, dict) and "env" in b.get("properties", {}) for b in node.get("oneOf", ()))
 
 
-def leaves(kind: str, node: dict | None = None, path: str = "") -> list[tuple[str, dict]]:
-    """Every property that holds a value (not a section) of a schema, as ('a.b[].c', its schema)."""
-    node = resolve(schema_for(kind) if node is None else node, kind)
+def leaves(kind: str, node: dict | None = None, path: str = "", seen: frozenset = frozenset()) -> list[tuple[str, dict]]:
+    """Every property that holds a value (not a section) of a schema, as ('a.b[].c', its schema).
+
+    A definition met again inside itself (a condition's `all: [condition]`) is walked once."""
+    node = schema_for(kind) if node is None else node
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if ref in seen:
+        return []
+    seen = seen | {ref} if ref else seen
+    node = resolve(node, kind)
     found: list[tuple[str, dict]] = []
     props = node.get("properties")
     if props and not _is_secret(node):
         for name, sub in props.items():
-            found += leaves(kind, sub, f"{path}.{name}" if path else name)
+            found += leaves(kind, sub, f"{path}.{name}" if path else name, seen)
         return found
     extra, items = node.get("additionalProperties"), node.get("items")
     if isinstance(extra, dict) and resolve(extra, kind).get("properties"):
-        return leaves(kind, extra, f"{path}.*")
+        return leaves(kind, extra, f"{path}.*", seen)
     if isinstance(items, dict):
+        item_ref = items.get("$ref")
+        if item_ref in seen:
+            return []
+        seen = seen | {item_ref} if item_ref else seen
         items = resolve(items, kind)
         if items.get("properties"):
-            return leaves(kind, items, f"{path}[]")
+            return leaves(kind, items, f"{path}[]", seen)
         branches = [b for b in items.get("oneOf", ()) if isinstance(b, dict) and b.get("properties")]
         if branches:  # a string or an object (filters): both forms are knobs
-            return [(f"{path}[]", items)] + [leaf for b in branches for leaf in leaves(kind, b, f"{path}[]")]
+            return [(f"{path}[]", items)] + [leaf for b in branches for leaf in leaves(kind, b, f"{path}[]", seen)]
     return [(path, node)]
 
 

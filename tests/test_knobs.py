@@ -12,6 +12,8 @@ A property added to a schema without one of these fails here.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.knobtools import (DROP, Case, Directory, Fetch, Monitor, Poll, ProvedBy, Send, StoreUrl, add, edit,
@@ -445,3 +447,129 @@ def test_a_knob_not_yet_built_is_refused_where_it_is_written_F_CFG_2(kind, path,
     loaded, _ = load_file(tmp_path / "f.yaml", "f.yaml", kind)
     problems = [p for p in value_problems(loaded) if "not built yet" in p.message]
     assert [(p.line, p.column) for p in problems] == [(len(parts) + 1, 2 * len(parts) - 1)]
+
+
+# ---- routes (F-ROUTE-1): a route that misses against one that hits, on one mail ----
+
+URGENT = {"priority": "Urgent"}  # the default ticket is Normal: a route that hits changes it
+PROBE_GROUP = {"directory": {"groups": [{"name": "Probe", "members": ["alice"]}]},
+               "calendars": [{"name": "night", "time_zone": "UTC", "hours": "00:00-01:00"}]}
+
+
+def _routes(*routes, calendars=None) -> tuple:
+    data = {**PROBE_GROUP, "routes": list(routes)}
+    if calendars:
+        data["calendars"] = [*PROBE_GROUP["calendars"], *calendars]
+    return (add(data),)
+
+
+def _when(case: str, miss: dict, hit: dict) -> Case:
+    """A route with `miss` as its condition against the same route with `hit`."""
+    return Case(case, rules=_routes({"name": "probe", "when": hit, "then": URGENT}),
+                base_rules=_routes({"name": "probe", "when": miss, "then": URGENT}))
+
+
+def _then(action: dict, base: dict | None = None, case: str = NEW) -> Case:
+    """A route that hits, without and with one more action."""
+    base = base or {"tags": ["probe"]}
+    return Case(case, rules=_routes({"name": "probe", "when": {"is": "new"}, "then": {**base, **action}}),
+                base_rules=_routes({"name": "probe", "when": {"is": "new"}, "then": base}))
+
+
+def _text_tests(field: str, value: str, case: str = NEW, extra: dict | None = None) -> dict:
+    """equals / contains / matches / case_sensitive of one text condition, against `value` as the mail has it."""
+    extra = extra or {}
+    test = lambda **t: {field: {**extra, **t}}  # noqa: E731
+    return {
+        f"routes[].when.{field}.equals": _when(case, test(equals="not it"), test(equals=value)),
+        f"routes[].when.{field}.contains": _when(case, test(contains="zz-not-in-it"), test(contains=value[1:-1])),
+        f"routes[].when.{field}.matches": _when(case, test(matches="^zz-not-in-it"), test(matches="^" + re.escape(value[:4]))),
+        f"routes[].when.{field}.case_sensitive": _when(case, test(contains=value.upper(), case_sensitive=True),
+                                                       test(contains=value.upper())),
+    }
+
+
+NEW_TEXT = 'Since this morning my desk phone only says "No service".\n\nAlice'
+KNOWN_ALICE = "ref2-unknown-ticket-opens-new"  # Alice, a known Acme Ltd user, opens a new ticket
+SHOT = "Screenshot 2026-01-15 at 12.30.11.png"
+ROUTE_PROOFS = {
+    **_text_tests("header", 'Desk phone shows "No service"', extra={"name": "Subject"}),
+    "routes[].when.header.name": _when(NEW, {"header": {"name": "X-Not-There", "contains": "phone"}},
+                                       {"header": {"name": "Subject", "contains": "phone"}}),
+    "routes[].when.header.exists": _when(NEW, {"header": {"name": "X-Not-There", "exists": True}},
+                                         {"header": {"name": "X-Not-There", "exists": False}}),
+    **_text_tests("sender", "alice@acme.test"),
+    **_text_tests("sender_domain", "acme.test"),
+    **_text_tests("sender_name", "Alice Archer"),
+    **_text_tests("recipient", "support@example.com"),
+    **_text_tests("subject", 'Desk phone shows "No service"'),
+    **_text_tests("body", NEW_TEXT),
+    **_text_tests("organisation", "Acme Ltd", KNOWN_ALICE),
+    **_text_tests("attachment_name", SHOT, SCREENSHOT),
+    **_text_tests("attachment_type", "image/png", SCREENSHOT),
+    "routes[].when.attachment_count.min": _when(SCREENSHOT, {"attachment_count": {"min": 5}},
+                                                {"attachment_count": {"min": 1}}),
+    "routes[].when.attachment_count.max": _when(SCREENSHOT, {"attachment_count": {"max": 0}},
+                                                {"attachment_count": {"max": 5}}),
+    "routes[].when.attachment_bytes.min": _when(SCREENSHOT, {"attachment_bytes": {"min": 10_000_000}},
+                                                {"attachment_bytes": {"min": 1}}),
+    "routes[].when.attachment_bytes.max": _when(SCREENSHOT, {"attachment_bytes": {"max": 10}},
+                                                {"attachment_bytes": {"max": 10_000_000}}),
+    "routes[].when.auto_generated": _when(NEW, {"auto_generated": "list"}, {"auto_generated": "none"}),
+    "routes[].when.authentication": _when(NEW, {"authentication": "pass"}, {"authentication": "none"}),
+    "routes[].when.mailbox": _when(NEW, {"mailbox": "example-imap"}, {"mailbox": "demo"}),
+    "routes[].when.is": _when(NEW, {"is": "reply"}, {"is": "new"}),
+    "routes[].when.requester_group": _when(KNOWN_ALICE, {"requester_group": "Service Desk"},
+                                           {"requester_group": "Probe"}),
+    "routes[].when.business_hours.calendar": _when(NEW, {"business_hours": {"calendar": "night"}},
+                                                   {"business_hours": {"calendar": "office"}}),
+    "routes[].when.business_hours.within": _when(NEW, {"business_hours": {"calendar": "office", "within": False}},
+                                                 {"business_hours": {"calendar": "office", "within": True}}),
+    "routes[].then.group": _then({"group": "Messaging"}),
+    "routes[].then.assignee": _then({"assignee": "jdoe"}),
+    "routes[].then.priority": _then({"priority": "Urgent"}),
+    "routes[].then.type": _then({"type": "Network"}),
+    "routes[].then.subtype": _then({"subtype": "Printer"}, {"type": "Hardware"}),
+    "routes[].then.class": _then({"class": "Question"}),
+    "routes[].then.category": _then({"category": "HR"}),
+    "routes[].then.custom_fields": _then({"custom_fields": {"Cost center": "1234"}}),
+    "routes[].then.tags": _then({"tags": ["other"]}, {"priority": "Urgent"}),
+    "routes[].then.distribution": _then({"distribution": ["pager@example.org"]}),
+    "routes[].then.hidden_from_portal": _then({"hidden_from_portal": True}),
+    "routes[].then.auto_reply": _then({"auto_reply": None}),
+    "routes[].then.ignore": _then({"ignore": "probe"}),
+    "routes[].then.reject": _then({"reject": "probe"}),
+    "routes[].then.process_auto_generated": Case(
+        "pre2-exchange-auto-reply-ignored",
+        rules=_routes({"name": "probe", "when": {"auto_generated": "out_of_office"},
+                       "then": {"process_auto_generated": True, "tags": ["probe"]}}),
+        base_rules=_routes({"name": "probe", "when": {"auto_generated": "out_of_office"}, "then": {"tags": ["probe"]}})),
+    "routes[].enabled": Case(NEW, rules=_routes({"name": "probe", "when": {"is": "new"}, "then": URGENT, "enabled": False}),
+                             base_rules=_routes({"name": "probe", "when": {"is": "new"}, "then": URGENT})),
+    "routes[].continue": Case(NEW, rules=_routes({"name": "a", "when": {"is": "new"}, "then": URGENT, "continue": True},
+                                                 {"name": "b", "when": {"is": "new"}, "then": {"category": "HR"}}),
+                              base_rules=_routes({"name": "a", "when": {"is": "new"}, "then": URGENT},
+                                                 {"name": "b", "when": {"is": "new"}, "then": {"category": "HR"}})),
+    "calendars[].time_zone": _when(NEW, {"business_hours": {"calendar": "probe"}}, {"business_hours": {"calendar": "probe"}}),
+    "calendars[].weekdays": _when(NEW, {"business_hours": {"calendar": "probe"}}, {"business_hours": {"calendar": "probe"}}),
+    "calendars[].hours": _when(NEW, {"business_hours": {"calendar": "probe"}}, {"business_hours": {"calendar": "probe"}}),
+    "calendars[].holidays": _when(NEW, {"business_hours": {"calendar": "probe"}}, {"business_hours": {"calendar": "probe"}}),
+}
+
+
+def _calendar(base: dict, change: dict) -> Case:
+    """The same business-hours route under a calendar that holds the mail's arrival and one that does not."""
+    route = {"name": "probe", "when": {"business_hours": {"calendar": "probe"}}, "then": URGENT}
+    return Case(NEW, rules=_routes(route, calendars=[{"name": "probe", **base, **change}]),
+                base_rules=_routes(route, calendars=[{"name": "probe", **base}]))
+
+
+# The case's mail arrives Thursday 2026-01-15 12:00 UTC (13:00 in Berlin).
+OFFICE = {"time_zone": "Europe/Berlin", "weekdays": ["thu"], "hours": "12:30-14:00"}
+ROUTE_PROOFS.update({
+    "calendars[].time_zone": _calendar(OFFICE, {"time_zone": "UTC"}),
+    "calendars[].weekdays": _calendar(OFFICE, {"weekdays": ["mon"]}),
+    "calendars[].hours": _calendar(OFFICE, {"hours": "18:00-19:00"}),
+    "calendars[].holidays": _calendar(OFFICE, {"holidays": ["2026-01-15"]}),
+})
+PROOFS.update(ROUTE_PROOFS)
