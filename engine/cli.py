@@ -73,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
+    from engine.commands.terminal import safe_terminal  # here, not at the top: --help imports no command module
+
+    with safe_terminal():  # every command's output, log line and error: mail text is shown, never obeyed
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:  # e.g. `mailgate log | head`: the reader has gone, that is fine

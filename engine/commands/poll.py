@@ -45,4 +45,5 @@ def run(args) -> int:
 
 
 def _progress(report) -> None:
-    print(f"\r{report.summary()}", end="", file=sys.stderr, flush=True)
+    getattr(sys.stderr, "unescaped", sys.stderr).write("\r")  # back to the line's start: ours, not the mail's
+    print(report.summary(), end="", file=sys.stderr, flush=True)

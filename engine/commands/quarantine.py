@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
+from engine.commands.terminal import write_raw
 from engine.errors import UsageError
 from engine.commands.runtime import add_store_option, load, open_store
 
@@ -26,7 +25,7 @@ def run(args) -> int:
             item = store.quarantine_item(args.id) if args.id is not None else None
             if item is None:
                 raise UsageError(f"no quarantined message {args.id}")
-            sys.stdout.buffer.write(item.raw)
+            write_raw(item.raw)
             return 0
         for item in store.quarantined(mailbox=args.mailbox, include_replayed=args.all):
             replayed = f" replayed {item.replayed_at:%Y-%m-%d %H:%M}" if item.replayed_at else ""
