@@ -144,6 +144,7 @@ def test_address_structure_is_read_before_words_are_decoded_F_USR_1(value, expec
     ("<kim@example.com> Kim Lee", "kim@example.com", "Kim Lee", "display name after the address"),
     ("<<kim@example.com>>", "kim@example.com", "", "unclosed '<'"),
     ("Kim (Sales <kim@example.com>", "kim@example.com", "Kim Sales", "unbalanced '('"),
+    ("Kim Sales) <kim@example.com>", "kim@example.com", "Kim Sales", "stray ')'"),
 ])
 def test_malformed_common_addresses_give_the_plausible_one_with_a_defect_F_USR_1(value, address, name, defect):
     message = parse(mail(f"From: {value}\nSubject: x"))
@@ -256,7 +257,7 @@ def test_header_values_and_addresses_hold_no_control_or_line_separator_F_OUT_4(c
     assert message.subject == "a b"
 
 
-@pytest.mark.parametrize("value", ["<" * 200_000, "(" * 200_000, '"' * 200_000,
+@pytest.mark.parametrize("value", ["<" * 200_000, "(" * 200_000, '"' * 200_000, ")", "Z,;%)'[-a", ")" * 200_000,
                                    ", ".join(f"u{i}@example.com" for i in range(20_000))])
 def test_hostile_address_headers_are_read_in_bounded_work_F_FAIL_1(value):
     """Unbalanced brackets used to cost a scan to the end each (minutes); huge lists are cut."""

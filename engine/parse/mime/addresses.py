@@ -98,8 +98,8 @@ def _tokens(line: str, notes: list[str]) -> list[_Token]:
             pos = _comment(line, pos, tokens, notes, finder)
         elif char == "<":
             pos = _angle(line, pos, tokens, notes, finder)
-        elif char == ">":
-            notes.append("stray '>' dropped")
+        elif char in ">)":
+            notes.append(f"stray '{char}' dropped")
             pos += 1
         elif char in ",;":
             tokens.append(_Token("sep", char))
@@ -162,6 +162,7 @@ def _word(line: str, pos: int, tokens: list[_Token]) -> int:
     inner = _ENCODED.search(line, pos, stop + 200)
     if inner and inner.start() < stop:  # `Name=?utf-8?…?=` glued to text
         stop = inner.start()
+    stop = max(stop, pos + 1)  # a word is never empty, so the scan always moves on
     tokens.append(_Token("word", line[pos:stop]))
     return stop
 
