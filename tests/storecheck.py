@@ -97,6 +97,7 @@ def snapshot(store) -> dict[str, Any]:
             "attachments": {t.number: sorted(_attachment(a) for a in r.attachments(t.number)) for t in tickets},
             "distribution": {t.number: sorted(e.address.lower() for e in r.distribution_list(t.number)) for t in tickets},
             "custom_fields": {t.number: r.custom_fields(t.number) for t in tickets},
+            "tags": {t.number: r.tags(t.number) for t in tickets},
             "outbox": sorted((m.kind, m.to_addr, m.message_id, m.ticket_number, m.mailbox, m.body, m.headers)
                              for m in r.outbox_messages(limit=100_000)),
             "log": sorted((e.mailbox, e.message_key, e.outcome, e.reason, e.ticket_number, e.sender)
@@ -129,6 +130,7 @@ def expected(before: dict, decision: Decision, raw: bytes) -> dict:
         _attachments(after, decision, raw, ticket)
         after["distribution"][ticket] = sorted({*after["distribution"][ticket], *decision.distribution_adds})
         after["custom_fields"][ticket] = {**after["custom_fields"][ticket], **dict(decision.ticket.custom_fields)}
+        after["tags"][ticket] = sorted({*after["tags"][ticket], *decision.ticket.tags})
     if decision.outcome is Outcome.QUARANTINE:
         after["quarantine"] = sorted([*after["quarantine"], (decision.mailbox, KEY, len(raw))])
     after["outbox"] = sorted([*after["outbox"], *((m.role, m.to, m.message_id.strip("<>"), ticket, decision.mailbox,
@@ -155,7 +157,7 @@ def _ticket_change(after: dict, decision: Decision) -> int:
             "organisation": change.organisation, "quick_pick": change.quick_pick,
             "source_mailbox": change.source_mailbox, "source": "Email",
             "logging_technician": change.logging_technician, **fields}
-        for part in ("notes", "attachments", "distribution"):
+        for part in ("notes", "attachments", "distribution", "tags"):
             after[part][change.number] = []
         after["custom_fields"][change.number] = {}
     else:
