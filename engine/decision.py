@@ -131,6 +131,8 @@ class Decision:
     mailbox: str
     duplicate_key: str
     sender: str | None = None
+    arrived: str | None = None  # ISO 8601: when the mail reached the mailbox, as loop prevention judged it
+    keep_raw: bool = False  # keep the raw bytes beside the log, for `mailgate replay` (a refused human mail)
     ticket: TicketChange | None = None
     note: Note | None = None
     users_to_create: tuple[NewUser, ...] = ()

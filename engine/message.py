@@ -77,6 +77,9 @@ class Message:
     size: int  # bytes of the raw message
     body_digest: str  # sha256 of the decoded bodies, part of the duplicate key (F-PRE-6)
     unreadable: str | None = None  # why the mail could not be read: quarantine it (F-FAIL-1)
+    # ISO 8601 time of the topmost Received: header with a readable date: when our side of the
+    # mail system got it (lower ones the sender can forge). Arrival fallback for loop counts (F-PRE-5).
+    received: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first decoded value of header `name`, or None."""

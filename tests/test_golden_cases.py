@@ -189,15 +189,18 @@ def test_evaluate_stages_never_name_the_clock_or_io():
         assert not hits, f"{module.name} uses {hits}"
 
 
-def test_now_is_the_only_time_input(ruleset):
-    """Moving `now` past the loop window changes the decision; the wall clock never does (F-PRE-5)."""
+def test_arrival_and_now_are_the_only_time_inputs_F_PRE_5(ruleset):
+    """Loops are judged by when a mail ARRIVED: reading the burst's sixth mail later (a backlog)
+    still finds the loop, the same mail arriving 10 minutes later does not; the wall clock never counts."""
     case = CASES_DIR / "pre5-loop-sixth-message-rejected.expected.yaml"
     spec = yaml.safe_load(case.read_text(encoding="utf-8"))
     message = parse((CASES_DIR / "pre5-loop-sixth-message-rejected.eml").read_bytes())
     state = load_fixture(CASES_DIR / spec["directory"], ruleset, DEFAULT_NOW)
     assert evaluate(message, ruleset, state, DEFAULT_NOW, "demo").outcome.value == "reject"
     later = datetime(2026, 1, 15, 12, 10, tzinfo=timezone.utc)  # the burst is now 10+ minutes old
-    assert evaluate(message, ruleset, state, later, "demo").outcome.value == "create_ticket"
+    assert evaluate(message, ruleset, state, later, "demo").outcome.value == "reject"  # read late, arrived then
+    decision = evaluate(message, ruleset, state, later, "demo", arrived=later)
+    assert (decision.outcome.value, decision.arrived) == ("create_ticket", later.isoformat())
 
 
 def test_accept_from_technicians_ignores_requesters_F_PRE_3(ruleset):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from engine.decision import Decision, Outcome, OutgoingMail
 from engine.errors import StoreError
@@ -20,18 +21,24 @@ class Applied:
     ticket: int | None = None
     note: int | None = None
     outbox: int = 0
+    kept: bool = False  # the raw bytes are in the quarantine table (`mailgate replay` can take it)
 
 
 def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str) -> Applied:
     """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`."""
+    # Every outcome claims the mail's duplicate key: a second copy of a rejected, ignored or
+    # quarantined mail is then a logged duplicate, never a second notice (F-PRE-6).
+    if not tx.claim_message_key(decision.duplicate_key, decision.mailbox, source_key=message_key,
+                                outcome=decision.outcome.value, reason=decision.reason):
+        # Seen before, or another mailbox (or poller) took this very mail first.
+        tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision) + _taken(tx, decision),
+                          sender=decision.sender, message_id=message.message_id, arrived_at=_arrived(decision))
+        return Applied("ignore", "duplicate")
     if decision.outcome is Outcome.QUARANTINE:
         tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason)
-        return _log(tx, decision, message, message_key, None, None, enqueue(tx, decision.outgoing, decision.mailbox))
-    if decision.outcome in WITH_CONTENT and not tx.claim_message_key(decision.duplicate_key, decision.mailbox):
-        # Another mailbox (or poller) made the ticket for this very mail first (F-PRE-6).
-        tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision),
-                                   sender=decision.sender, message_id=message.message_id)
-        return Applied("ignore", "duplicate")
+        return _log(tx, decision, message, message_key, None, None, enqueue_decided(tx, decision))
+    if decision.keep_raw:  # refused, but a person wrote it: kept for `mailgate replay` like quarantine
+        tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: refused, kept for replay")
     ticket = note = None
     if decision.outcome in WITH_CONTENT:
         _organisations(tx, decision)
@@ -43,15 +50,30 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
         for address in decision.distribution_adds:
             tx.add_distribution(ticket, address, users.id(email=address))
         tx.set_message_key_ticket(decision.duplicate_key, ticket)
-    sent = enqueue(tx, decision.outgoing, decision.mailbox, ticket)
+    sent = enqueue_decided(tx, decision, ticket)
     return _log(tx, decision, message, message_key, ticket, note, sent)
 
 
 def _log(tx, decision, message, message_key, ticket, note, outbox) -> Applied:
     tx.log_processing(decision.mailbox, message_key, decision.outcome.value, decision.reason, _trace(decision),
                       ticket_number=ticket, note_id=note, sender=decision.sender, subject_key=decision.subject_key,
-                      message_id=message.message_id)
-    return Applied(decision.outcome.value, decision.reason, ticket, note, outbox)
+                      message_id=message.message_id, arrived_at=_arrived(decision))
+    return Applied(decision.outcome.value, decision.reason, ticket, note, outbox,
+                   kept=decision.keep_raw or decision.outcome is Outcome.QUARANTINE)
+
+
+def _arrived(decision: Decision) -> datetime | None:
+    return datetime.fromisoformat(decision.arrived) if decision.arrived else None
+
+
+def _taken(tx, decision: Decision) -> list:
+    """The trace step for a copy that lost the claim: what its first copy became, and where."""
+    if decision.reason == "duplicate":
+        return []  # evaluate found it already and said so
+    first = tx.duplicate_key_seen(decision.duplicate_key)
+    became = f"{first.outcome} ({first.reason})" if first and first.outcome else "processed"
+    return [{"stage": "apply", "rule": "duplicate", "hit": True, "origin": None,
+             "detail": f"a copy was {became} by mailbox {first.mailbox if first else '?'} meanwhile"}]
 
 
 def _trace(decision: Decision) -> list:
@@ -157,12 +179,25 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | None = None) -> int:
-    """Queue rendered mails in the outbox of transaction `tx`; they are sent after it commits."""
+def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | None = None, *,
+            cause: str | None = None, about: str | None = None) -> int:
+    """Queue rendered mails in the outbox of transaction `tx`; they are sent after it commits.
+
+    `cause` (the reason code) and `about` (the incoming sender) are kept with each mail, so
+    flood control can find the last notice of a kind. Returns how many were queued: a mail
+    whose Message-ID is queued already is the same mail, and is not queued twice.
+    """
+    queued = 0
     for mail in mails:
-        tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
-                          ticket_number=ticket, kind=mail.role, mailbox=mailbox)
-    return len(mails)
+        queued += tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
+                                    ticket_number=ticket, kind=mail.role, mailbox=mailbox,
+                                    cause=cause, about=about) is not None
+    return queued
+
+
+def enqueue_decided(tx, decision: Decision, ticket: int | None = None) -> int:
+    """Queue the decision's outgoing mail, each marked with its cause and the sender it is about."""
+    return enqueue(tx, decision.outgoing, decision.mailbox, ticket, cause=decision.reason, about=decision.sender)
 
 
 def outgoing_headers(mail: OutgoingMail) -> tuple[tuple[str, str], ...]:

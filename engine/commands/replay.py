@@ -30,11 +30,12 @@ def run(args) -> int:
                 print(f"{item.id}: mailbox {item.mailbox} is no longer configured; skipped")
                 failed += 1
                 continue
-            applied = process_message(store, ruleset, mailbox, item.message_key, item.raw, datetime.now(timezone.utc))
-            if applied.outcome != "quarantine":
+            applied = process_message(store, ruleset, mailbox, item.message_key, item.raw, datetime.now(timezone.utc),
+                                      replay=True)
+            if not applied.kept:  # processed now; a mail refused again (a loop still) stays kept
                 with store.transaction() as tx:
                     tx.mark_replayed(item.id)
-            failed += applied.outcome == "quarantine"
+            failed += applied.kept
             print(f"{item.id}: {applied.outcome} ({applied.reason})" + (f" ticket {applied.ticket}" if applied.ticket else ""))
     finally:
         store.close()

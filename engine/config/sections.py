@@ -180,6 +180,7 @@ class LoopPrevention(Section):
     enabled: bool
     max_messages: int
     window_minutes: int
+    action: str
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ class Draft:
     mailbox: MailboxConfig
     index: RuleIndex
     duplicate_key: str
+    arrived: datetime | None = None  # when the mail reached the mailbox (see arrival())
+    arrived_from: str = ""  # where that time came from, for the trace
+    keep_raw: bool = False
     trace: list[Step] = field(default_factory=list)
     outcome: Outcome | None = None
     reason: str = ""
@@ -74,7 +77,8 @@ class Draft:
         ticket = TicketChange(**self.ticket) if self.ticket else None
         return Decision(
             outcome=self.outcome, reason=self.reason, mailbox=self.mailbox.name,
-            duplicate_key=self.duplicate_key, sender=self.sender, ticket=ticket, note=self.note,
+            duplicate_key=self.duplicate_key, sender=self.sender, keep_raw=self.keep_raw,
+            arrived=self.arrived.isoformat() if self.arrived else None, ticket=ticket, note=self.note,
             users_to_create=tuple(self.users_to_create), organisations_to_create=tuple(self.organisations_to_create),
             distribution_adds=tuple(self.distribution_adds), attachments=tuple(self.attachments),
             extra_attachments=tuple(self.extra_attachments), tokens=tuple(self.tokens),
@@ -85,10 +89,37 @@ class Draft:
 
 
 def duplicate_key(message: Message) -> str:
-    """The key that makes a second delivery a no-op (F-PRE-6): not the Message-ID alone."""
+    """The key that makes a second delivery a no-op (F-PRE-6): not the Message-ID alone.
+
+    The subject is part of it: a sender reusing a Message-ID for a new mail with the same
+    body (a monitoring alert: "disk 91 % full", then "disk 92 % full") is not a copy.
+    """
     sender = message.from_.address.lower() if message.from_ else ""
     if message.message_id:
-        basis = f"mid\0{message.message_id}\0{message.date}\0{sender}\0{message.body_digest}"
+        basis = f"mid\0{message.message_id}\0{message.date}\0{sender}\0{message.subject}\0{message.body_digest}"
     else:  # no Message-ID: a content hash
         basis = f"content\0{message.date}\0{sender}\0{message.subject}\0{message.body_digest}"
     return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def arrival(message: Message, now: datetime, arrived: datetime | None) -> tuple[datetime, str]:
+    """When the mail reached the mailbox, and how that is known (F-PRE-5).
+
+    The source's own time (IMAP INTERNALDATE, a maildir file's time) when it gives one;
+    else the topmost Received: header (our side wrote it); else Date:, which the sender
+    wrote. Never later than `now`: a clock ahead must not push a mail out of every window.
+    """
+    if arrived is not None:
+        return min(arrived, now), "source"
+    for value, source in ((message.received, "Received header"), (message.date, "Date header")):
+        when = _iso(value)
+        if when is not None:
+            return min(when, now), source
+    return now, "no arrival time: now"
+
+
+def _iso(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -159,7 +159,9 @@ def _from(d: Draft) -> str:
 
 
 def _message_id(d: Draft, role: str, recipient: str) -> str:
-    digest = hashlib.sha256(f"{d.duplicate_key}\0{role}\0{recipient}".encode()).hexdigest()[:32]
+    # `now` is part of it: a mail processed again later (a replay, a copy after its first
+    # was released) gets a notice of its own, never one whose identity is taken (F-OUT-5).
+    digest = hashlib.sha256(f"{d.duplicate_key}\0{role}\0{recipient}\0{d.now.isoformat()}".encode()).hexdigest()[:32]
     return f"<mailgate.{digest}@{d.mailbox.address.rpartition('@')[2]}>"
 
 

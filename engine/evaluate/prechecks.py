@@ -24,9 +24,15 @@ def readable(d: Draft) -> bool:
 
 def duplicate(d: Draft) -> bool:
     """The same mail seen before, by this or another mailbox, is not processed twice (F-PRE-6)."""
-    seen = d.state.message_seen(d.duplicate_key)
-    d.step(STAGE, "duplicate", seen, f"key {d.duplicate_key[:16]}…")
-    return d.finish(Outcome.IGNORE, "duplicate", "this message was processed before") if seen else False
+    first = d.state.message_seen(d.duplicate_key)
+    d.step(STAGE, "duplicate", first is not None, f"key {d.duplicate_key[:16]}…" + (_first_copy(first) if first else ""))
+    return d.finish(Outcome.IGNORE, "duplicate", "this message was processed before") if first else False
+
+
+def _first_copy(first) -> str:
+    """Whatever the first copy became (a rejection too): a second copy is only logged."""
+    became = f"{first.outcome} ({first.reason})" if first.outcome else "processed"
+    return f"; a copy was {became}" + (f" by mailbox {first.mailbox}" if first.mailbox else "")
 
 
 def size_limit(d: Draft) -> bool:
@@ -59,7 +65,8 @@ def bounce_of_ours(d: Draft) -> bool:
     if bounce is None or d.policy.auto_generated.bounces != "note_on_ticket":
         d.step(STAGE, "bounce_of_our_mail", False, "not a bounce" if bounce is None else "bounces: ignore")
         return False
-    number = d.state.ticket_by_message_id(bounce.original_message_id) if bounce.original_message_id else None
+    # Only mail WE sent: a stored note's Message-ID is someone else's mail, and its bounce is theirs.
+    number = d.state.ticket_by_sent_message_id(bounce.original_message_id) if bounce.original_message_id else None
     if number is None or d.state.ticket(number) is None:
         d.step(STAGE, "bounce_of_our_mail", False, "the bounced mail is not one mailgate sent")
         return False
@@ -115,13 +122,20 @@ def loop_prevention(d: Draft) -> bool:
     if not loop.enabled or not sender:
         d.step(STAGE, "loop_prevention", False, "off" if not loop.enabled else "no sender", loop.where("enabled"))
         return False
-    since = d.now - timedelta(minutes=loop.window_minutes)
-    count = d.state.sender_message_count(d.mailbox.name, sender, since)
+    # By ARRIVAL: a backlog read in one poll (after downtime, or a first poll) is judged by
+    # when its mails came in, not by when they were read.
+    since = d.arrived - timedelta(minutes=loop.window_minutes)
+    count = d.state.sender_message_count(d.mailbox.name, sender, since, d.arrived)
     looping = count >= loop.max_messages
     d.step(STAGE, "loop_prevention", looping, f"{count} earlier message(s) in {loop.window_minutes} min, limit "
-           f"{loop.max_messages}", loop.where("max_messages", "window_minutes"))
-    if looping:
-        d.notify.append("error_notice")
-        return d.finish(Outcome.REJECT, "mail_loop", f"{sender} sent more than {loop.max_messages} messages "
-                                                      f"in {loop.window_minutes} minutes")
-    return False
+           f"{loop.max_messages}; arrived {d.arrived.isoformat()} ({d.arrived_from})",
+           loop.where("max_messages", "window_minutes"))
+    if not looping:
+        return False
+    # A person's mail is never destroyed by a false alarm: its bytes stay for `mailgate replay`.
+    d.keep_raw = not d.message.auto_generated.value
+    detail = f"{sender} sent more than {loop.max_messages} messages in {loop.window_minutes} minutes"
+    if loop.action == "ignore":
+        return d.finish(Outcome.IGNORE, "mail_loop", detail)
+    d.notify.append("error_notice")
+    return d.finish(Outcome.REJECT, "mail_loop", detail)

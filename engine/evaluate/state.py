@@ -59,6 +59,15 @@ class Ticket:
         return self.status == "closed"
 
 
+@dataclass(frozen=True)
+class FirstCopy:
+    """What the first copy of a mail became (F-PRE-6): a later copy is its duplicate."""
+
+    mailbox: str
+    outcome: str = ""  # '' when the store did not record it (keys claimed before schema v2)
+    reason: str = ""
+
+
 class StateView(Protocol):
     """Read-only questions evaluate() may ask; answered by the store or a fixture."""
 
@@ -83,11 +92,14 @@ class StateView(Protocol):
     def ticket_by_message_id(self, message_id: str) -> int | None:
         """The ticket a Message-ID belongs to (mail mailgate sent or stored)."""
 
+    def ticket_by_sent_message_id(self, message_id: str) -> int | None:
+        """The ticket of mail mailgate SENT with this Message-ID (a bounce is about our mail only, F-REF-9)."""
+
     def next_ticket_number(self) -> int:
         """The number the next new ticket will get."""
 
-    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
-        """Messages from `address` processed by `mailbox` since `since` (F-PRE-5)."""
+    def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime) -> int:
+        """Messages from `address` processed by `mailbox` that arrived between `since` and `until` (F-PRE-5)."""
 
     def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime) -> int | None:
         """A ticket opened since `since` by mail with this sender and normalised subject (F-REF-7)."""
@@ -95,5 +107,11 @@ class StateView(Protocol):
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         """Auto-replies sent to `address` since `since` (F-OUT-1)."""
 
-    def message_seen(self, duplicate_key: str) -> bool:
-        """True when a message with this duplicate key was processed before, by any mailbox (F-PRE-6)."""
+    def message_seen(self, duplicate_key: str) -> FirstCopy | None:
+        """What became of the first copy with this duplicate key, by any mailbox; None when new (F-PRE-6)."""
+
+    def last_notice(self, role: str, cause: str, about: str) -> datetime | None:
+        """When the last `role` notice for `cause` about sender `about` was queued (flood control)."""
+
+    def logged_since(self, reason: str, address: str, since: datetime) -> int:
+        """Mails from `address` logged with `reason` after `since` (held-back notices count them)."""

@@ -19,6 +19,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
         "return_path": message.return_path,
         "subject": message.subject,
         "date": message.date,
+        "received": message.received,
         "in_reply_to": message.in_reply_to,
         "references": list(message.references),
         "auto_generated": {

@@ -158,6 +158,7 @@ def _header_values(mime: MimeMessage, defects: list[str], codec: str | None) -> 
         "date": date,
         "in_reply_to": reply[0] if reply else None,
         "references": _references(first("references"), defects),
+        "received": _received(mime),
     }
 
 
@@ -168,6 +169,17 @@ def _references(value: str | None, defects: list[str]) -> tuple[str, ...]:
         return ids
     defects.append(f"References holds {len(ids)} Message-IDs: kept the first and the last {MAX_REFERENCES - 1}")
     return ids[:1] + ids[-(MAX_REFERENCES - 1):]
+
+
+def _received(mime: MimeMessage) -> str | None:
+    """The date of the topmost Received: header that has a readable one: the receiving
+    server wrote it, while the lower ones (and Date:) come from the sender's side."""
+    for key, value in mime.raw_items():
+        if key.lower() == "received" and ";" in str(value):
+            when = hdr.iso_date(str(value).rpartition(";")[2])
+            if when is not None:
+                return when
+    return None
 
 
 def _all_raw(mime: MimeMessage, name: str) -> str | None:

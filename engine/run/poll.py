@@ -53,18 +53,21 @@ TRANSIENT_TRIES = 3
 
 
 def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime,
-                    message: Message | None = None, org_names: dict[int, str] | None = None) -> Applied:
+                    message: Message | None = None, org_names: dict[int, str] | None = None, *,
+                    arrived: datetime | None = None, replay: bool = False) -> Applied:
     """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1).
 
     A transient store failure (lock, deadlock, a ticket number another poller took)
     evaluates the message again; if it keeps failing the message is left
-    unacknowledged ("retry") for the next poll, never quarantined.
+    unacknowledged ("retry") for the next poll, never quarantined. `arrived` is the
+    source's arrival time (None: the mail's headers tell). `replay` processes a kept
+    message again as if new (F-FAIL-2): its first log row and claim are released first.
     """
     # Parsed already by the worker (engine.run.parse_ahead), or now, in it: within the budget either way.
     message = message or parse_bounded(raw, ParseSettings.of(ruleset, mailbox))
     for attempt in range(TRANSIENT_TRIES):
         try:
-            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names)
+            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names, arrived, replay)
         except DuplicateMessage:
             return Applied("ignore", "already_processed")  # another poller committed it first
         except TransactionLost:
@@ -72,39 +75,43 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
         except TransientStoreError as err:
             log.warning("%s/%s: %s (try %d of %d)", mailbox.name, key, err, attempt + 1, TRANSIENT_TRIES)
         except MailgateError as err:
-            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message)
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message, arrived)
         except Exception as err:  # noqa: BLE001 - one bad message must never block the mailbox
             log.exception("processing %s/%s failed", mailbox.name, key)
-            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message)
+            return quarantine(store, ruleset, mailbox, key, raw, f"{type(err).__name__}: {err}", now, message, arrived)
     return Applied(RETRY, "store_busy")
 
 
-def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names=None) -> Applied:
+def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names=None, arrived=None,
+                      replay=False) -> Applied:
     # No look-up of (mailbox, key) first: the fetch skipped logged keys already, and should
     # another poller log this one meanwhile, log_processing raises DuplicateMessage and the
     # whole transaction rolls back. A quarantined key may be logged again (replay).
     with store.transaction() as tx:
-        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), now, mailbox.name)
+        if replay:  # judged again as it arrived then, and not a duplicate of itself
+            arrived = tx.release_for_replay(mailbox.name, key) or arrived
+        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), now, mailbox.name, arrived)
         return apply(tx, decision, message, raw, key)
 
 
 def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, error: str,
-               now: datetime, message: Message | None = None) -> Applied:
+               now: datetime, message: Message | None = None, arrived: datetime | None = None) -> Applied:
     """Keep the raw bytes and the reason, tell the error user; the poll goes on with the next message.
 
     The failure is a decision like any other (evaluate_failure -> apply), so the
-    notice, the log row and the trace take the one path every outcome takes.
+    notice, the log row and the trace take the one path every outcome takes; its
+    duplicate key is claimed too, so a second copy is logged as a duplicate of it.
     """
     message = message or parse(raw)
     with store.transaction() as tx:
-        if tx.processed(mailbox.name, key) is not None:
-            return Applied("quarantine", "processing_failed")
+        if tx.processed(mailbox.name, key) is not None:  # kept already (a replay that failed again)
+            return Applied("quarantine", "processing_failed", kept=True)
         state = StoreStateView(tx)
         try:
-            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error)
+            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error, arrived=arrived)
         except Exception:  # noqa: BLE001 - rendering the notice may be what failed: keep the mail, skip the notice
             log.exception("%s/%s: the error notice could not be rendered", mailbox.name, key)
-            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error, notify=False)
+            decision = evaluate_failure(message, ruleset, state, now, mailbox.name, error, notify=False, arrived=arrived)
         return apply(tx, decision, message, raw, key)
 
 
@@ -129,7 +136,8 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
         if failed is None:
             break
         item, message = failed
-        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names)
+        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names,
+                                  arrived=item.arrived)
         results.append((item, applied))
         pending = pending[len(done) + 1:]
         if applied.outcome == RETRY:  # later mail may answer this one: it waits too, in order
@@ -149,7 +157,8 @@ def _apply_until_failure(store, ruleset, mailbox, pairs, clock, org_names, shoul
                 message = _full(item, message)
                 try:
                     with tx.savepoint():
-                        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(), mailbox.name)
+                        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(),
+                                            mailbox.name, item.arrived)
                         done.append((item, apply(tx, decision, message, item.raw, item.key)))
                 except DuplicateMessage:
                     done.append((item, Applied("ignore", "already_processed")))

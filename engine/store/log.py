@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from engine.store.base import Session, bare_message_id, bounded, fold_address
 from engine.errors import DuplicateMessage
@@ -17,8 +17,13 @@ log = processing_log
 _HERE = (log.c.mailbox == bindparam("mailbox")) & (log.c.message_key == bindparam("key"))
 _PROCESSED = select(log).where(_HERE)
 _KEY_SEEN = select(message_keys).where(message_keys.c.message_key == bindparam("key"))
+# By arrival (F-PRE-5): rows logged before arrival times were kept count by when they were processed.
+_ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
 _SENDER_COUNT = select(func.count()).select_from(log).where(
-    log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"), log.c.created_at >= bindparam("since"))
+    log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"), _ARRIVED >= bindparam("since"),
+    _ARRIVED <= bindparam("until"))
+_REASON_COUNT = select(func.count()).select_from(log).where(
+    log.c.reason == bindparam("reason"), log.c.sender == bindparam("sender"), log.c.created_at > bindparam("since"))
 _BUNDLE = (
     select(log.c.ticket_number)
     .where(log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"),
@@ -54,10 +59,16 @@ class LogReads(Session):
         rows = self._rows(_KEY_SEEN, {"key": bounded(message_key)})
         return from_row(DuplicateKey, rows[0]) if rows else None
 
-    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
-        """F-PRE-5: messages logged from this sender to this mailbox since `since`."""
-        params = {"mailbox": mailbox, "sender": fold_address(address), "since": since}
+    def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime | None = None) -> int:
+        """F-PRE-5: messages logged from this sender to this mailbox that ARRIVED between `since`
+        and `until` (default: now), whenever they were processed."""
+        params = {"mailbox": mailbox, "sender": fold_address(address), "since": since, "until": until or self.now()}
         return int(self._scalar(_SENDER_COUNT, params) or 0)
+
+    def logged_since(self, reason: str, address: str, since: datetime) -> int:
+        """Mails from `address` logged with `reason` (any mailbox) after `since`: what a notice
+        held back by flood control counts into the next one."""
+        return int(self._scalar(_REASON_COUNT, {"reason": reason, "sender": fold_address(address), "since": since}) or 0)
 
     def recent_ticket_by_sender_subject(
         self, mailbox: str, address: str, subject_key: str, since: datetime
@@ -109,6 +120,7 @@ class LogWrites(Session):
         sender: str | None = None,
         subject_key: str | None = None,
         message_id: str | None = None,
+        arrived_at: datetime | None = None,
     ) -> int:
         """Record what became of a message and return the log id.
 
@@ -120,7 +132,8 @@ class LogWrites(Session):
         now, message_key = self.now(), bounded(message_key)
         values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
                       ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
-                      subject_key=subject_key, message_id=bare_message_id(message_id), updated_at=now)
+                      subject_key=subject_key, message_id=bare_message_id(message_id), arrived_at=arrived_at,
+                      updated_at=now)
         new_id = self._insert_new(log, dict(mailbox=mailbox, message_key=message_key, created_at=now, **values), "id")
         if new_id is not None:
             return new_id
@@ -130,15 +143,29 @@ class LogWrites(Session):
             raise DuplicateMessage(mailbox, message_key)
         return self._scalar(select(log.c.id).where(here))
 
-    def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None) -> bool:
+    def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None, *,
+                          source_key: str | None = None, outcome: str | None = None, reason: str | None = None) -> bool:
         """F-PRE-6 across mailboxes: True if this mail is new everywhere, False if claimed already.
 
-        Call it early in the transaction; on False the caller treats the mail
-        as a duplicate (its first delivery made the ticket).
+        Every outcome claims its key, so a second copy of a rejected, ignored or quarantined
+        mail is a duplicate too. On False the caller treats the mail as a duplicate.
         """
         values = dict(message_key=bounded(message_key), mailbox=mailbox, ticket_number=ticket_number,
+                      source_key=bounded(source_key) if source_key else None, outcome=outcome, reason=reason,
                       created_at=self.now())
         return self._insert_new(message_keys, values) is not None
+
+    def release_for_replay(self, mailbox: str, message_key: str) -> datetime | None:
+        """Forget what this copy's first processing logged and claimed, so `mailgate replay`
+        processes it as new (F-FAIL-2); returns when it arrived. Call it in the replay's
+        transaction: if the replay fails, both come back."""
+        message_key = bounded(message_key)
+        here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
+        rows = self._rows(select(log.c.arrived_at).where(here))
+        self._exec(delete(log).where(here))
+        mine = (message_keys.c.mailbox == mailbox) & (message_keys.c.source_key == message_key)
+        self._exec(delete(message_keys).where(mine & message_keys.c.ticket_number.is_(None)))
+        return rows[0].arrived_at if rows else None
 
     def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
         """Record which ticket the first delivery of a mail produced."""

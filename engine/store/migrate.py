@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, func, insert, inspect, select, text
 
 from engine.store import schema
 from engine.errors import SchemaTooNew
@@ -45,10 +45,32 @@ def _ticket_tags(conn: Connection) -> None:
     schema.ticket_tags.create(conn, checkfirst=True)
 
 
+def _add_missing(conn: Connection, table: Table, columns: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]) -> None:
+    """ALTER `table` to have `columns` and `indexes` as schema.py declares them; a database
+    made by step 1 from today's schema.py has them already, so each is added only when missing."""
+    inspector = inspect(conn)
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    for name in columns:
+        if name not in present:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {name} {kind}'))
+    for index in table.indexes:
+        if tuple(c.name for c in index.columns) in indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _arrival_and_outcomes(conn: Connection) -> None:
+    _add_missing(conn, schema.processing_log, ("arrived_at",), (("mailbox", "sender", "arrived_at"),))
+    _add_missing(conn, schema.message_keys, ("source_key", "outcome", "reason"), ())
+    _add_missing(conn, schema.outbox, ("cause", "about"), (("cause", "about", "created_at"),))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial),
     Migration(2, "ticket number sequence (PostgreSQL)", _ticket_number_sequence),
     Migration(3, "ticket tags (routes)", _ticket_tags),
+    Migration(4, "arrival times, every outcome's duplicate key, notice causes", _arrival_and_outcomes),
 )
 
 LATEST = MIGRATIONS[-1].version

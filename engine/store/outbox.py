@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
@@ -18,7 +18,8 @@ from engine.store.schema import outbox, outgoing_messages
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 
 
-_INSERT = insert(outbox)
+_LAST_NOTICE = select(func.max(outbox.c.created_at)).where(
+    outbox.c.kind == bindparam("kind"), outbox.c.cause == bindparam("cause"), outbox.c.about == bindparam("about"))
 _AUTO_REPLIES = select(func.count()).select_from(outbox).where(
     outbox.c.kind == "auto_reply", outbox.c.to_key == bindparam("to"), outbox.c.created_at >= bindparam("since"))
 
@@ -65,6 +66,10 @@ class OutboxReads(Session):
         """F-OUT-1: auto-replies queued for this address since `since` (sent or not)."""
         return int(self._scalar(_AUTO_REPLIES, {"to": fold_address(address), "since": since}) or 0)
 
+    def last_notice(self, kind: str, cause: str, about: str) -> datetime | None:
+        """When the last `kind` notice for `cause` about sender `about` was queued, or None."""
+        return self._scalar(_LAST_NOTICE, {"kind": kind, "cause": cause, "about": fold_address(about)})
+
 
 class OutboxWrites(Session):
     """Write side: queueing in the ticket's transaction, then recording delivery."""
@@ -80,11 +85,17 @@ class OutboxWrites(Session):
         kind: str = "notice",
         mailbox: str | None = None,
         html: str | None = None,
-    ) -> int:
-        """Queue a mail (F-OUT-5) and return its outbox id.
+        cause: str | None = None,
+        about: str | None = None,
+    ) -> int | None:
+        """Queue a mail (F-OUT-5) and return its outbox id; None when a mail with this
+        Message-ID is queued already (the same mail: it is not queued twice, and never
+        fails the message's transaction).
 
         Its Message-ID is recorded against the ticket at once, so a reply
         threads back (F-REF-1) even if it arrives before we log the send.
+        `cause` and `about` (the reason code and the sender a notice is about)
+        let flood control find the last notice of its kind (`last_notice`).
         """
         pairs = [[str(name), str(value)] for name, value in headers]
         for name, value in pairs:
@@ -95,9 +106,10 @@ class OutboxWrites(Session):
         values = dict(kind=kind, mailbox=mailbox, to_addr=to_addr.strip(), to_key=fold_address(to_addr),
                       headers=json.dumps(pairs),
                       body=body, html=html, message_id=bare, ticket_number=ticket_number,
+                      cause=cause, about=fold_address(about),
                       status="pending", attempts=0, next_attempt_at=now, created_at=now)
-        outbox_id = self._insert(_INSERT, values)
-        if ticket_number is not None:
+        outbox_id = self._insert_new(outbox, values)
+        if outbox_id is not None and ticket_number is not None:
             self.record_outgoing_message_id(bare, ticket_number)
         return outbox_id
 

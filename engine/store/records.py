@@ -125,6 +125,7 @@ class LogEntry:
     message_id: str | None
     created_at: datetime
     updated_at: datetime
+    arrived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class DuplicateKey:
     mailbox: str
     ticket_number: int | None
     created_at: datetime
+    source_key: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ class OutboxMessage:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    cause: str | None = None
+    about: str | None = None
 
 
 @dataclass(frozen=True)

@@ -264,21 +264,29 @@ processing_log = Table(
     Column("sender", SafeText),  # case-folded, for loop prevention (F-PRE-5)
     Column("subject_key", SafeText),  # normalised subject, for auto-bundle (F-REF-7)
     Column("message_id", SafeText),
+    # When the mail reached the mailbox (source time, Received: or Date:): loop prevention counts
+    # by it, so a backlog read in one poll is judged by when it arrived (F-PRE-5). NULL before v2.
+    Column("arrived_at", UTCDateTime),
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
     # The database, not Python, makes a second delivery a no-op (F-PRE-6, SPEC 6).
     UniqueConstraint("mailbox", "message_key"),
     Index(None, "mailbox", "sender", "created_at"),
+    Index(None, "mailbox", "sender", "arrived_at"),
     Index(None, "outcome"),
 )
 
 message_keys = Table(
     "message_keys",
     metadata,
-    # One row per distinct mail across all mailboxes (F-PRE-6).
+    # One row per distinct mail across all mailboxes (F-PRE-6), whatever became of it: a second
+    # copy of a rejected or ignored mail is a duplicate too, never a second notice.
     Column("message_key", SafeText, primary_key=True),
     Column("mailbox", SafeText, nullable=False),
     _ticket_ref(),
+    Column("source_key", SafeText),  # the first copy's key in its mailbox (replay releases its own claim)
+    Column("outcome", String(30)),  # what the first copy became, for the duplicate's trace
+    Column("reason", SafeText),
     _created(),
 )
 
@@ -308,6 +316,9 @@ outbox = Table(
     Column("html", SafeText),
     Column("message_id", SafeText, nullable=False, unique=True),
     _ticket_ref(),
+    # A notice's cause (the reason code) and the sender it is about: at most one per window (flood control).
+    Column("cause", SafeText),
+    Column("about", SafeText),  # case-folded address
     Column("status", String(10), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -317,6 +328,7 @@ outbox = Table(
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
     Index(None, "status", "next_attempt_at"),
     Index(None, "kind", "to_key", "created_at"),
+    Index(None, "cause", "about", "created_at"),
 )
 
 monitor_state = Table(

@@ -78,11 +78,14 @@ class StoreStateView:
     def ticket_by_message_id(self, message_id: str) -> int | None:
         return self._reads.ticket_by_message_id(message_id)
 
+    def ticket_by_sent_message_id(self, message_id: str) -> int | None:
+        return self._reads.ticket_by_sent_message_id(message_id)
+
     def next_ticket_number(self) -> int:
         return self._reads.next_ticket_number()
 
-    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
-        return self._reads.sender_message_count(mailbox, address, since)
+    def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime) -> int:
+        return self._reads.sender_message_count(mailbox, address, since, until)
 
     def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime) -> int | None:
         return self._reads.recent_ticket_by_sender_subject(mailbox, address, subject, since)
@@ -90,8 +93,15 @@ class StoreStateView:
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         return self._reads.auto_replies_sent(address, since)
 
-    def message_seen(self, duplicate_key: str) -> bool:
-        return self._reads.duplicate_key_seen(duplicate_key) is not None
+    def message_seen(self, duplicate_key: str) -> state.FirstCopy | None:
+        row = self._reads.duplicate_key_seen(duplicate_key)
+        return state.FirstCopy(row.mailbox, row.outcome or "", row.reason or "") if row else None
+
+    def last_notice(self, role: str, cause: str, about: str) -> datetime | None:
+        return self._reads.last_notice(role, cause, about)
+
+    def logged_since(self, reason: str, address: str, since: datetime) -> int:
+        return self._reads.logged_since(reason, address, since)
 
 
 def open_state_view(url_or_path: str, ruleset: Ruleset) -> StoreStateView:

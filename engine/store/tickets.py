@@ -139,6 +139,11 @@ class TicketReads(Session):
         found = self._scalar(_SENT_ID, {"mid": bare})
         return found if found is not None else self._scalar(_NOTE_ID, {"mid": bare})
 
+    def ticket_by_sent_message_id(self, message_id: str) -> int | None:
+        """F-REF-9: the ticket of mail WE sent with this Message-ID (never a stored note's)."""
+        bare = bare_message_id(message_id)
+        return None if bare is None else self._scalar(_SENT_ID, {"mid": bare})
+
 
 class TicketWrites(Session):
     """Write side: what apply does to tickets."""
