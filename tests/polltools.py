@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -81,12 +82,15 @@ def make_mail(subject: str, sender: str = "Ann Miller <ann.miller@acme.test>", t
     return "\r\n".join(lines).encode()
 
 
-def drop(maildir: Path, raw: bytes, name: str) -> str:
-    """Deliver `raw` into maildir/new the way an MTA does (tmp then rename); returns the key."""
+def drop(maildir: Path, raw: bytes, name: str, arrived: datetime | None = None) -> str:
+    """Deliver `raw` into maildir/new the way an MTA does (tmp then rename); returns the key.
+    `arrived` backdates the file: the time the MTA would have delivered it."""
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "tmp" / name).write_bytes(raw)
     os.rename(maildir / "tmp" / name, maildir / "new" / name)
+    if arrived is not None:
+        os.utime(maildir / "new" / name, (arrived.timestamp(), arrived.timestamp()))
     return name
 
 

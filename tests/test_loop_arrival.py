@@ -34,17 +34,18 @@ def test_a_three_day_backlog_read_in_one_poll_is_no_loop_but_a_real_burst_is_F_P
     config = write_config(tmp_path, [maildir_box("help", "support@example.com", "var/maildir/help")])
     box = config / "var" / "maildir" / "help"
     for i in range(12):  # one customer, every six hours for three days: read after a long downtime
-        drop(box, _arrived(f"Question {i}", "Ann Miller <ann@acme.test>", START + timedelta(hours=6 * i)), f"a{i:02}")
+        when = START + timedelta(hours=6 * i)
+        drop(box, _arrived(f"Question {i}", "Ann Miller <ann@acme.test>", when), f"a{i:02}", arrived=when)
     for i in range(7):  # a script gone wild: seven mails within two minutes
-        drop(box, _arrived(f"Job {i} failed", "Cron <cron@build.acme.test>", START + timedelta(days=3, seconds=20 * i)),
-             f"b{i:02}")
+        when = START + timedelta(days=3, seconds=20 * i)
+        drop(box, _arrived(f"Job {i} failed", "Cron <cron@build.acme.test>", when), f"b{i:02}", arrived=when)
     assert main(["poll", "--once", "--config", str(config), *store_args]) == 0
     store = open_store(config, store_args[1] if store_args else None)
     try:
         log = {e.message_key: e for e in store.processing_log(mailbox="help", limit=100)}
         assert {log[f"a{i:02}"].outcome for i in range(12)} == {"create_ticket"}
         assert [log[f"b{i:02}"].reason for i in range(7)] == ["new_ticket"] * 5 + ["mail_loop"] * 2
-        assert log["b05"].arrived_at == START + timedelta(days=3, seconds=100)  # the Received: time
+        assert log["b05"].arrived_at == START + timedelta(days=3, seconds=100)  # the file's delivery time
         kept = store.quarantined(mailbox="help")
         assert sorted(item.message_key for item in kept) == ["b05", "b06"]  # a person's mail is never destroyed
         assert all(item.error.startswith("mail_loop") for item in kept)
@@ -58,7 +59,8 @@ def test_a_refused_mail_is_replayed_once_the_loop_is_over_F_FAIL_2(tmp_path):
     config = write_config(tmp_path, [box_spec])
     box = config / "var" / "maildir" / "help"
     for i in range(3):
-        drop(box, _arrived(f"Printer {i}", "Ann Miller <ann@acme.test>", START + timedelta(minutes=i)), f"m{i}")
+        when = START + timedelta(minutes=i)
+        drop(box, _arrived(f"Printer {i}", "Ann Miller <ann@acme.test>", when), f"m{i}", arrived=when)
     assert main(["poll", "--once", "--config", str(config)]) == 0
     store = open_store(config)
     [held] = store.quarantined(mailbox="help")
