@@ -8,24 +8,53 @@ from itertools import islice
 from engine.decision import Outcome
 from engine.evaluate.draft import Draft
 from engine.evaluate.state import Ticket
-from engine.parse.subject import bundle_subject
+from engine.parse.subject import bundle_subject, is_forward
 
 STAGE = "reference"
 
 
 def find_reference(d: Draft) -> bool:
-    """Ticket number from the subject (and body), or In-Reply-To/References (F-REF-1, F-REF-2)."""
-    number, how = _referenced_number(d)
-    if number is None:
-        d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers",
-               d.ruleset.origins["references"])
+    """The ticket a mail belongs to (F-REF-1, F-REF-2), in this order: In-Reply-To/References
+    naming a message we stored (mail we sent, or a note's own mail), then our subject/body tag.
+
+    A tag that names a missing ticket, or another ticket than the thread's, defers to the
+    thread; a tag inside a forwarded subject counts only when the ticket it names has
+    that subject (a vendor's "Fwd: [Ticket #87] ..." is theirs, not our 87).
+    """
+    tags = _tags(d)
+    thread = _thread(d)
+    if thread is not None:
+        return _by_thread(d, thread, tags)
+    origin = d.ruleset.origins["references"]
+    if not tags:
+        d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers", origin)
         return False
+    number, where = next((tag for tag in tags if d.state.ticket(tag[0]) is not None), tags[0])
     ticket = d.state.ticket(number)
-    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {how}" + ("" if ticket else " (does not exist)"),
-           d.ruleset.origins["references"] if how in ("subject", "body") else None)
+    if _forwarded(d) and not _same_subject(d, ticket):
+        d.step(STAGE, "ticket_reference", False, f"tag {number} in a forwarded subject is foreign: "
+               + ("no such ticket" if ticket is None else f"ticket {number} is '{ticket.subject}'")
+               + ", and no In-Reply-To/References name our mail", origin)
+        return False
+    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {where}" + ("" if ticket else " (does not exist)"), origin)
     if ticket is not None:
         d.existing = ticket
         return False
+    return _unknown(d, number)
+
+
+def _by_thread(d: Draft, thread: tuple[int, str], tags: list[tuple[int, str]]) -> bool:
+    number, message_id = thread
+    d.existing = d.state.ticket(number)
+    others = sorted({n for n, _ in tags if n != number})
+    detail = f"ticket {number} by Message-ID {message_id}"
+    if others:  # the thread is what the sender answered; a tag can be stale, foreign or mistyped
+        detail += f"; the tag naming ticket {', '.join(map(str, others))} defers to it"
+    d.step(STAGE, "ticket_reference", True, detail, d.policy.replies.where("match_message_ids"))
+    return False
+
+
+def _unknown(d: Draft, number: int) -> bool:
     replies = d.policy.replies
     if replies.unknown_reference == "reject":
         d.step(STAGE, "unknown_reference", True, "reject", replies.where("unknown_reference"))
@@ -35,28 +64,43 @@ def find_reference(d: Draft) -> bool:
     return False
 
 
-def _referenced_number(d: Draft) -> tuple[int | None, str]:
-    """The first referenced ticket that exists, else the first reference at all.
-
-    A subject can carry a stale tag before ours: a ticket opened from a reply to an
-    unknown ticket gets "[Ticket#99999] [Ticket#1007]"; its replies belong to 1007.
-    """
+def _tags(d: Draft) -> list[tuple[int, str]]:
+    """Ticket numbers our reference forms find in the subject (and body), in order."""
     regex = d.index.reference_regex
     texts = [("subject", d.message.subject)]
     if d.policy.replies.reference_in_body:
         texts.append(("body", d.message.text))
     matches = ((match, where) for where, text in texts for match in regex.finditer(text or ""))
     # A few references are real; a body listing thousands must not cost a lookup each.
-    found = [(int(next(g for g in match.groups() if g)), where) for match, where in islice(matches, 20)]
-    existing = next((ref for ref in found if d.state.ticket(ref[0]) is not None), None)
-    if existing or found:
-        return existing or found[0]
-    if d.policy.replies.match_message_ids:
-        for message_id in (d.message.in_reply_to, *reversed(d.message.references)):
-            number = d.state.ticket_by_message_id(message_id) if message_id else None
-            if number is not None:
-                return number, f"Message-ID {message_id}"
-    return None, ""
+    return [(int(next(g for g in match.groups() if g)), where) for match, where in islice(matches, 20)]
+
+
+def _thread(d: Draft) -> tuple[int, str] | None:
+    """The ticket of the nearest message this mail answers that we stored: every Message-ID
+    we sent or filed as a note is a thread key. The parent first, then References newest first."""
+    if not d.policy.replies.match_message_ids:
+        return None
+    for message_id in dict.fromkeys((d.message.in_reply_to, *reversed(d.message.references))):
+        number = d.state.ticket_by_message_id(message_id) if message_id else None
+        if number is not None and d.state.ticket(number) is not None:
+            return number, message_id
+    return None
+
+
+def _forwarded(d: Draft) -> bool:
+    return is_forward(d.message.subject, d.ruleset.reply_prefixes)
+
+
+def _same_subject(d: Draft, ticket: Ticket | None) -> bool:
+    """Whether a forwarded subject is the ticket's own (our mail forwarded back to us)."""
+    if ticket is None:
+        return False
+    return _bare(d, d.message.subject) == _bare(d, ticket.subject)
+
+
+def _bare(d: Draft, subject: str) -> str:
+    """The subject as forwarded tags are compared: prefixes and reference tags gone, case and spaces folded."""
+    return bundle_subject(d.index.reference_regex.sub(" ", subject or ""), d.ruleset.reply_prefixes)
 
 
 def can_see(d: Draft, ticket: Ticket) -> tuple[bool, str]:
@@ -105,6 +149,9 @@ def _closed(d: Draft, ticket: Ticket, replies) -> bool:
     if mode == "ignore":
         d.notify.append("closed_not_updated")
         return d.finish(Outcome.IGNORE, "ticket_closed", f"ticket {ticket.number} is already closed and has not been updated")
+    if d.message.bounce is not None:  # a mail server's report is filed, never a reason to reopen (F-REF-9)
+        d.step(STAGE, "bounce_never_reopens", True, f"ticket {ticket.number} stays closed")
+        return d.finish(Outcome.ADD_NOTE, "reply_to_closed")
     d.notify.append("closed_updated")
     if mode == "note":
         return d.finish(Outcome.ADD_NOTE, "reply_to_closed")

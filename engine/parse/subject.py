@@ -31,3 +31,16 @@ def strip_prefixes(subject: str, extra: tuple[str, ...] = ()) -> str:
 def bundle_subject(subject: str, extra_prefixes: tuple[str, ...]) -> str:
     """The subject as auto-bundling compares it: prefixes stripped, case and spaces folded."""
     return " ".join(strip_prefixes(subject, extra_prefixes).lower().split())
+
+
+# The forward prefixes among them: a tag right after one was in the forwarded mail's subject.
+FORWARD_PREFIXES = ("fw", "fwd", "wg", "tr", "rv", "enc", "doorst", "vb", "pd", "ilt", "i", "转发", "轉寄", "転送", "fyi")
+
+
+def is_forward(subject: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether the subject's leading prefixes include a forward ("Fwd:", "WG:", "Re: FW:" ...)."""
+    stack = _prefix_regex(tuple(extra)).match(subject or "")
+    if not stack:
+        return False
+    words = re.findall(r"[^\W\d_]+", stack.group(0).lower())
+    return any(word in FORWARD_PREFIXES for word in words)
