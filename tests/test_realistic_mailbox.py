@@ -45,8 +45,6 @@ def check(score: Score, name: str) -> None:
     assert measure.ok, f"{name}: {measure.value}, bar {measure.bar}\n  {examples}\n{score.summary()}"
 
 
-@_xfail("loop prevention counts by processing time, so the backlog's own replies are refused as mail_loop; "
-        "a vendor's tag in the subject wins over In-Reply-To/References (F-REF-1, F-REF-2)")
 def test_replies_with_our_tag_or_a_references_chain_land_on_their_threads_ticket_F_REF_1(score):
     check(score, "replies on the right ticket")
 
@@ -63,7 +61,6 @@ def test_machine_mail_is_never_answered_F_PRE_2(score):
     check(score, "machine mail answered (mail sent back)")
 
 
-@_xfail("loop prevention counts messages by processing time: a backlog read in one poll trips 5-in-5 (F-PRE-5)")
 def test_no_human_mail_of_a_backlog_is_refused_as_a_loop_F_PRE_5(score):
     check(score, "human mail refused as a loop")
 
@@ -77,12 +74,10 @@ def test_a_second_copy_never_makes_a_second_ticket_or_note_F_PRE_6(score):
     check(score, "second copies that made a ticket or note again")
 
 
-@_xfail("only accepted mail is remembered as seen: a refused mail's copy is evaluated again (F-PRE-6)")
 def test_a_second_copy_of_refused_mail_is_a_logged_duplicate_F_PRE_6(score):
     check(score, "second copies of refused mail not logged as duplicates")
 
 
-@_xfail("a second copy of a mail refused with a notice collides on UNIQUE outbox.message_id and stops the poll")
 def test_the_mailbox_never_jams_and_every_mail_is_processed_F_FAIL_1(score):
     check(score, "mails an operator had to move away (jams) / left unprocessed")
 
@@ -91,7 +86,6 @@ def test_the_store_equals_the_dry_run_decision_for_every_sample_mail_F_TOK_1(sco
     check(score, "store = decision (phase-3 sample, dry-run first)")
 
 
-@_xfail("a vendor's 'Issue #N' or '[Ticket#N]' in a forwarded subject is taken for ours (F-REF-1)")
 def test_a_forward_carrying_a_vendors_tag_opens_its_own_ticket_F_REF_1(score):
     check(score, "forwards with a vendor's tag misfiled")
 

@@ -159,9 +159,10 @@ def _from(d: Draft) -> str:
 
 
 def _message_id(d: Draft, role: str, recipient: str) -> str:
-    # `now` is part of it: a mail processed again later (a replay, a copy after its first
-    # was released) gets a notice of its own, never one whose identity is taken (F-OUT-5).
-    digest = hashlib.sha256(f"{d.duplicate_key}\0{role}\0{recipient}\0{d.now.isoformat()}".encode()).hexdigest()[:32]
+    # The reason is part of it: a mail processed again (a replay) for another reason gets a
+    # notice of its own; for the same reason it is the same notice, which the outbox keeps
+    # once. Nothing here depends on time, so dry-run names the Message-ID the poll queues.
+    digest = hashlib.sha256(f"{d.duplicate_key}\0{role}\0{recipient}\0{d.reason}".encode()).hexdigest()[:32]
     return f"<mailgate.{digest}@{d.mailbox.address.rpartition('@')[2]}>"
 
 
