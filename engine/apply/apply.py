@@ -197,7 +197,7 @@ def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | Non
 
 def enqueue_decided(tx, decision: Decision, ticket: int | None = None) -> int:
     """Queue the decision's outgoing mail, each marked with its cause and the sender it is about."""
-    return enqueue(tx, decision.outgoing, decision.mailbox, ticket, cause=decision.reason, about=decision.sender)
+    return enqueue(tx, decision.outgoing, decision.mailbox, ticket, cause=decision.reason, about=decision.sender or "")
 
 
 def outgoing_headers(mail: OutgoingMail) -> tuple[tuple[str, str], ...]:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from jinja2 import TemplateError
 
 from engine.decision import Outcome, OutgoingMail
+from engine.evaluate import flood
 from engine.evaluate.authenticity import authenticity
 from engine.evaluate.draft import Draft
 from engine.parse.mime.addresses import undeliverable
@@ -32,10 +33,15 @@ def plan(d: Draft) -> None:
         roles.insert(0, "auto_reply")
     if d.outcome is Outcome.QUARANTINE:
         roles.append("error_notice")
+    ours = flood.our_own(d)
+    if ours and roles:  # a notice about a notice is how two systems mail each other forever
+        d.step(STAGE, "notices", False, f"never a notice about our own mail: {ours}")
+        roles = []
     for role in roles:
         recipient = _recipient(d, role)
-        if recipient:
-            _render(d, role, recipient)
+        extra = flood.held_back(d, role) if recipient else None
+        if extra is not None:
+            _render(d, role, recipient, **extra)
     for user in d.users_to_create:
         if user.send_credentials:
             _render(d, "login_credentials", user.email, user=user)

@@ -80,10 +80,16 @@ def bounce_of_ours(d: Draft) -> bool:
 def auto_generated(d: Draft) -> bool:
     """Auto-replies, bounces and meeting requests: ignored or processed per mailbox (F-PRE-2)."""
     flags = d.message.auto_generated
-    policy = d.policy.auto_generated
-    d.step(STAGE, "auto_generated", flags.value, "; ".join(flags.reasons), policy.where("action"))
-    if flags.value and policy.action == "ignore" and not routes.admits_machine_mail(d):
-        return d.finish(Outcome.IGNORE, "auto_generated", "; ".join(flags.reasons))
+    if not flags.value:
+        d.step(STAGE, "auto_generated", False, "", d.policy.auto_generated.where("action"))
+        return False
+    # Each kind has its own action: monitoring sent as bulk may make tickets while
+    # out-of-office replies stay ignored.
+    kind = flags.kind or "other"
+    action, origin = d.policy.auto_generated.for_kind(kind)
+    d.step(STAGE, "auto_generated", True, f"{kind}: {'; '.join(flags.reasons)} -> {action}", origin)
+    if action == "ignore" and not routes.admits_machine_mail(d):
+        return d.finish(Outcome.IGNORE, "auto_generated", f"{kind}: " + "; ".join(flags.reasons))
     return False
 
 

@@ -25,6 +25,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
         "auto_generated": {
             "value": message.auto_generated.value,
             "reasons": list(message.auto_generated.reasons),
+            "kind": message.auto_generated.kind,
         },
         "bounce": _bounce(message.bounce),
         "text": message.text,
