@@ -65,7 +65,6 @@ def test_no_human_mail_of_a_backlog_is_refused_as_a_loop_F_PRE_5(score):
     check(score, "human mail refused as a loop")
 
 
-@_xfail("one error notice per refused mail: no window per sender and cause yet (F-OUT-2)")
 def test_at_most_one_error_notice_per_sender_and_cause_per_window_F_OUT_2(score):
     check(score, "error notices per sender and cause per 60 min (max)")
 
