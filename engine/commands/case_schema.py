@@ -28,6 +28,8 @@ FIELD_TEXT = {
     "tokens": "Email tokens found in the body, applied or refused.", "flagged_recipients": "Failed recipients of a bounce.",
     "outgoing": "Mail that goes out ([] for none).", "detail": "The reason in words.",
     "subject_key": "A new ticket's subject as auto-bundling compares it.",
+    "arrived": "When the mail reached the mailbox (ISO 8601), as loop prevention judged it.",
+    "keep_raw": "The raw bytes are kept for `mailgate replay` (a refused mail a person wrote).",
     "trace": "Steps that must appear in this order (other steps may come between); each a partial step.",
 }
 TEXT_SUFFIXES = {"_contains": "contains each of these texts", "_excludes": "contains none of these texts"}
