@@ -67,7 +67,7 @@ def test_json_lines_hold_the_documented_message_shape(tmp_path, capsys):
     assert message["date"] == "2024-01-02T10:00:00+01:00"
     assert message["in_reply_to"] == "t1@helpdesk.example.org"
     assert message["references"] == ["t0@helpdesk.example.org", "t1@helpdesk.example.org"]
-    assert message["auto_generated"] == {"value": False, "reasons": []}
+    assert message["auto_generated"] == {"value": False, "reasons": [], "kind": None}
     assert message["bounce"] is None
     assert message["text"].strip() == "It is broken."
     assert message["html"] is None
