@@ -110,7 +110,7 @@ SAMPLE_CONTEXT = {
     "sender": {"name": "N" * 80, "address": "sender@example.com"},
     "mailbox": {"name": "support", "address": "support@example.com", "from_name": "Example Helpdesk"},
     "reason": "processing_failed", "detail": "D" * 300, "original_subject": "S" * 120, "reopened": False,
-    "login_url": "https://help.example.com/",
+    "login_url": "https://help.example.com/", "held_back": 3, "held_back_since": "2026-01-15T10:30:00+00:00",
     "user": {"email": "sender@example.com", "login": "sender", "name": "N" * 80, "role": "requester",
              "organisation": "Example Corp", "location": "", "send_credentials": True},
 }

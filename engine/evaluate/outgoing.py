@@ -122,7 +122,9 @@ def _context(d: Draft, **extra) -> dict:
         "sender": {"name": echo(_sender_name(d), ECHO_NAME), "address": d.sender or ""},
         "mailbox": {"name": d.mailbox.name, "address": d.mailbox.address, "from_name": _from_name(d)},
         "reason": d.reason, "detail": echo(d.detail, ECHO_DETAIL), "original_subject": echo(d.message.subject),
-        "reopened": d.ticket.get("status") == "open", "login_url": base_url, **extra,
+        "reopened": d.ticket.get("status") == "open", "login_url": base_url,
+        "held_back": 0, "held_back_since": "",  # notices flood control held back since the last one
+        **extra,
     }
 
 

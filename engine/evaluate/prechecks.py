@@ -85,7 +85,7 @@ def auto_generated(d: Draft) -> bool:
         return False
     # Each kind has its own action: monitoring sent as bulk may make tickets while
     # out-of-office replies stay ignored.
-    kind = flags.kind or "other"
+    kind = flags.kind or "auto_submitted"
     action, origin = d.policy.auto_generated.for_kind(kind)
     d.step(STAGE, "auto_generated", True, f"{kind}: {'; '.join(flags.reasons)} -> {action}", origin)
     if action == "ignore" and not routes.admits_machine_mail(d):

@@ -197,14 +197,6 @@ def in_hours(calendar: Calendar, moment: datetime) -> bool:
 
 def auto_generated_kind(message) -> str:
     """none, out_of_office, delivery_report, list or auto_submitted, from what parse found."""
+    # One classifier for routes and the mailbox's per-kind actions: parse's (engine.parse.autokind).
     auto = message.auto_generated
-    if not auto.value:
-        return "none"
-    reasons = " ".join(auto.reasons).lower()
-    if message.bounce is not None or "report" in reasons or "ndr" in reasons:
-        return "delivery_report"
-    if any(word in reasons for word in ("auto-replied", "autorespond", "autoreply", "out-of-office", "vacation")):
-        return "out_of_office"
-    if any(word in reasons for word in ("precedence: bulk", "precedence: list", "precedence: junk", "list-")):
-        return "list"
-    return "auto_submitted"
+    return (auto.kind or "auto_submitted") if auto.value else "none"
