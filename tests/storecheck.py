@@ -131,7 +131,7 @@ def expected(before: dict, decision: Decision, raw: bytes) -> dict:
         after["distribution"][ticket] = sorted({*after["distribution"][ticket], *decision.distribution_adds})
         after["custom_fields"][ticket] = {**after["custom_fields"][ticket], **dict(decision.ticket.custom_fields)}
         after["tags"][ticket] = sorted({*after["tags"][ticket], *decision.ticket.tags})
-    if decision.outcome is Outcome.QUARANTINE:
+    if decision.outcome is Outcome.QUARANTINE or decision.keep_raw:  # a refused human mail is kept for replay
         after["quarantine"] = sorted([*after["quarantine"], (decision.mailbox, KEY, len(raw))])
     after["outbox"] = sorted([*after["outbox"], *((m.role, m.to, m.message_id.strip("<>"), ticket, decision.mailbox,
                                                    m.body, outgoing_headers(m)) for m in decision.outgoing)])

@@ -127,6 +127,10 @@ SCENARIOS = {
     "mail_loop_ignored": Scenario("ignore", "mail_loop", _mail("Alert 6", sender=LOOPER),
                                   setup=[make_mail(f"Alert {i}", sender=LOOPER) for i in range(1, 6)],
                                   options={"loop_prevention": {"action": "ignore"}}),
+    # The shipped example routes: spam-trap ignores, blocked-partner rejects (F-ROUTE-1).
+    "route_ignore": Scenario("ignore", "route", _mail("Great offer", sender="Sam <sam@elsewhere.test>",
+                                                      to="trap@example.com")),
+    "route_reject": Scenario("reject", "route", _mail("Hello again", sender="Pat <pat@former-partner.example>")),
     "no_sender": Scenario("reject", "no_sender", _no_sender),
     "duplicate": _twice(seed()),
     "unreadable": Scenario("quarantine", "unreadable", lambda ctx: GARBAGE),
