@@ -52,9 +52,9 @@ def mail(sender="Alice Archer <alice@acme.test>", to="support@example.com", subj
     return bytes(message)
 
 
-def decide(directory: Path, raw: bytes, now: datetime = NOW):
+def decide(directory: Path, raw: bytes, now: datetime = NOW, arrived: datetime | None = None):
     ruleset = load_ruleset(directory)
-    return evaluate(parse(raw), ruleset, load_fixture(FIXTURE, ruleset, now), now, "demo")
+    return evaluate(parse(raw), ruleset, load_fixture(FIXTURE, ruleset, now), now, "demo", arrived)
 
 
 def route(name: str, when: str, then: str = "{tags: [hit]}", more: str = "") -> str:
@@ -122,11 +122,26 @@ def test_reply_condition_and_fields_on_an_existing_ticket_F_ROUTE_1(tmp_path):
 def test_business_hours_use_the_calendar_zone_days_and_holidays_F_ROUTE_1(tmp_path):
     extra = "  - {name: shop, time_zone: America/New_York, weekdays: [mon, tue], hours: '09:00-12:00', holidays: ['2026-01-13']}\n"
     directory = config(tmp_path, route("open", "{business_hours: {calendar: shop}}"), extra)
-    at = lambda iso: decide(directory, mail(), datetime.fromisoformat(iso))  # noqa: E731
+    at = lambda iso: decide(directory, mail(), NOW, datetime.fromisoformat(iso))  # noqa: E731
     assert "hit" in tags(at("2026-01-12T15:00:00+00:00"))  # Monday 10:00 in New York
     assert "hit" not in tags(at("2026-01-12T19:00:00+00:00"))  # Monday 14:00: after hours
     assert "hit" not in tags(at("2026-01-13T15:00:00+00:00"))  # Tuesday, a holiday
     assert "hit" not in tags(at("2026-01-14T15:00:00+00:00"))  # Wednesday: no working day
+
+
+def test_business_hours_judge_when_the_mail_arrived_not_when_it_is_read_F_ROUTE_1_F_PRE_5(tmp_path):
+    """A backlog read at 10:00 on Monday holds mail that came in on Sunday night: after hours."""
+    routes = route("after-hours", "{business_hours: {calendar: office, within: false}}")
+    directory = config(tmp_path, routes)
+    monday_10 = datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)  # 10:00 in Berlin
+    sunday_night = datetime(2026, 1, 11, 22, 30, tzinfo=timezone.utc)
+    read_late = decide(directory, mail(), monday_10, arrived=sunday_night)
+    assert "hit" in tags(read_late)
+    assert any(s.rule == "after-hours" and "arrived outside office hours" in s.detail for s in read_late.trace)
+    assert "hit" not in tags(decide(directory, mail(), monday_10, arrived=monday_10))
+    # No time from the source: the topmost Received: header (our MTA wrote it) is the arrival.
+    received = mail(headers={"Received": "from mx.acme.test by mx.example.com; Sun, 11 Jan 2026 23:30:00 +0100"})
+    assert "hit" in tags(decide(directory, received, monday_10))
 
 
 def test_first_match_stops_unless_continue_and_later_routes_override_F_ROUTE_1(tmp_path):

@@ -183,7 +183,9 @@ class MailFacts:
         return bool(found and login and login in found.members)
 
     def in_business_hours(self, calendar: str) -> bool:
-        return in_hours(self.d.ruleset.calendars[calendar], self.d.now)
+        # When the mail ARRIVED, not when it is read: a backlog read at 09:00 after a night's
+        # downtime holds mail that came in after hours (F-ROUTE-1, F-PRE-5's arrival time).
+        return in_hours(self.d.ruleset.calendars[calendar], self.d.arrived or self.d.now)
 
 
 def in_hours(calendar: Calendar, moment: datetime) -> bool:
