@@ -102,6 +102,23 @@ def test_each_condition_F_ROUTE_1(tmp_path, when, raw, hits):
         assert step.hit is hits and step.origin == "rules/65-routes.yaml:5" and step.detail
 
 
+@pytest.mark.parametrize("headers", [
+    {"Auto-Submitted": "auto-replied", "Precedence": "bulk"},  # an out-of-office sent as bulk
+    {"Precedence": "bulk", "Auto-Submitted": "auto-generated"},  # monitoring sent as bulk
+    {"X-Failed-Recipients": "a@acme.test", "Auto-Submitted": "auto-replied"},  # a bounce that says auto-replied
+    {"X-Loop": "robot"},
+])
+def test_routes_and_the_mailbox_kind_actions_read_one_classifier_F_ROUTE_1_F_PRE_2(tmp_path, headers):
+    """A mail with the marks of several kinds is the same kind for `auto_generated:` routes as
+    for the mailbox's per-kind action: both read parse's one classifier."""
+    kinds = ("delivery_report", "out_of_office", "list", "auto_submitted")
+    directory = config(tmp_path, "".join(route(kind, f"{{auto_generated: {kind}}}",
+                                               f"{{process_auto_generated: true, tags: [{kind}]}}") for kind in kinds))
+    decision = decide(directory, mail(headers=headers))
+    precheck = next(s for s in decision.trace if s.stage == "prechecks" and s.rule == "auto_generated")
+    assert tags(decision) == (precheck.detail.split(":")[0],)
+
+
 def test_body_is_tested_after_excluded_text_is_cut_F_ROUTE_1_F_BODY_1(tmp_path):
     directory = config(tmp_path, route("confidential", "{body: {contains: confidential}}"))
     disclaimer = ("This e-mail and any attachments are confidential and intended solely for the addressee. If you "
