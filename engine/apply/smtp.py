@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+from pathlib import Path
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -10,7 +11,9 @@ from email.policy import SMTP as SMTP_POLICY
 
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
-from engine.errors import DeliveryError
+from engine.errors import DeliveryError, SourceError
+from engine.sources import tls as tls_setup
+from engine.sources.settings import tls_versions
 
 DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
 
@@ -27,6 +30,9 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)  # never in a repr or a log
     timeout: float = 30.0
     max_attempts: int = 8  # delivery attempts before an outbox mail is marked failed
+    tls_min_version: str = tls_setup.DEFAULT_MIN_VERSION  # F-MB-15
+    tls_max_version: str | None = None
+    ca_file: str | None = None
 
     @classmethod
     def from_ruleset(cls, ruleset: Ruleset) -> "SmtpSettings":
@@ -34,7 +40,14 @@ class SmtpSettings:
         smtp = ruleset.settings.smtp
         password = resolve_secret(smtp.password, ruleset.config_dir) if smtp.password else None
         return cls(smtp.host, smtp.port or DEFAULT_PORTS[smtp.tls], smtp.tls, smtp.verify_certificate,
-                   smtp.username, password, max_attempts=smtp.max_attempts)
+                   smtp.username, password, max_attempts=smtp.max_attempts,
+                   ca_file=_path(smtp.ca_file, ruleset.config_dir),
+                   **tls_versions({"tls_min_version": smtp.tls_min_version, "tls_max_version": smtp.tls_max_version}))
+
+
+def _path(name: str | None, config_dir: str) -> str | None:
+    """A file named in the config, relative to the config directory."""
+    return str(Path(config_dir) / name) if name else None
 
 
 def build_mime(sender: str, to: str, subject: str, body: str, message_id: str,
@@ -69,18 +82,24 @@ class SmtpConnection:
                 if s.tls == "none":
                     raise DeliveryError("refusing to send an SMTP password without TLS: set smtp.tls")
                 self.client.login(s.username, s.password or "")
-        except (OSError, smtplib.SMTPException) as err:
+        except ssl.SSLError as err:
+            self.close()
+            pinned = tls_setup.pinned(s.tls_min_version, s.tls_max_version)
+            raise DeliveryError(str(tls_setup.tls_error(f"SMTP {s.host}:{s.port}", err, pinned))) from None
+        except (OSError, smtplib.SMTPException, SourceError) as err:
             self.close()
             raise DeliveryError(f"SMTP {s.host}:{s.port}: {_words(err)}",
                                 permanent=isinstance(err, smtplib.SMTPAuthenticationError)) from None
         return self
 
     def _context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if not self.settings.verify_certificate:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        s = self.settings
+        return tls_setup.context(s.verify_certificate, s.ca_file, s.tls_min_version, s.tls_max_version)
+
+    @property
+    def tls_version(self) -> str | None:
+        """The TLS version this session speaks ('TLSv1.3'), None in plain text."""
+        return tls_setup.negotiated(self.client.sock) if self.client is not None else None
 
     def send(self, mail: EmailMessage, to: str) -> None:
         """Hand one mail to the server; DeliveryError says whether to retry."""

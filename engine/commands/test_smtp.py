@@ -33,8 +33,10 @@ def run(args) -> int:
     try:
         with SmtpConnection(settings) as connection:
             connection.send(mail, args.to)
+            version = connection.tls_version
     except DeliveryError as err:
         print(f"FAILED — {err}")
         return 1
-    print(f"OK — sent to {args.to} through {settings.host}:{settings.port} ({settings.tls})")
+    print(f"OK — sent to {args.to} through {settings.host}:{settings.port} ({settings.tls}"
+          f"{', ' + version if version else ''})")
     return 0

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from engine.config.protocol_knobs import unread_knob_problems
 
-AT_VALUE = {("ews", "autodiscover")}  # the value itself is what is wrong, not the key
+AT_VALUE = {("ews", "autodiscover"), ("server", "tls_max_version")}  # the value itself is what is wrong, not the key
+
 
 def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
     """What `validate` should report about a mailbox's OAuth/EWS/Graph settings: (key path, problem, hint).
@@ -33,7 +34,17 @@ def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
                       "set ews.endpoint_url (or ews.server), or turn autodiscover on"))
     if oauth:
         found += _oauth_problems(oauth)
+    found += tls_version_problems(mailbox.get("server") or {}, ("server",))
     return found + unread_knob_problems(mailbox)
+
+
+def tls_version_problems(server: Mapping, base: tuple) -> list[tuple[tuple, str, str]]:
+    """tls_min_version above tls_max_version leaves no version to speak (F-MB-15)."""
+    low, high = server.get("tls_min_version"), server.get("tls_max_version")
+    if low is None or high is None or float(low) <= float(high):
+        return []
+    return [(base + ("tls_max_version",), f"tls_max_version {high} is older than tls_min_version {low}",
+             "raise tls_max_version or lower tls_min_version (1.2 is the oldest allowed)")]
 
 
 def _oauth_problems(oauth: Mapping) -> list[tuple[tuple, str, str]]:

@@ -27,6 +27,9 @@ class Smtp(Section):
     port: int | None
     tls: str
     verify_certificate: bool
+    ca_file: str | None
+    tls_min_version: str | float
+    tls_max_version: str | float | None
     username: str | None
     password: Secret | None
     max_attempts: int
@@ -83,6 +86,8 @@ class Server(Section):
     verify_certificate: bool
     ca_file: str | None
     timeout_seconds: int
+    tls_min_version: str | float
+    tls_max_version: str | float | None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from engine.config.load import LoadedFile
 from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
+from engine.config.outgoing import outgoing_problems
 from engine.config.patterns import compile_safe
 from engine.errors import PatternError
 from engine.config.protocols import AT_VALUE
@@ -45,7 +46,7 @@ def value_problems(loaded: LoadedFile) -> list[Problem]:
     """Checks of single values in one file: regexes, policies, tokens, templates."""
     problems = _regex_problems(loaded) + _policy_problems(loaded) + _not_built_problems(loaded)
     if loaded.kind == "rules":
-        problems += _token_problems(loaded) + template_problems(loaded)
+        problems += _token_problems(loaded) + template_problems(loaded) + outgoing_problems(loaded)
     return problems
 
 

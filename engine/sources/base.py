@@ -31,6 +31,8 @@ class ServerSettings:
     auth: Union[str, tuple[str, ...]] = "auto"
     forbid_plaintext_login: bool = True
     timeout: float = 60.0
+    tls_min_version: str = "1.2"  # F-MB-15: the oldest TLS version accepted
+    tls_max_version: Optional[str] = None  # and the newest (None: whatever the library knows)
 
     @property
     def effective_port(self) -> int:

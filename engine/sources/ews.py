@@ -15,11 +15,11 @@ from exchangelib.autodiscover import AutodiscoverProtocol
 from exchangelib.autodiscover.cache import autodiscover_cache
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.sources.oauth import TokenProvider
+from engine.sources.oauth import PinnedSession, TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report
-from engine.sources.settings import password, token_provider
-from engine.sources.tls import CERT_HINT
+from engine.sources import tls
+from engine.sources.settings import password, tls_versions, token_provider
 
 ews_http.install()
 T = TypeVar("T")
@@ -53,6 +53,8 @@ class EwsSettings:
     ca_file: Optional[str] = None
     verify_certificate: bool = True
     timeout: float = 60.0
+    tls_min_version: str = tls.DEFAULT_MIN_VERSION  # F-MB-15
+    tls_max_version: Optional[str] = None
 
     @property
     def mailbox(self) -> str:
@@ -62,6 +64,15 @@ class EwsSettings:
     @property
     def verify(self) -> Any:
         return (self.ca_file or True) if self.verify_certificate else False
+
+    @property
+    def tls_pins(self) -> dict:
+        """urllib3 pool arguments pinning the TLS versions (F-MB-15)."""
+        return tls.pool_versions(self.tls_min_version, self.tls_max_version)
+
+    @property
+    def versions_pinned(self) -> bool:
+        return tls.pinned(self.tls_min_version, self.tls_max_version)
 
     @property
     def login(self) -> str:
@@ -117,13 +128,13 @@ def chosen_auth(settings: EwsSettings, offered: Sequence[str], have_token: bool)
                     f"allowed are {order}")
 
 
-def offered_methods(url: str, verify: Any, timeout: float) -> list[str]:
+def offered_methods(url: str, s: EwsSettings) -> list[str]:
     """The HTTP auth schemes an EWS endpoint names in WWW-Authenticate on an unauthenticated POST."""
     try:
-        resp = requests.Session().post(url, data=b"", timeout=timeout, verify=verify,
-                                       headers={"Content-Type": "text/xml; charset=utf-8"})
+        resp = PinnedSession(s.verify, s.tls_pins).post(url, data=b"", timeout=s.timeout,
+                                                        headers={"Content-Type": "text/xml; charset=utf-8"})
     except requests.exceptions.SSLError as exc:
-        raise SourceError(f"{url}: TLS certificate rejected", str(exc), CERT_HINT) from exc
+        raise tls.https_error(url, exc, s.versions_pinned) from exc
     except requests.RequestException as exc:
         raise SourceError(f"{url}: cannot connect", str(exc)) from exc
     header = resp.headers.get("WWW-Authenticate", "")
@@ -162,7 +173,7 @@ class EwsSource:
         self.auth_type = ""
         self._arrived: dict[str, Any] = {}
         self._account: Optional[Account] = None
-        self._policy = ews_http.HostPolicy(settings.verify, settings.allow_ntlm)
+        self._policy = ews_http.HostPolicy(settings.verify, settings.allow_ntlm, tuple(settings.tls_pins.items()))
 
     @property
     def server(self) -> str:
@@ -188,16 +199,14 @@ class EwsSource:
                             unauthorized=isinstance(exc, ews_errors.UnauthorizedError)) from exc
         except requests.exceptions.SSLError as exc:
             self._account = None
-            raise SourceError(f"{self.server}: TLS certificate rejected", _words(exc),
-                              CERT_HINT) from exc
+            raise tls.https_error(self.server, exc, self.settings.versions_pinned) from exc
         except ews_errors.AutoDiscoverFailed as exc:
             raise SourceError(f"autodiscover failed for {self.settings.mailbox}", _words(exc),
                               "set ews.endpoint_url (or autodiscover_url) if autodiscover is not published") from exc
         except (ews_errors.EWSError, requests.RequestException, OSError) as exc:
             self._account = None
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise SourceError(f"{self.server}: TLS certificate rejected", _words(exc),
-                                  CERT_HINT) from exc
+            if "SSL" in str(exc):
+                raise tls.https_error(self.server, exc, self.settings.versions_pinned) from exc
             raise SourceError(f"{self.server}: {doing} failed", _words(exc),
                               "the next poll retries") from exc
         finally:
@@ -241,7 +250,7 @@ class EwsSource:
             return self._autodiscover(credentials, access)
         url = self.server
         ews_http.register(url, self._policy)
-        offered = [] if self.access_tokens else offered_methods(url, s.verify, s.timeout)
+        offered = [] if self.access_tokens else offered_methods(url, s)
         self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
         config = Configuration(service_endpoint=url, credentials=credentials, auth_type=self.auth_type,
                                version=self._version(), retry_policy=FailFast())
@@ -252,7 +261,7 @@ class EwsSource:
         if s.autodiscover_url:
             # A known autodiscover service: skip the DNS and URL probing and ask it directly.
             ews_http.register(s.autodiscover_url, self._policy)
-            offered = [] if self.access_tokens else offered_methods(s.autodiscover_url, s.verify, s.timeout)
+            offered = [] if self.access_tokens else offered_methods(s.autodiscover_url, s)
             self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
             domain = s.mailbox.rsplit("@", 1)[-1].lower()
             with autodiscover_cache:
@@ -264,7 +273,7 @@ class EwsSource:
         account = Account(s.mailbox, config=config, autodiscover=True, access_type=access)
         ews_http.register(account.protocol.service_endpoint, self._policy)
         if not self.auth_type:
-            offered = [] if self.access_tokens else offered_methods(account.protocol.service_endpoint, s.verify, s.timeout)
+            offered = [] if self.access_tokens else offered_methods(account.protocol.service_endpoint, s)
             self.auth_type = chosen_auth(s, offered, self.access_tokens is not None)
         account.protocol.config.auth_type = self.auth_type
         return account
@@ -420,5 +429,5 @@ def build(mailbox, config_dir: str) -> EwsSource:
         autodiscover_url=ews.get("autodiscover_url"), folder=options.get("folder", "INBOX"),
         unread_only=options.get("fetch", "unread") == "unread", ca_file=server.get("ca_file"),
         verify_certificate=server.get("verify_certificate", True),
-        timeout=float(server.get("timeout_seconds", 60)))
+        timeout=float(server.get("timeout_seconds", 60)), **tls_versions(server))
     return EwsSource(settings, token_provider(mailbox, config_dir))

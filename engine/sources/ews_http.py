@@ -19,6 +19,7 @@ class HostPolicy:
 
     verify: Any = True
     allow_ntlm: bool = False
+    tls_pins: tuple = ()  # urllib3 pool arguments pinning the TLS versions (F-MB-15)
 
 
 _by_host: dict[str, HostPolicy] = {}
@@ -55,6 +56,11 @@ class PolicyAdapter(HTTPAdapter):
                 raise NtlmRefused(f"{urlsplit(request.url or '').netloc}: refusing to log in with NTLM "
                                   "(allow_ntlm is false); use basic over TLS or OAuth")
         return super().send(request, **kwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        policy = policy_for(request.url or "")
+        return host_params, {**pool_kwargs, **dict(policy.tls_pins)} if policy else pool_kwargs
 
 
 def install() -> None:

@@ -13,8 +13,8 @@ import requests
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, batched, failed_report
-from engine.sources.settings import token_provider
-from engine.sources.tls import CERT_HINT
+from engine.sources import tls
+from engine.sources.settings import tls_versions, token_provider
 
 # Graph's well-known folder names (https://learn.microsoft.com/graph/api/resources/mailfolder).
 WELL_KNOWN = {"inbox", "archive", "deleteditems", "drafts", "junkemail", "outbox", "sentitems",
@@ -45,6 +45,8 @@ class GraphSettings:
     verify_certificate: bool = True
     timeout: float = 60.0
     max_retry_wait: float = 120.0
+    tls_min_version: str = tls.DEFAULT_MIN_VERSION  # F-MB-15
+    tls_max_version: Optional[str] = None
 
 
 def graph_error(resp: requests.Response) -> tuple[str, str]:
@@ -87,7 +89,8 @@ class GraphSource:
         self.access_tokens = access_tokens
         self.sleep = sleep
         self._arrived: dict[str, Optional[str]] = {}
-        self._http = PinnedSession((settings.ca_file or True) if settings.verify_certificate else False)
+        self._http = PinnedSession((settings.ca_file or True) if settings.verify_certificate else False,
+                                   tls.pool_versions(settings.tls_min_version, settings.tls_max_version))
         self._folder_ids: dict[str, str] = {}
 
     @property
@@ -119,8 +122,8 @@ class GraphSource:
         try:
             return self._http.request(method, url, headers=headers, timeout=self.settings.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
-            raise SourceError(f"{self.settings.base_url}: TLS certificate rejected",
-                              str(exc), CERT_HINT) from exc
+            s = self.settings
+            raise tls.https_error(s.base_url, exc, tls.pinned(s.tls_min_version, s.tls_max_version)) from exc
         except requests.RequestException as exc:
             raise SourceError(f"{self.settings.base_url}: request failed", str(exc),
                               "a network problem; the next poll retries") from exc
@@ -316,5 +319,5 @@ def build(mailbox, config_dir: str) -> GraphSource:
         max_retries=int(graph.get("max_retries", 5)),
         base_url=graph.get("base_url") or graph_base_url(oauth.get("cloud", "global")),
         ca_file=server.get("ca_file"), verify_certificate=server.get("verify_certificate", True),
-        timeout=float(server.get("timeout_seconds", 60)))
+        timeout=float(server.get("timeout_seconds", 60)), **tls_versions(server))
     return GraphSource(settings, access_tokens)

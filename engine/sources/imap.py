@@ -98,6 +98,9 @@ class ImapSource(ServerSession[IMAPClient]):
     def _forget(self) -> None:
         self.uidvalidity = None
 
+    def _socket(self, client: IMAPClient) -> object:
+        return getattr(client._imap, "sock", None)  # imapclient keeps imaplib's connection there
+
     def _login(self, client: IMAPClient) -> None:
         s = self.settings
         caps = {c.decode().upper() for c in client.capabilities()}
@@ -262,7 +265,7 @@ class ImapSource(ServerSession[IMAPClient]):
                 unread = len(client.search(["UNSEEN"]))
                 caps = tuple(sorted(c.decode() for c in client.capabilities()))
             return ConnectionReport(True, self.protocol, s.server, s.folder, s.tls, self.mechanism,
-                                    self._exists, unread, caps, extra={"uidvalidity": self.uidvalidity})
+                                    self._exists, unread, caps, extra=self._report_extra(uidvalidity=self.uidvalidity))
         except MailgateError as exc:
             return failed_report(self.protocol, s.server, exc, s.folder)
         finally:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from engine.errors import AuthError, SourceError
 
@@ -41,16 +42,31 @@ AADSTS_HINTS = {
 }
 
 
+class VersionPinAdapter(HTTPAdapter):
+    """HTTPS with the TLS versions an admin pinned (F-MB-15): urllib3 pools keyed by them."""
+
+    def __init__(self, pins: Mapping[str, Any]) -> None:
+        self.pins = dict(pins)
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        return host_params, {**pool_kwargs, **self.pins}
+
+
 class PinnedSession(requests.Session):
     """A requests session whose `verify` wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
 
     requests lets those variables replace a session's CA file, so an admin's ca_file would be
-    ignored on hosts that set them; passing verify per request keeps it.
+    ignored on hosts that set them; passing verify per request keeps it. `tls_pins`
+    (tls.pool_versions) pins the TLS versions of every HTTPS request.
     """
 
-    def __init__(self, verify: Any = True) -> None:
+    def __init__(self, verify: Any = True, tls_pins: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__()
         self.verify = verify
+        if tls_pins:
+            self.mount("https://", VersionPinAdapter(tls_pins))
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("verify", self.verify)

@@ -199,7 +199,7 @@ class Pop3Source(ServerSession[poplib.POP3]):
             with self._errors("STAT"):
                 count, size = self._session().stat()
             return ConnectionReport(True, self.protocol, s.server, "INBOX", s.tls, self.mechanism,
-                                    count, None, extra={"octets": size})
+                                    count, None, extra=self._report_extra(octets=size))
         except MailgateError as exc:
             return failed_report(self.protocol, s.server, exc, "INBOX")
         finally:

@@ -39,6 +39,7 @@ class ServerSession(Generic[Conn]):
         self.settings = settings
         self.token_provider = token_provider
         self.mechanism = ""
+        self.tls_version: Optional[str] = None  # as negotiated by the last connection
         self._conn: Optional[Conn] = None
 
     # -- hooks -------------------------------------------------------------------
@@ -62,6 +63,10 @@ class ServerSession(Generic[Conn]):
     def _forget(self) -> None:
         """Reset what belongs to one session only (message numbers, UIDVALIDITY)."""
 
+    def _socket(self, conn: Conn) -> object:
+        """The connection's socket (an SSLSocket once TLS is on), to tell the TLS version."""
+        return getattr(conn, "sock", None)
+
     # -- the cycle ---------------------------------------------------------------
 
     @contextmanager
@@ -73,7 +78,7 @@ class ServerSession(Generic[Conn]):
             raise
         except ssl.SSLError as exc:
             self._drop()
-            raise tls.tls_error(self.settings.server, exc) from exc
+            raise tls.tls_error(self.settings.server, exc, self._pinned) from exc
         except (*self.PROTOCOL_ERRORS, OSError, EOFError) as exc:
             self._drop()
             raise SourceError(f"{self.settings.server}: {doing} failed", server_words(exc), RETRY_HINT) from exc
@@ -99,11 +104,12 @@ class ServerSession(Generic[Conn]):
 
     def _connect(self) -> Conn:
         s = self.settings
-        ctx = None if s.tls == "none" else tls.context(s.verify_certificate, s.ca_file)
+        ctx = None if s.tls == "none" else tls.context(s.verify_certificate, s.ca_file,
+                                                       s.tls_min_version, s.tls_max_version)
         try:
             conn = self._open(ctx)
         except ssl.SSLError as exc:
-            raise tls.tls_error(s.server, exc) from exc
+            raise tls.tls_error(s.server, exc, self._pinned) from exc
         except (*self.PROTOCOL_ERRORS, OSError) as exc:
             raise SourceError(f"{s.server}: cannot connect", server_words(exc), "check host, port and firewall") from exc
         if s.tls == "starttls":
@@ -112,10 +118,19 @@ class ServerSession(Generic[Conn]):
             except BaseException:
                 self._abandon(conn)
                 raise
+        self.tls_version = tls.negotiated(self._socket(conn))
         return conn
+
+    def _report_extra(self, **facts: object) -> dict:
+        """What test-connection adds for any server session: the TLS version spoken (F-MB-15)."""
+        return {**facts, "tls_version": self.tls_version} if self.tls_version else dict(facts)
+
+    @property
+    def _pinned(self) -> bool:
+        return tls.pinned(self.settings.tls_min_version, self.settings.tls_max_version)
 
     def _upgrade_failed(self, exc: BaseException, command: str) -> SourceError:
         """The error for a failed STARTTLS/STLS exchange."""
         if isinstance(exc, ssl.SSLError):
-            return tls.tls_error(self.settings.server, exc)
+            return tls.tls_error(self.settings.server, exc, self._pinned)
         return SourceError(f"{self.settings.server}: {command} failed", server_words(exc))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Optional
 
 from engine.config.ruleset import MailboxConfig
 from engine.config.secrets import resolve_secret
+from engine.sources import tls
 from engine.sources.base import AfterAction, TokenProvider
 
 
@@ -42,7 +44,14 @@ def server_options(mailbox: MailboxConfig, config_dir: str) -> dict:
                 password=password(mailbox, config_dir), port=server.get("port"), tls=server["tls"],
                 verify_certificate=server["verify_certificate"], ca_file=server.get("ca_file"),
                 auth=method if isinstance(method, str) else tuple(method),
-                forbid_plaintext_login=auth["forbid_plaintext_login"], timeout=float(server["timeout_seconds"]))
+                forbid_plaintext_login=auth["forbid_plaintext_login"], timeout=float(server["timeout_seconds"]),
+                **tls_versions(server))
+
+
+def tls_versions(server: Mapping) -> dict:
+    """`tls_min_version` / `tls_max_version` of a server section, as '1.2'/'1.3' (F-MB-15)."""
+    return dict(tls_min_version=tls.version_name(server.get("tls_min_version")) or tls.DEFAULT_MIN_VERSION,
+                tls_max_version=tls.version_name(server.get("tls_max_version")))
 
 
 def login_token_provider(mailbox: MailboxConfig, config_dir: str) -> Optional[TokenProvider]:

@@ -73,7 +73,7 @@ class MsFake:
     Handlers are tried newest first; the first one returning a Reply answers. No handler: 404.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_version: Optional[ssl.TLSVersion] = None) -> None:
         self.root = root
         self.ca_file = str(_make_certificates(root))
         self.requests: list[Request] = []
@@ -82,6 +82,8 @@ class MsFake:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(root / "server.pem"), str(root / "server.key"))
+        if max_version is not None:  # an old server, for the TLS version pins (F-MB-15)
+            ctx.maximum_version = max_version
         # Handshake in the request thread, so a client that refuses our certificate cannot stall accept().
         self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.port = self._httpd.server_address[1]
