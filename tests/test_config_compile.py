@@ -43,7 +43,7 @@ def test_defaults_from_the_seeds_are_filled_in():
     assert demo.options["monitor"]["auth_failures_before_ticket"] == 3
     assert demo.options["size_limits"]["max_message_mb"] == 25
     assert demo.options["replies"]["require_visibility"] is True
-    assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:24"
+    assert demo.policy.subject_max_length == 400 and demo.policy.where("subject_max_length") == "rules/00-settings.yaml:25"
 
 
 def test_sections_merge_in_sorted_file_order_with_origins_F_CFG_1(tmp_path):
@@ -64,7 +64,7 @@ def test_broken_config_raises_config_error_with_every_problem():
 
 def test_templates_compile_in_the_sandbox_F_OUT_4():
     template = load_ruleset(REPO).templates["auto_reply"]
-    text = template.compiled_body.render(ticket={"number": 7, "subject": "Printer", "url": ""},
+    text = template.compiled_body.render(ticket={"number": 7, "subject": "Printer", "url": "", "portal_url": ""},
                                          sender={"name": "Ann", "address": "ann@example.com"},
                                          mailbox={"from_name": "Desk"})
     assert "ticket 7" in text

@@ -81,7 +81,7 @@ def _schema_object(kind: str, path: tuple) -> dict:
 
 
 # Policy fields that are not mailbox-schema properties: they come from the rules files alone.
-FROM_RULES_ONLY = {"accept_from", "ticket_base_url"}
+FROM_RULES_ONLY = {"accept_from", "ticket_base_url", "portal_base_url"}
 
 
 def _pairs(cls: type, kind: str, path: tuple):

@@ -58,6 +58,7 @@ def mailbox_policy(options: Mapping, written: Written, rules: RulesKnobs) -> Mai
         "subject_max_length": _first(own("subject_max_length"), _knob(rules.limits, "subject_max_length")),
         "accept_from": _knob(rules.filters, "accept_from"),
         "ticket_base_url": _first(_knob(settings, "ticket_base_url"), ("", DEFAULT)),
+        "portal_base_url": _first(_knob(settings, "portal_base_url"), ("", DEFAULT)),
     }
     data.update((name, value) for name, (value, _) in layered.items())
     ids, ids_origin = _trusted_authserv_ids(data, written, settings)

@@ -49,6 +49,7 @@ class Settings(Section):
     from_name: str | None
     error_user: str | None
     ticket_base_url: str | None
+    portal_base_url: str | None
     authentication: Authentication | None
     store: Store
     smtp: Smtp
@@ -304,7 +305,8 @@ class MailboxPolicy(Section):
     """Every knob of one mailbox, resolved once: mailbox > rules settings > schema default.
 
     `return_address`, `from_name`, `error_user`, `subject_max_length` and
-    `authentication.trusted_authserv_ids` fall back to the rules files; `accept_from` and `ticket_base_url` come from them alone."""
+    `authentication.trusted_authserv_ids` fall back to the rules files; `accept_from`, `ticket_base_url`
+    and `portal_base_url` come from them alone."""
 
     name: str
     address: str
@@ -340,3 +342,4 @@ class MailboxPolicy(Section):
     monitor: Monitor
     accept_from: str
     ticket_base_url: str
+    portal_base_url: str

@@ -112,13 +112,15 @@ def _render(d: Draft, role: str, recipient: str, **extra) -> None:
 
 def _context(d: Draft, **extra) -> dict:
     number = d.ticket.get("number")
-    base_url = d.policy.ticket_base_url
+    base_url, portal = d.policy.ticket_base_url, d.policy.portal_base_url
     subject = d.ticket.get("subject") or (d.existing.subject if d.existing else d.message.subject)
     # What came in the mail is echoed bounded and cleaned: a forged sender gets no megabyte
     # of their own text, nor terminal or bidi controls, sent back to a victim (backscatter).
     return {
         "ticket": {"number": number, "subject": echo(subject), "status": d.ticket.get("status") or (
-            d.existing.status if d.existing else "open"), "url": f"{base_url}{number}" if base_url and number else ""},
+            d.existing.status if d.existing else "open"), "url": f"{base_url}{number}" if base_url and number else "",
+            # F-OUT-10: the requesters' self-service link, beside the technicians' one
+            "portal_url": f"{portal}{number}" if portal and number else ""},
         "sender": {"name": echo(_sender_name(d), ECHO_NAME), "address": d.sender or ""},
         "mailbox": {"name": d.mailbox.name, "address": d.mailbox.address, "from_name": _from_name(d)},
         "reason": d.reason, "detail": echo(d.detail, ECHO_DETAIL), "original_subject": echo(d.message.subject),
