@@ -127,6 +127,11 @@ class Maildir(Section):
 
 
 @dataclass(frozen=True)
+class Imap(Section):
+    max_messages_per_session: int | None
+
+
+@dataclass(frozen=True)
 class Pop3(Section):
     leave_on_server: bool
     max_messages_per_session: int
@@ -318,6 +323,7 @@ class MailboxPolicy(Section):
     folder: str
     fetch: str
     maildir: Maildir | None
+    imap: Imap
     pop3: Pop3
     ews: Ews
     graph: Graph

@@ -33,6 +33,7 @@ class ServerSettings:
     timeout: float = 60.0
     tls_min_version: str = "1.2"  # F-MB-15: the oldest TLS version accepted
     tls_max_version: Optional[str] = None  # and the newest (None: whatever the library knows)
+    max_messages_per_session: Optional[int] = None  # F-MB-16: then log out and in again (None: never)
 
     @property
     def effective_port(self) -> int:

@@ -142,7 +142,13 @@ class ImapSource(ServerSession[IMAPClient]):
             return [f"{self.uidvalidity}:{uid}" for uid in sorted(client.search(criteria))]
 
     def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
-        """BODY.PEEK[] (never sets \\Seen) with INTERNALDATE; over `max_size` only the header."""
+        """BODY.PEEK[] (never sets \\Seen) with INTERNALDATE; over `max_size` only the header.
+
+        After `max_messages_per_session` messages the session is renewed (F-MB-16).
+        """
+        return [item for run in self._per_session(keys) for item in self._fetch_run(run, max_size)]
+
+    def _fetch_run(self, keys: Sequence[str], max_size: Optional[int]) -> list[Fetched]:
         with self._errors("fetch"):
             client = self._session()
             uids = self._uids_of(keys)
@@ -292,5 +298,6 @@ def build(mailbox, config_dir: str) -> ImapSource:
     """The source of a `protocol: imap` mailbox."""
     options = mailbox.options
     settings = ImapSettings(**server_options(mailbox, config_dir), folder=options["folder"],
-                            unread_only=options["fetch"] == "unread")
+                            unread_only=options["fetch"] == "unread",
+                            max_messages_per_session=(options.get("imap") or {}).get("max_messages_per_session"))
     return ImapSource(settings, login_token_provider(mailbox, config_dir))

@@ -124,7 +124,14 @@ class Pop3Source(ServerSession[poplib.POP3]):
             return list(self._listing())
 
     def fetch(self, keys: Sequence[str], max_size: Optional[int] = None) -> list[Fetched]:
-        """RETR each of `keys`; a message over `max_size` comes as its header only (TOP n 0)."""
+        """RETR each of `keys`; a message over `max_size` comes as its header only (TOP n 0).
+
+        After `max_messages_per_session` messages the session ends with QUIT, so the mail
+        deleted so far goes, and a new one starts (F-MB-16, seed 003).
+        """
+        return [item for run in self._per_session(keys) for item in self._fetch_run(run, max_size)]
+
+    def _fetch_run(self, keys: Sequence[str], max_size: Optional[int]) -> list[Fetched]:
         with self._errors("RETR"):
             numbers = self._numbers or self._listing()
             sizes = self._octets() if max_size is not None else {}
@@ -227,6 +234,7 @@ class Pop3Source(ServerSession[poplib.POP3]):
 
 def build(mailbox, config_dir: str) -> Pop3Source:
     """The source of a `protocol: pop3` mailbox."""
-    settings = Pop3Settings(**server_options(mailbox, config_dir),
-                            leave_on_server=mailbox.options["pop3"]["leave_on_server"])
+    pop3 = mailbox.options["pop3"]
+    settings = Pop3Settings(**server_options(mailbox, config_dir), leave_on_server=pop3["leave_on_server"],
+                            max_messages_per_session=pop3.get("max_messages_per_session"))
     return Pop3Source(settings, login_token_provider(mailbox, config_dir))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from contextlib import contextmanager
-from typing import Generic, Iterator, Optional, TypeVar
+from typing import Generic, Iterator, Optional, Sequence, TypeVar
 
 from engine.errors import MailgateError, SourceError
 from engine.sources import tls
@@ -40,6 +40,8 @@ class ServerSession(Generic[Conn]):
         self.token_provider = token_provider
         self.mechanism = ""
         self.tls_version: Optional[str] = None  # as negotiated by the last connection
+        self.sessions = 0  # connections opened so far (reconnects are counted, F-MB-16)
+        self._in_session = 0  # messages fetched in the current session
         self._conn: Optional[Conn] = None
 
     # -- hooks -------------------------------------------------------------------
@@ -94,7 +96,8 @@ class ServerSession(Generic[Conn]):
         """The logged-in connection, connecting when there is none."""
         if self._conn is None:
             conn = self._connect()
-            self._conn = conn
+            self._conn, self._in_session = conn, 0
+            self.sessions += 1
             try:
                 self._start(conn)
             except BaseException:
@@ -120,6 +123,26 @@ class ServerSession(Generic[Conn]):
                 raise
         self.tls_version = tls.negotiated(self._socket(conn))
         return conn
+
+    def close(self) -> None:
+        """End the session cleanly (the protocol's goodbye); the next use connects again."""
+        raise NotImplementedError
+
+    def _per_session(self, keys: Sequence[str]) -> Iterator[list[str]]:
+        """`keys` in runs that fit the current session (F-MB-16, seed 003's "Max Messages per Session").
+
+        Once `max_messages_per_session` messages were fetched in a session, it is ended
+        cleanly before the next run (POP3: QUIT, so the DELEs of the mail acknowledged so
+        far take effect) and the next run logs in anew, within the same poll.
+        """
+        limit, rest = self.settings.max_messages_per_session, list(keys)
+        while rest:
+            if limit and self._conn is not None and self._in_session >= limit:
+                self.close()
+            room = limit - self._in_session if limit and self._conn is not None else limit or len(rest)
+            run, rest = rest[:room], rest[room:]
+            yield run
+            self._in_session += len(run)
 
     def _report_extra(self, **facts: object) -> dict:
         """What test-connection adds for any server session: the TLS version spoken (F-MB-15)."""
