@@ -11,7 +11,7 @@ from typing import ClassVar, Optional, Sequence
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from engine.errors import AuthError, MailgateError, SourceError
+from engine.errors import MailgateError, SourceError
 from engine.sources import sasl
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
 from engine.sources.session import ServerSession, server_words
@@ -65,6 +65,7 @@ class ImapSource(ServerSession[IMAPClient]):
 
     protocol = "imap"
     PROTOCOL_ERRORS = (IMAPClientError, socket.timeout)
+    LOGIN_REFUSED = (LoginError,)
 
     def __init__(self, settings: ImapSettings, token_provider: Optional[TokenProvider] = None) -> None:
         super().__init__(settings, token_provider)
@@ -88,8 +89,7 @@ class ImapSource(ServerSession[IMAPClient]):
         except (ssl.SSLError, IMAPClientError, OSError) as exc:
             raise self._upgrade_failed(exc, "STARTTLS") from exc
 
-    def _start(self, client: IMAPClient) -> None:
-        self._login(client)
+    def _after_login(self, client: IMAPClient) -> None:
         self._select()
 
     def _abandon(self, client: IMAPClient) -> None:
@@ -101,24 +101,19 @@ class ImapSource(ServerSession[IMAPClient]):
     def _socket(self, client: IMAPClient) -> object:
         return getattr(client._imap, "sock", None)  # imapclient keeps imaplib's connection there
 
-    def _login(self, client: IMAPClient) -> None:
-        s = self.settings
+    def _offered(self, client: IMAPClient) -> list[str]:
         caps = {c.decode().upper() for c in client.capabilities()}
         offered = [c[5:] for c in caps if c.startswith("AUTH=")]
         if "LOGINDISABLED" not in caps:
             offered.append(sasl.LOGIN_COMMAND)
-        token = self.token_provider() if self.token_provider else None
-        name = sasl.choose(offered, s.auth, tls_active=s.tls != "none",
-                           forbid_plaintext=s.forbid_plaintext_login, have_token=token is not None)
-        try:
-            if name == sasl.LOGIN_COMMAND:
-                client.login(s.username, s.password or "")
-            else:
-                client.sasl_login(name, sasl.mechanism(name, s.username, s.password, token))
-        except LoginError as exc:
-            raise AuthError(f"{s.server}: login as {s.username!r} refused ({name})",
-                            server_words(exc), "check the username and password (or the OAuth token)") from exc
-        self.mechanism = name
+        return offered
+
+    def _authenticate(self, client: IMAPClient, name: str, token: Optional[str]) -> None:
+        s = self.settings
+        if name == sasl.LOGIN_COMMAND:
+            client.login(s.username, s.password or "")
+        else:
+            client.sasl_login(name, sasl.mechanism(name, s.username, s.password, token))
 
     def _select(self) -> int:
         assert self._conn is not None

@@ -10,7 +10,7 @@ import ssl
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
-from engine.errors import AuthError, MailgateError, SourceError
+from engine.errors import MailgateError, SourceError
 from engine.sources import sasl
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
 from engine.sources.session import ServerSession, server_words
@@ -45,6 +45,7 @@ class Pop3Source(ServerSession[poplib.POP3]):
 
     protocol = "pop3"
     PROTOCOL_ERRORS = (poplib.error_proto, socket.timeout)
+    LOGIN_REFUSED = (poplib.error_proto,)
 
     def __init__(self, settings: Pop3Settings, token_provider: Optional[TokenProvider] = None) -> None:
         super().__init__(settings, token_provider)
@@ -68,9 +69,6 @@ class Pop3Source(ServerSession[poplib.POP3]):
         except (ssl.SSLError, poplib.error_proto, OSError) as exc:
             raise self._upgrade_failed(exc, "STLS") from exc
 
-    def _start(self, conn: poplib.POP3) -> None:
-        self._login(conn)
-
     def _abandon(self, conn: poplib.POP3) -> None:
         _close_quietly(conn)
 
@@ -84,28 +82,23 @@ class Pop3Source(ServerSession[poplib.POP3]):
         except poplib.error_proto:  # a server without CAPA (RFC 2449) only has USER/PASS
             return {"USER": []}
 
-    def _login(self, conn: poplib.POP3) -> None:
-        s = self.settings
+    def _offered(self, conn: poplib.POP3) -> list[str]:
         capa = self._capa(conn)
         offered = [m.upper() for m in capa.get("SASL", [])]
         if "USER" in capa:
             offered.append(sasl.LOGIN_COMMAND)
-        token = self.token_provider() if self.token_provider else None
-        name = sasl.choose(offered, s.auth, tls_active=s.tls != "none",
-                           forbid_plaintext=s.forbid_plaintext_login, have_token=token is not None)
-        try:
-            if name == sasl.LOGIN_COMMAND:
-                conn.user(s.username)
-                conn.pass_(s.password or "")
-            else:
-                self._authenticate(conn, name, sasl.mechanism(name, s.username, s.password, token))
-        except poplib.error_proto as exc:
-            raise AuthError(f"{s.server}: login as {s.username!r} refused ({name})",
-                            server_words(exc), "check the username and password (or the OAuth token)") from exc
-        self.mechanism = name
+        return offered
+
+    def _authenticate(self, conn: poplib.POP3, name: str, token: Optional[str]) -> None:
+        s = self.settings
+        if name == sasl.LOGIN_COMMAND:
+            conn.user(s.username)
+            conn.pass_(s.password or "")
+        else:
+            self._sasl(conn, name, sasl.mechanism(name, s.username, s.password, token))
 
     @staticmethod
-    def _authenticate(conn: poplib.POP3, name: str, mech: sasl.Mechanism) -> None:
+    def _sasl(conn: poplib.POP3, name: str, mech: sasl.Mechanism) -> None:
         """RFC 5034 AUTH exchange (poplib has none): '+ <base64>' challenges until +OK."""
         resp = conn._shortcmd(f"AUTH {name}")  # poplib raises error_proto on -ERR
         while not resp.startswith(b"+OK"):

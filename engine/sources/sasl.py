@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Callable, Iterable, Optional, Sequence, Union
 
@@ -19,6 +20,11 @@ PASSWORD_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", LOGI
 # forbid_plaintext_login is set. SCRAM and CRAM-MD5 never reveal the password.
 CLEARTEXT = frozenset({"PLAIN", LOGIN_COMMAND, "OAUTHBEARER", "XOAUTH2"})
 CONFIG_NAMES = {"login": LOGIN_COMMAND, "user": LOGIN_COMMAND}
+# The secret reaches the server as is, so it can always check it: a refusal is about the credentials.
+SELF_EVIDENT = frozenset({"PLAIN", LOGIN_COMMAND, "OAUTHBEARER", "XOAUTH2"})
+# A server's verdict on the credentials: IMAP response codes (RFC 5530), POP3's (RFC 3206).
+CREDENTIALS_VERDICT = re.compile(r"\s*(?:NO\s+|-ERR\s+)?\[(AUTHENTICATIONFAILED|AUTHORIZATIONFAILED|EXPIRED|AUTH)\]",
+                                 re.IGNORECASE)
 
 Mechanism = Callable[[bytes], bytes]
 
@@ -46,18 +52,30 @@ def choose(
     login is available. With `auto` the most secure advertised mechanism wins; with a list
     the first one in the admin's order that the server offers.
     """
+    return candidates(advertised, allowed, tls_active=tls_active, forbid_plaintext=forbid_plaintext,
+                      have_token=have_token)[0]
+
+
+def candidates(
+    advertised: Iterable[str],
+    allowed: Union[str, Sequence[str]],
+    *,
+    tls_active: bool,
+    forbid_plaintext: bool,
+    have_token: bool,
+) -> list[str]:
+    """Every acceptable mechanism, best first (what `choose` picks, then the fallbacks, F-MB-17)."""
     offered = {m.upper() for m in advertised}
     wanted = normalise(allowed)
     if wanted == "auto":
         wanted = TOKEN_MECHANISMS if have_token else PASSWORD_MECHANISMS
-    refused = []
+    usable, refused = [], []
     for name in wanted:
         if name not in offered:
             continue
-        if name in CLEARTEXT and forbid_plaintext and not tls_active:
-            refused.append(name)
-            continue
-        return name
+        (refused if name in CLEARTEXT and forbid_plaintext and not tls_active else usable).append(name)
+    if usable:
+        return usable
     if refused:
         raise SourceError(
                           f"refusing {', '.join(refused)} without TLS (forbid_plaintext_login is on); "
@@ -67,6 +85,20 @@ def choose(
                       f"the server offers none of the allowed authentication methods {list(wanted)}; "
                       f"it offers {sorted(offered) or 'nothing'}"
                       )
+
+
+def worth_another(name: str, server_words: str) -> bool:
+    """After `name` was refused with `server_words`: might the next mechanism get in (F-MB-17)?
+
+    Not when the server ruled on the credentials themselves (RFC 5530 [AUTHENTICATIONFAILED]
+    and kin, RFC 3206 [AUTH]) through a mechanism it can always check: the password or token
+    reached it as is, so another mechanism would only repeat a wrong password. A
+    challenge-response refusal is different: a server that stores hashed passwords cannot
+    check SCRAM or CRAM-MD5 and says "authentication failed" all the same (Dovecot does).
+    A refusal without a verdict ([UNAVAILABLE], [SYS/TEMP], a mechanism it does not
+    implement after all) is worth the next mechanism too.
+    """
+    return not (CREDENTIALS_VERDICT.match(server_words) and name in SELF_EVIDENT)
 
 
 def mechanism(name: str, username: str, password: Optional[str], token: Optional[str]) -> Mechanism:

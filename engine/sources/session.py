@@ -6,8 +6,8 @@ import ssl
 from contextlib import contextmanager
 from typing import Generic, Iterator, Optional, Sequence, TypeVar
 
-from engine.errors import MailgateError, SourceError
-from engine.sources import tls
+from engine.errors import AuthError, MailgateError, SourceError
+from engine.sources import sasl, tls
 from engine.sources.base import ServerSettings, TokenProvider
 
 Conn = TypeVar("Conn")
@@ -33,12 +33,15 @@ class ServerSession(Generic[Conn]):
 
     #: the protocol library's own errors, besides OSError (a dropped socket)
     PROTOCOL_ERRORS: tuple[type[BaseException], ...] = ()
+    #: what the library raises when the server refuses a login
+    LOGIN_REFUSED: tuple[type[BaseException], ...] = ()
 
     def __init__(self, settings: ServerSettings, token_provider: Optional[TokenProvider] = None) -> None:
         tls.check_mode(settings.tls)
         self.settings = settings
         self.token_provider = token_provider
         self.mechanism = ""
+        self.fallbacks: tuple[str, ...] = ()  # mechanisms refused before `mechanism` worked (F-MB-17)
         self.tls_version: Optional[str] = None  # as negotiated by the last connection
         self.sessions = 0  # connections opened so far (reconnects are counted, F-MB-16)
         self._in_session = 0  # messages fetched in the current session
@@ -54,9 +57,16 @@ class ServerSession(Generic[Conn]):
         """STARTTLS / STLS, or a SourceError: never carry on in plaintext when TLS was asked for."""
         raise NotImplementedError
 
-    def _start(self, conn: Conn) -> None:
-        """Log in (and open the folder) on a fresh connection."""
+    def _offered(self, conn: Conn) -> list[str]:
+        """The SASL mechanisms the server advertises, plus sasl.LOGIN_COMMAND when its own login is open."""
         raise NotImplementedError
+
+    def _authenticate(self, conn: Conn, name: str, token: Optional[str]) -> None:
+        """Log in with mechanism `name`; a refusal raises one of LOGIN_REFUSED."""
+        raise NotImplementedError
+
+    def _after_login(self, conn: Conn) -> None:
+        """What a fresh session does once logged in (IMAP: open the folder)."""
 
     def _abandon(self, conn: Conn) -> None:
         """Close a connection that may already be half gone, without raising."""
@@ -95,15 +105,55 @@ class ServerSession(Generic[Conn]):
     def _session(self) -> Conn:
         """The logged-in connection, connecting when there is none."""
         if self._conn is None:
-            conn = self._connect()
+            conn = self._logged_in()
             self._conn, self._in_session = conn, 0
             self.sessions += 1
             try:
-                self._start(conn)
+                self._after_login(conn)
             except BaseException:
                 self._drop()
                 raise
         return self._conn
+
+    def _logged_in(self) -> Conn:
+        """A new connection, logged in with the best acceptable mechanism (F-MB-4).
+
+        When it is refused for any reason but a verdict on the credentials, the next
+        acceptable one is tried on a fresh connection (F-MB-17, seed 003: "it will apply
+        another one"); `fallbacks` keeps what was refused, for test-connection.
+        """
+        s, tried, order = self.settings, [], None
+        token = self.token_provider() if self.token_provider else None
+        while True:
+            conn, name = self._connect(), ""
+            try:
+                if order is None:
+                    order = self._preferred_first(sasl.candidates(
+                        self._offered(conn), s.auth, tls_active=s.tls != "none",
+                        forbid_plaintext=s.forbid_plaintext_login, have_token=token is not None))
+                name = order.pop(0)
+                self._authenticate(conn, name, token)
+            except self.LOGIN_REFUSED as exc:
+                self._abandon(conn)
+                tried.append((name, server_words(exc)))
+                if not order or not sasl.worth_another(name, tried[-1][1]):
+                    raise self._refused(tried) from exc
+                continue
+            except BaseException:
+                self._abandon(conn)
+                raise
+            self.mechanism, self.fallbacks = name, tuple(f"{n} refused: {w}" for n, w in tried)
+            return conn
+
+    def _preferred_first(self, order: list[str]) -> list[str]:
+        """The mechanism that worked last time first: a reconnect does not repeat a known refusal."""
+        return sorted(order, key=lambda name: name != self.mechanism)
+
+    def _refused(self, tried: list[tuple[str, str]]) -> AuthError:
+        s = self.settings
+        names = ", then ".join(name for name, _ in tried)
+        return AuthError(f"{s.server}: login as {s.username!r} refused ({names})", tried[-1][1],
+                         "check the username and password (or the OAuth token)")
 
     def _connect(self) -> Conn:
         s = self.settings
@@ -146,7 +196,10 @@ class ServerSession(Generic[Conn]):
 
     def _report_extra(self, **facts: object) -> dict:
         """What test-connection adds for any server session: the TLS version spoken (F-MB-15)."""
-        return {**facts, "tls_version": self.tls_version} if self.tls_version else dict(facts)
+        extra = {**facts, "tls_version": self.tls_version} if self.tls_version else dict(facts)
+        if self.fallbacks:
+            extra["auth_fallback"] = f"{'; '.join(self.fallbacks)}; logged in with {self.mechanism}"
+        return extra
 
     @property
     def _pinned(self) -> bool:

@@ -1,0 +1,75 @@
+"""A third private Dovecot set up as many real ones are: hashed passwords, yet SCRAM and CRAM-MD5 advertised.
+
+It stores SHA512-CRYPT hashes, so it cannot check SCRAM-SHA-* or CRAM-MD5 (they need the
+password, or a SCRAM hash, on the server side) and answers them with "[AUTHENTICATIONFAILED]
+Authentication failed." like a wrong password; PLAIN works. Its oauth2 passdb asks an
+introspection endpoint that is not there, so XOAUTH2 and OAUTHBEARER get "[UNAVAILABLE]
+Temporary authentication failure" (POP3: [SYS/TEMP]). This is the server the
+authentication fallback (F-MB-17) is for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.servers.dovecot import (DovecotServer, MailUser, _config, _make_certificates, _mail_ids, _wait_for,
+                                   private_instance, stop_dovecot)
+from tests.servers.dovecot_oauth import _free_ports
+
+PASSWORD = "Correct-Horse-7"
+
+
+class HashedDovecot(DovecotServer):
+    """The running instance with one account, `user`, whose password is PASSWORD (stored hashed)."""
+
+    user: MailUser
+
+
+def _hashed_config(root: Path, ports: dict[str, int]) -> str:
+    text = _config(root, ports, "")
+    text = re.sub(r"(?m)^instance_name = .*$", f"instance_name = mailgate-hashed-{os.getpid()}", text)
+    return text.replace("args = scheme=PLAIN username_format=%u", "args = scheme=SHA512-CRYPT username_format=%u")
+
+
+def start_hashed_dovecot(root: Path) -> tuple[HashedDovecot, subprocess.Popen]:
+    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+    if not binary or not shutil.which("openssl") or not shutil.which("doveadm"):
+        raise FileNotFoundError("dovecot, doveadm or openssl is not installed")
+    ports = _free_ports()
+    ca_file = _make_certificates(root)
+    for sub in ("run", "state", "mail"):
+        (root / sub).mkdir(exist_ok=True)
+    server = HashedDovecot(root, ports, ca_file)
+    digest = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", PASSWORD],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    uid, gid = _mail_ids()
+    home = root / "mail" / "helpdesk"
+    (root / "users").write_text(f"helpdesk:{digest}:{uid}:{gid}::{home}::\n")
+    # Nothing listens on port 9 of loopback: every token lookup fails for the time being.
+    (root / "oauth2.conf.ext").write_text("introspection_mode = post\nintrospection_url = http://127.0.0.1:9/introspect\n"
+                                          "username_attribute = username\n")
+    (root / "dovecot.conf").write_text(_hashed_config(root, ports))
+    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
+    try:
+        _wait_for(ports, proc, root / "dovecot.log")
+    except Exception:
+        stop_dovecot(proc)
+        raise
+    server._pool = [("helpdesk", PASSWORD)]
+    server.user = server.add_user()
+    return server, proc
+
+
+@pytest.fixture(scope="session")
+def dovecot_hashed() -> Iterator[HashedDovecot]:
+    """The hashed-password Dovecot for this test session (skips locally, fails in CI when missing)."""
+    with private_instance("mailgate-dovecot-hashed-", start_hashed_dovecot) as server:
+        yield server
