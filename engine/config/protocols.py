@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.config.protocol_knobs import unread_knob_problems
+from engine.config.shared_login import looks_shared, split_shared
 
 AT_VALUE = {("ews", "autodiscover"), ("server", "tls_max_version")}  # the value itself is what is wrong, not the key
 
@@ -35,7 +36,34 @@ def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
     if oauth:
         found += _oauth_problems(oauth)
     found += tls_version_problems(mailbox.get("server") or {}, ("server",))
+    found += shared_login_problems(mailbox)
     return found + unread_knob_problems(mailbox)
+
+
+def shared_login_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
+    """Seed 002's `Domain\\User\\SharedAlias` username: well formed, and not contradicted elsewhere (F-MB-18)."""
+    auth, protocol = mailbox.get("auth") or {}, mailbox.get("protocol")
+    username, where = auth.get("username"), ("auth", "username")
+    if not looks_shared(username):
+        return []
+    shared = split_shared(username)
+    if shared is None:
+        return [(where, f"username {username!r} has two backslashes but an empty part",
+                 "write Domain\\User\\SharedAlias (the delegate's login, then the shared mailbox), or a plain login")]
+    reading = f"read as login {shared.login!r} opening shared mailbox {shared.shared!r}"
+    ews = mailbox.get("ews") or {}
+    if protocol == "ews" and ews.get("shared_mailbox") and ews["shared_mailbox"].lower() != shared.address(
+            mailbox.get("address", "")).lower():
+        return [(where, f"username is {reading}, but ews.shared_mailbox names {ews['shared_mailbox']!r}",
+                 "keep one of them: the username's alias or ews.shared_mailbox")]
+    if protocol == "ews" and ews.get("domain") and ews["domain"].lower() != shared.domain.lower():
+        return [(where, f"username is {reading}, but ews.domain is {ews['domain']!r}",
+                 "drop ews.domain or make it the username's domain")]
+    method = auth.get("method", "auto")
+    if protocol in ("imap", "pop3") and not isinstance(method, str) and set(method) <= {"cram-md5"}:
+        return [(("auth", "method"), f"username is {reading}, and CRAM-MD5 cannot name a shared mailbox",
+                 "allow plain (over TLS) or scram-sha-256, which carry the shared mailbox as authorization identity")]
+    return []
 
 
 def tls_version_problems(server: Mapping, base: tuple) -> list[tuple[tuple, str, str]]:

@@ -34,11 +34,18 @@ class ServerSettings:
     tls_min_version: str = "1.2"  # F-MB-15: the oldest TLS version accepted
     tls_max_version: Optional[str] = None  # and the newest (None: whatever the library knows)
     max_messages_per_session: Optional[int] = None  # F-MB-16: then log out and in again (None: never)
+    shared_mailbox: Optional[str] = None  # F-MB-18: the mailbox `username` opens with its own credentials
 
     @property
     def effective_port(self) -> int:
         """The configured port, else the protocol's default for the TLS mode (F-MB-3)."""
         return self.port or (self.PORTS[0] if self.tls == "implicit" else self.PORTS[1])
+
+    @property
+    def plain_login(self) -> str:
+        """The name for IMAP LOGIN / POP3 USER, which cannot carry a shared mailbox apart: Exchange reads
+        `Domain\\User\\SharedAlias` there (seed 002), so the three parts go as written."""
+        return f"{self.username}\\{self.shared_mailbox}" if self.shared_mailbox else self.username
 
     @property
     def server(self) -> str:

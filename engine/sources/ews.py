@@ -19,6 +19,7 @@ from engine.sources.oauth import PinnedSession, TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report
 from engine.sources import tls
+from engine.config.shared_login import split_shared
 from engine.sources.settings import password, tls_versions, token_provider
 
 ews_http.install()
@@ -420,12 +421,15 @@ def build(mailbox, config_dir: str) -> EwsSource:
     options = mailbox.options
     server, auth, ews = options.get("server") or {}, options.get("auth", {}), options.get("ews", {})
     method = auth.get("method", "auto")
+    shared = split_shared(auth.get("username"))  # seed 002's Domain\User\SharedAlias (F-MB-18)
     settings = EwsSettings(
-        email=mailbox.address, username=auth.get("username"), password=password(mailbox, config_dir),
+        email=mailbox.address, username=shared.user if shared else auth.get("username"),
+        password=password(mailbox, config_dir),
         auth=method if isinstance(method, str) else tuple(method), allow_ntlm=auth.get("allow_ntlm", False),
         autodiscover=ews.get("autodiscover", True), endpoint_url=ews.get("endpoint_url"),
-        server=ews.get("server") or server.get("host"), domain=ews.get("domain"), version=ews.get("version"),
-        shared_mailbox=ews.get("shared_mailbox"), access_type=ews.get("access_type", "delegate"),
+        server=ews.get("server") or server.get("host"), domain=ews.get("domain") or (shared and shared.domain),
+        version=ews.get("version"),
+        shared_mailbox=ews.get("shared_mailbox") or (shared and shared.address(mailbox.address)), access_type=ews.get("access_type", "delegate"),
         autodiscover_url=ews.get("autodiscover_url"), folder=options.get("folder", "INBOX"),
         unread_only=options.get("fetch", "unread") == "unread", ca_file=server.get("ca_file"),
         verify_certificate=server.get("verify_certificate", True),

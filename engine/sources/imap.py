@@ -111,9 +111,9 @@ class ImapSource(ServerSession[IMAPClient]):
     def _authenticate(self, client: IMAPClient, name: str, token: Optional[str]) -> None:
         s = self.settings
         if name == sasl.LOGIN_COMMAND:
-            client.login(s.username, s.password or "")
+            client.login(s.plain_login, s.password or "")
         else:
-            client.sasl_login(name, sasl.mechanism(name, s.username, s.password, token))
+            client.sasl_login(name, sasl.mechanism(name, s.username, s.password, token, s.shared_mailbox))
 
     def _select(self) -> int:
         assert self._conn is not None

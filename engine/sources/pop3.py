@@ -92,10 +92,10 @@ class Pop3Source(ServerSession[poplib.POP3]):
     def _authenticate(self, conn: poplib.POP3, name: str, token: Optional[str]) -> None:
         s = self.settings
         if name == sasl.LOGIN_COMMAND:
-            conn.user(s.username)
+            conn.user(s.plain_login)
             conn.pass_(s.password or "")
         else:
-            self._sasl(conn, name, sasl.mechanism(name, s.username, s.password, token))
+            self._sasl(conn, name, sasl.mechanism(name, s.username, s.password, token, s.shared_mailbox))
 
     @staticmethod
     def _sasl(conn: poplib.POP3, name: str, mech: sasl.Mechanism) -> None:

@@ -63,9 +63,13 @@ def candidates(
     tls_active: bool,
     forbid_plaintext: bool,
     have_token: bool,
+    shared: bool = False,
 ) -> list[str]:
-    """Every acceptable mechanism, best first (what `choose` picks, then the fallbacks, F-MB-17)."""
-    offered = {m.upper() for m in advertised}
+    """Every acceptable mechanism, best first (what `choose` picks, then the fallbacks, F-MB-17).
+
+    With `shared` (a shared mailbox, F-MB-18) CRAM-MD5 is left out: it cannot name the mailbox.
+    """
+    offered = {m.upper() for m in advertised} - ({"CRAM-MD5"} if shared else set())
     wanted = normalise(allowed)
     if wanted == "auto":
         wanted = TOKEN_MECHANISMS if have_token else PASSWORD_MECHANISMS
@@ -101,19 +105,26 @@ def worth_another(name: str, server_words: str) -> bool:
     return not (CREDENTIALS_VERDICT.match(server_words) and name in SELF_EVIDENT)
 
 
-def mechanism(name: str, username: str, password: Optional[str], token: Optional[str]) -> Mechanism:
-    """A callable answering server challenges for SASL mechanism `name`."""
+def mechanism(name: str, username: str, password: Optional[str], token: Optional[str],
+              authzid: Optional[str] = None) -> Mechanism:
+    """A callable answering server challenges for SASL mechanism `name`.
+
+    `authzid` is the mailbox to open with `username`'s credentials (a shared mailbox,
+    F-MB-18): PLAIN and SCRAM carry it as the authorization identity (RFC 4616, 5802),
+    OAUTHBEARER in its GS2 header, XOAUTH2 as its `user` (Microsoft's way for shared
+    mailboxes). CRAM-MD5 cannot carry one.
+    """
     if name == "PLAIN":
-        return lambda _challenge: f"\0{username}\0{password}".encode()
-    if name == "CRAM-MD5":
+        return lambda _challenge: f"{authzid or ''}\0{username}\0{password}".encode()
+    if name == "CRAM-MD5" and not authzid:
         return _cram_md5(username, password or "")
     if name.startswith("SCRAM-"):
-        return Scram(name, username, password or "")
+        return Scram(name, username, password or "", authzid=authzid)
     if name == "XOAUTH2":
-        return _bearer(f"user={username}\1auth=Bearer {token}\1\1".encode(), b"")
+        return _bearer(f"user={authzid or username}\1auth=Bearer {token}\1\1".encode(), b"")
     if name == "OAUTHBEARER":
-        return _bearer(f"n,a={_saslname(username)},\1auth=Bearer {token}\1\1".encode(), b"\1")
-    raise SourceError(f"unsupported SASL mechanism {name}")
+        return _bearer(f"n,a={_saslname(authzid or username)},\1auth=Bearer {token}\1\1".encode(), b"\1")
+    raise SourceError(f"unsupported SASL mechanism {name}" + (" for a shared mailbox" if authzid else ""))
 
 
 def _bearer(first: bytes, after_error: bytes) -> Mechanism:
@@ -145,18 +156,20 @@ def _saslname(name: str) -> str:
 class Scram:
     """RFC 5802 SCRAM client (no channel binding); verifies the server's signature too."""
 
-    def __init__(self, name: str, username: str, password: str, nonce: Optional[str] = None) -> None:
+    def __init__(self, name: str, username: str, password: str, nonce: Optional[str] = None,
+                 authzid: Optional[str] = None) -> None:
         self.hash = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256"}[name.upper()]
         self.password = password.encode()
         self.nonce = nonce or base64.b64encode(secrets.token_bytes(18)).decode()
         self.first_bare = f"n={_saslname(username)},r={self.nonce}"
+        self.gs2_header = f"n,a={_saslname(authzid)}," if authzid else "n,,"
         self.step = 0
         self.server_signature = b""
 
     def __call__(self, challenge: bytes) -> bytes:
         self.step += 1
         if self.step == 1:
-            return f"n,,{self.first_bare}".encode()
+            return f"{self.gs2_header}{self.first_bare}".encode()
         if self.step == 2:
             return self._final(challenge.decode())
         self._verify(challenge.decode())
@@ -170,7 +183,7 @@ class Scram:
         if not attrs.get("r", "").startswith(self.nonce):
             raise SourceError("SCRAM: the server's nonce does not extend ours")
         salted = hashlib.pbkdf2_hmac(self.hash, self.password, base64.b64decode(attrs["s"]), int(attrs["i"]))
-        without_proof = f"c={base64.b64encode(b'n,,').decode()},r={attrs['r']}"
+        without_proof = f"c={base64.b64encode(self.gs2_header.encode()).decode()},r={attrs['r']}"
         auth_message = f"{self.first_bare},{server_first},{without_proof}".encode()
         client_key = self._hmac(salted, b"Client Key")
         signature = self._hmac(hashlib.new(self.hash, client_key).digest(), auth_message)

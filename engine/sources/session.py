@@ -130,7 +130,8 @@ class ServerSession(Generic[Conn]):
                 if order is None:
                     order = self._preferred_first(sasl.candidates(
                         self._offered(conn), s.auth, tls_active=s.tls != "none",
-                        forbid_plaintext=s.forbid_plaintext_login, have_token=token is not None))
+                        forbid_plaintext=s.forbid_plaintext_login, have_token=token is not None,
+                        shared=s.shared_mailbox is not None))
                 name = order.pop(0)
                 self._authenticate(conn, name, token)
             except self.LOGIN_REFUSED as exc:

@@ -7,6 +7,7 @@ from typing import Optional
 
 from engine.config.ruleset import MailboxConfig
 from engine.config.secrets import resolve_secret
+from engine.config.shared_login import split_shared
 from engine.sources import tls
 from engine.sources.base import AfterAction, TokenProvider
 
@@ -40,12 +41,20 @@ def server_options(mailbox: MailboxConfig, config_dir: str) -> dict:
     options = mailbox.options
     server, auth = options["server"], options["auth"]
     method = auth["method"]
-    return dict(host=server["host"], username=auth.get("username") or mailbox.address,
+    username, shared = login_of(auth.get("username") or mailbox.address)
+    return dict(host=server["host"], username=username, shared_mailbox=shared,
                 password=password(mailbox, config_dir), port=server.get("port"), tls=server["tls"],
                 verify_certificate=server["verify_certificate"], ca_file=server.get("ca_file"),
                 auth=method if isinstance(method, str) else tuple(method),
                 forbid_plaintext_login=auth["forbid_plaintext_login"], timeout=float(server["timeout_seconds"]),
                 **tls_versions(server))
+
+
+def login_of(username: str) -> tuple[str, Optional[str]]:
+    """The login and the shared mailbox it opens: seed 002's `Domain\\User\\SharedAlias` is
+    `Domain\\User` opening `SharedAlias` (F-MB-18); any other username opens its own mailbox."""
+    shared = split_shared(username)
+    return (shared.login, shared.shared) if shared else (username, None)
 
 
 def tls_versions(server: Mapping) -> dict:
