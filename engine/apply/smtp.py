@@ -11,8 +11,10 @@ from email.policy import SMTP as SMTP_POLICY
 
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
-from engine.errors import DeliveryError, SourceError
+from engine.apply.outgoing_auth import graph_base, outgoing_tokens, sending_account
+from engine.errors import AuthError, DeliveryError, MailgateError, SourceError
 from engine.sources import tls as tls_setup
+from engine.sources.base import TokenProvider
 from engine.sources.settings import tls_versions
 
 DEFAULT_PORTS = {"implicit": 465, "starttls": 587, "none": 25}
@@ -33,15 +35,20 @@ class SmtpSettings:
     tls_min_version: str = tls_setup.DEFAULT_MIN_VERSION  # F-MB-15
     tls_max_version: str | None = None
     ca_file: str | None = None
+    transport: str = "smtp"  # or "graph" (F-OUT-7)
+    tokens: TokenProvider | None = field(default=None, repr=False, compare=False)  # OAuth: XOAUTH2 / Graph
+    graph_base_url: str | None = None
 
     @classmethod
     def from_ruleset(cls, ruleset: Ruleset) -> "SmtpSettings":
-        """The settings.smtp section, with its password resolved from env/file."""
+        """The settings.smtp section, with its password resolved from env/file and its token source built."""
         smtp = ruleset.settings.smtp
         password = resolve_secret(smtp.password, ruleset.config_dir) if smtp.password else None
+        tokens = outgoing_tokens(ruleset)
         return cls(smtp.host, smtp.port or DEFAULT_PORTS[smtp.tls], smtp.tls, smtp.verify_certificate,
-                   smtp.username, password, max_attempts=smtp.max_attempts,
-                   ca_file=_path(smtp.ca_file, ruleset.config_dir),
+                   sending_account(ruleset) if tokens else smtp.username, password, max_attempts=smtp.max_attempts,
+                   ca_file=_path(smtp.ca_file, ruleset.config_dir), transport=smtp.transport, tokens=tokens,
+                   graph_base_url=graph_base(ruleset) if smtp.transport == "graph" else None,
                    **tls_versions({"tls_min_version": smtp.tls_min_version, "tls_max_version": smtp.tls_max_version}))
 
 
@@ -78,7 +85,9 @@ class SmtpConnection:
                 self.client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.tls == "starttls":
                     self.client.starttls(context=self._context())
-            if s.username:
+            if s.tokens is not None:
+                self._xoauth2()
+            elif s.username:
                 if s.tls == "none":
                     raise DeliveryError("refusing to send an SMTP password without TLS: set smtp.tls")
                 self.client.login(s.username, s.password or "")
@@ -86,11 +95,32 @@ class SmtpConnection:
             self.close()
             pinned = tls_setup.pinned(s.tls_min_version, s.tls_max_version)
             raise DeliveryError(str(tls_setup.tls_error(f"SMTP {s.host}:{s.port}", err, pinned))) from None
-        except (OSError, smtplib.SMTPException, SourceError) as err:
+        except (OSError, smtplib.SMTPException, MailgateError) as err:
             self.close()
+            if isinstance(err, DeliveryError):
+                raise
             raise DeliveryError(f"SMTP {s.host}:{s.port}: {_words(err)}",
-                                permanent=isinstance(err, smtplib.SMTPAuthenticationError)) from None
+                                permanent=isinstance(err, (smtplib.SMTPAuthenticationError, AuthError))) from None
         return self
+
+    def _xoauth2(self) -> None:
+        """AUTH XOAUTH2 with the current token; a refused one is replaced once (revoked, rotated secret)."""
+        s, client = self.settings, self.client
+        if s.tls == "none":
+            raise DeliveryError("refusing to send an OAuth token without TLS: set smtp.tls")
+        client.ehlo_or_helo_if_needed()
+        if "XOAUTH2" not in client.esmtp_features.get("auth", "").upper().split():
+            raise DeliveryError(f"SMTP {s.host}:{s.port} does not offer AUTH XOAUTH2 (it offers "
+                                f"{client.esmtp_features.get('auth', 'no AUTH').strip() or 'no AUTH'})", permanent=True)
+        for fresh in (False, True):
+            if fresh:
+                s.tokens.invalidate()
+            try:
+                client.auth("XOAUTH2", _bearer(s.username or "", s.tokens()))
+                return
+            except smtplib.SMTPAuthenticationError:
+                if fresh:
+                    raise
 
     def _context(self) -> ssl.SSLContext:
         s = self.settings
@@ -127,6 +157,22 @@ class SmtpConnection:
         self.close()
 
 
+def _bearer(user: str, token: str):
+    """smtplib's auth object for XOAUTH2: the token once, then the empty answer that ends a refusal."""
+    def answer(challenge: bytes | None = None) -> str:
+        return "" if challenge is not None else f"user={user}\1auth=Bearer {token}\1\1"
+    return answer
+
+
+def open_transport(settings: SmtpSettings):
+    """The connection outgoing mail leaves through: SMTP, or Graph sendMail (F-OUT-7); use it with `with`."""
+    if settings.transport == "graph":
+        from engine.apply.graph_send import GraphSender
+
+        return GraphSender(settings)
+    return SmtpConnection(settings)
+
+
 def _words(err: Exception) -> str:
     """The server's own words where it gave any."""
     if isinstance(err, smtplib.SMTPResponseException):
@@ -155,7 +201,7 @@ def deliver_due(store, settings: SmtpSettings, limit: int = 100) -> DeliveryRepo
     if not due:
         return report
     try:
-        connection = SmtpConnection(settings).__enter__()
+        connection = open_transport(settings).__enter__()
     except DeliveryError as err:
         for item in due:
             _failed(store, item.id, err, report, settings.max_attempts)

@@ -6,8 +6,8 @@ import uuid
 from email.utils import formataddr
 
 from engine.errors import UsageError
-from engine.apply.smtp import SmtpConnection, SmtpSettings, build_mime
-from engine.errors import DeliveryError
+from engine.apply.smtp import SmtpSettings, build_mime, open_transport
+from engine.errors import DeliveryError, MailgateError
 from engine.commands.runtime import load
 
 
@@ -31,12 +31,33 @@ def run(args) -> int:
                       "mailgate test mail", "This is a test mail sent by `mailgate test-smtp`.\n",
                       f"<mailgate.test.{uuid.uuid4().hex}@{domain}>", (("Auto-Submitted", "auto-generated"),))
     try:
-        with SmtpConnection(settings) as connection:
+        with open_transport(settings) as connection:
             connection.send(mail, args.to)
             version = connection.tls_version
     except DeliveryError as err:
         print(f"FAILED — {err}")
+        _token_health(settings)
         return 1
-    print(f"OK — sent to {args.to} through {settings.host}:{settings.port} ({settings.tls}"
-          f"{', ' + version if version else ''})")
+    print(f"OK — sent to {args.to} through {_route(settings)}{', ' + version if version else ''})")
+    _token_health(settings)
     return 0
+
+
+def _route(settings: SmtpSettings) -> str:
+    """Where the mail went, as the admin configured it (before the closing parenthesis)."""
+    auth = f", XOAUTH2 as {settings.username}" if settings.tokens is not None else ""
+    if settings.transport == "graph":
+        return f"Microsoft Graph sendMail at {settings.graph_base_url} (https"
+    return f"{settings.host}:{settings.port} ({settings.tls}{auth}"
+
+
+def _token_health(settings: SmtpSettings) -> None:
+    """With OAuth (F-OUT-7): how long the token (and, where known, the credential) stays valid."""
+    if settings.tokens is None:
+        return
+    try:
+        health = settings.tokens.health()
+    except MailgateError as err:
+        health = {"token": f"unavailable: {err}"}
+    for key, value in sorted(health.items()):
+        print(f"    {key}: {value}")

@@ -34,7 +34,7 @@ def config_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
         found.append((("ews", "autodiscover"), "autodiscover is off but no endpoint_url or server is given",
                       "set ews.endpoint_url (or ews.server), or turn autodiscover on"))
     if oauth:
-        found += _oauth_problems(oauth)
+        found += oauth_problems(oauth)
     found += tls_version_problems(mailbox.get("server") or {}, ("server",))
     found += shared_login_problems(mailbox)
     return found + unread_knob_problems(mailbox)
@@ -75,8 +75,9 @@ def tls_version_problems(server: Mapping, base: tuple) -> list[tuple[tuple, str,
              "raise tls_max_version or lower tls_min_version (1.2 is the oldest allowed)")]
 
 
-def _oauth_problems(oauth: Mapping) -> list[tuple[tuple, str, str]]:
-    base, provider = ("auth", "oauth"), oauth.get("provider", "microsoft")
+def oauth_problems(oauth: Mapping, base: tuple = ("auth", "oauth")) -> list[tuple[tuple, str, str]]:
+    """What an auth.oauth (or settings.smtp.oauth, at `base`) lacks for its provider."""
+    provider = oauth.get("provider", "microsoft")
     cert = oauth.get("certificate") or {}
     found = []
     if not oauth.get("client_id"):

@@ -23,6 +23,7 @@ class Store(Section):
 
 @dataclass(frozen=True)
 class Smtp(Section):
+    transport: str
     host: str
     port: int | None
     tls: str
@@ -32,8 +33,10 @@ class Smtp(Section):
     tls_max_version: str | float | None
     username: str | None
     password: Secret | None
+    oauth: FrozenDict | None  # as written: a mailbox's name, or its own client settings (F-OUT-7)
     max_attempts: int
     send: bool
+    graph_base_url: str | None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from engine.config.load import LoadedFile
 from engine.config.problems import Problem
 from engine.config.schemas import resolve, schema_for, subschema
 from engine.config.templates import template_problems
-from engine.config.outgoing import outgoing_problems
+from engine.config.outgoing import outgoing_problems, outgoing_reference_problems
 from engine.config.patterns import compile_safe
 from engine.errors import PatternError
 from engine.config.protocols import AT_VALUE
@@ -38,7 +38,7 @@ def semantic_problems(files: list[LoadedFile], rules_complete: bool, mailboxes_c
         if rules_complete:
             problems += _reference_problems(loaded, index)
     if mailboxes_complete:
-        problems += _address_problems(files, index)
+        problems += _address_problems(files, index) + outgoing_reference_problems(files, index)
     return problems
 
 

@@ -56,6 +56,7 @@ class Service:
         self.reload_requested = False
         self.holder = holder_id()
         self.locks = store.lease_locks()
+        self._smtp_settings: tuple[Ruleset, SmtpSettings] | None = None
         sync_config_directory(store, ruleset.directory)
 
     def mailboxes(self):
@@ -87,7 +88,7 @@ class Service:
             return MailboxReport(mailbox.name, skipped=f"another poller holds it ({holder})")
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
-            smtp = SmtpSettings.from_ruleset(self.ruleset) if self.sends_mail() else None
+            smtp = self._smtp() if self.sends_mail() else None
             return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
                                 self.stop_event.is_set, self._renewing(mailbox.name),
                                 lambda: self.locks.held(mailbox.name))
@@ -135,6 +136,12 @@ class Service:
     def close(self) -> None:
         """Give back every mailbox lock (the process ending does it too)."""
         self.locks.close()
+
+    def _smtp(self) -> SmtpSettings:
+        """settings.smtp, built once per config: its OAuth token is reused across polls until it nears expiry."""
+        if self._smtp_settings is None or self._smtp_settings[0] is not self.ruleset:
+            self._smtp_settings = (self.ruleset, SmtpSettings.from_ruleset(self.ruleset))
+        return self._smtp_settings[1]
 
     def sends_mail(self) -> bool:
         """False when settings.smtp.send is off: outgoing mail stays queued in the outbox."""

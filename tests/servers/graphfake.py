@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -72,6 +73,8 @@ class GraphMailbox:
     throttle: int = 0  # answer this many next requests with 429
     failures: int = 0  # answer this many next requests with 503
     batch_throttle: int = 0  # throttle this many sub-requests inside the next $batch
+    sent: list = field(default_factory=list)  # MIME of every sendMail accepted (F-OUT-7)
+    send_denied: bool = False  # sendMail answers 403 (no Mail.Send, or outside the access policy)
 
     def add(self, n: int, subject: str = "Printer broken") -> list[str]:
         ids = []
@@ -118,6 +121,8 @@ class Graph:
         query = {k: v[0] for k, v in parse_qs(split.query).items()}
         if split.path == "/v1.0/$batch":
             return self._batch(req.json())
+        if split.path.endswith("/sendMail") and req.method == "POST":
+            return self._send_mail(unquote(split.path[len("/v1.0/users/"):-len("/sendMail")]), req)
         return self._route(req.method, unquote(split.path[len("/v1.0"):]), query, req.body)
 
     def _route(self, method: str, path: str, query: dict, body: bytes) -> Reply:
@@ -135,6 +140,22 @@ class Graph:
         if (mm := re.match(r"^/messages/([^/]+)(/move)?$", rest)):
             return self._ack(box, method, mm.group(1), bool(mm.group(2)), json.loads(body or b"{}"))
         return self._folders(box, method, rest, query, json.loads(body or b"{}"))
+
+    def _send_mail(self, user: str, req: Request) -> Reply:
+        """sendMail in MIME format: base64 of the whole message as text/plain; 202 Accepted, no body."""
+        box = self.boxes.get(user.lower())
+        if box is None:
+            return Reply(404, {"error": {"code": "ErrorInvalidUser", "message": f"The requested user '{user}' is invalid."}})
+        if box.send_denied:
+            return Reply(403, fixture_json("graph", "error-access-denied.json"))
+        try:
+            mime = base64.b64decode(req.body, validate=True)
+        except ValueError:
+            mime = b""
+        if not req.headers.get("content-type", "").startswith("text/plain") or b"\r\n\r\n" not in mime:
+            return Reply(400, fixture_json("graph", "error-mime-invalid.json"))
+        box.sent.append(mime)
+        return Reply(202, b"")
 
     def _list(self, box: GraphMailbox, folder: str, query: dict) -> Reply:
         folder = "inbox" if folder.lower() == "inbox" else folder

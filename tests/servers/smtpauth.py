@@ -16,7 +16,7 @@ import json
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from aiosmtpd.smtp import AuthResult
 
@@ -34,6 +34,7 @@ class OAuthSmtpSink(SmtpSink):
     """An SmtpSink that also offers AUTH XOAUTH2, accepting the tokens in `tokens` (token -> user)."""
 
     tokens: dict = field(default_factory=dict)
+    accept: Optional[Callable[[str, str], bool]] = None  # (user, token) -> valid? instead of `tokens`
     logins: list = field(default_factory=list)  # (mechanism, user, accepted) of every AUTH
     provider: str = "google"
     tls_versions: list = field(default_factory=list)  # what each AUTH ran over
@@ -50,7 +51,7 @@ class OAuthSmtpSink(SmtpSink):
         user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
         transport = server.transport.get_extra_info("ssl_object") if server.transport else None
         self.tls_versions.append(transport.version() if transport else None)
-        accepted = self.tokens.get(token) == user
+        accepted = self.accept(user, token) if self.accept else self.tokens.get(token) == user
         self.logins.append(("XOAUTH2", user, accepted))
         if accepted:
             return AuthResult(success=True, auth_data=user)
