@@ -172,3 +172,12 @@ def test_validate_checks_the_outgoing_oauth_F_OUT_7(tmp_path, monkeypatch, msfak
                           smtp={"oauth": {"mailbox": "help", "client_id": "x"}})
     out = cli(config, "validate")
     assert out.returncode == 1 and "either mailbox or the client settings" in out.stdout
+
+
+def test_outgoing_oauth_takes_the_same_fields_as_a_mailboxs_F_OUT_7():
+    """settings.smtp.oauth is a mailbox's auth.oauth plus `mailbox:`: one app registration, one shape."""
+    from engine.config.schemas import schema_for
+
+    mailbox = schema_for("mailbox")["$defs"]["mailbox"]["properties"]["auth"]["properties"]["oauth"]["properties"]
+    smtp = schema_for("rules")["properties"]["settings"]["properties"]["smtp"]["properties"]["oauth"]["properties"]
+    assert {k: v for k, v in smtp.items() if k != "mailbox"} == mailbox

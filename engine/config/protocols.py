@@ -78,6 +78,8 @@ def tls_version_problems(server: Mapping, base: tuple) -> list[tuple[tuple, str,
 def oauth_problems(oauth: Mapping, base: tuple = ("auth", "oauth")) -> list[tuple[tuple, str, str]]:
     """What an auth.oauth (or settings.smtp.oauth, at `base`) lacks for its provider."""
     provider = oauth.get("provider", "microsoft")
+    if provider == "google":
+        return google_problems(oauth, base)
     cert = oauth.get("certificate") or {}
     found = []
     if not oauth.get("client_id"):
@@ -89,6 +91,38 @@ def oauth_problems(oauth: Mapping, base: tuple = ("auth", "oauth")) -> list[tupl
     if provider == "microsoft" and cert.get("private_key") and not cert.get("thumbprint"):
         found.append((base + ("certificate",), "a certificate credential needs its thumbprint",
                       "the SHA-1 thumbprint shown under Certificates & secrets"))
+    if provider == "microsoft" and (oauth.get("refresh_token") or oauth.get("service_account_key")):
+        found.append((base, "refresh_token and service_account_key are for provider google",
+                      "Microsoft 365 uses client credentials: client_secret or certificate"))
     if provider == "generic" and not oauth.get("token_url"):
         found.append((base, "provider generic needs token_url", "the provider's token endpoint"))
+    return found
+
+
+GOOGLE_SHAPES = ("provider google needs a service account (service_account_key, or client_id + "
+                 "certificate.private_key) or an installed app (client_id, client_secret, refresh_token)")
+
+
+def google_problems(oauth: Mapping, base: tuple) -> list[tuple[tuple, str, str]]:
+    """F-MB-13: a service account with domain-wide delegation, or an installed app's refresh token; nothing else."""
+    cert = oauth.get("certificate") or {}
+    key, refresh = oauth.get("service_account_key") or cert.get("private_key"), oauth.get("refresh_token")
+    hint = "see docs/google.md for both set-ups"
+    if not key and not refresh:
+        return [(base, GOOGLE_SHAPES, hint)]
+    if key and refresh:
+        return [(base, "give a service account key or an installed app's refresh_token, not both", hint)]
+    found = []
+    if refresh and not (oauth.get("client_id") and oauth.get("client_secret")):
+        found.append((base, "an installed app's refresh_token needs its client_id and client_secret",
+                      "the Desktop OAuth client's id and secret from the Google Cloud console"))
+    if cert.get("private_key") and not oauth.get("service_account_key") and "@" not in (oauth.get("client_id") or ""):
+        found.append((base, "a service account's client_id is its e-mail (NAME@PROJECT.iam.gserviceaccount.com)",
+                      "or give the whole JSON key as service_account_key"))
+    if oauth.get("tenant_id"):
+        found.append((base + ("tenant_id",), "tenant_id is Microsoft's: Google has none", "drop tenant_id"))
+    scopes = oauth.get("scopes")
+    if scopes and "https://mail.google.com/" not in scopes:
+        found.append((base + ("scopes",), "IMAP, POP3 and SMTP with Google need the scope https://mail.google.com/",
+                      "add https://mail.google.com/ or drop scopes (it is the default)"))
     return found

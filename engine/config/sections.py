@@ -107,6 +107,8 @@ class OAuth(Section):
     client_id: str | None
     client_secret: Secret | None
     certificate: Certificate | None
+    refresh_token: Secret | None
+    service_account_key: Secret | None
     cloud: str
     token_url: str | None
     scopes: tuple[str, ...] | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -39,6 +40,19 @@ AADSTS_HINTS = {
     700027: "the certificate assertion was refused: check that the certificate with this thumbprint "
             "is uploaded to the app registration and has not expired",
     1002012: "a scope was refused: client credentials need <resource>/.default",
+}
+
+
+# RFC 6749 5.2 error codes as Google's token endpoint uses them.
+OAUTH_ERROR_HINTS = {
+    "unauthorized_client": "the service account may not act for this user: in the Google Admin console "
+                           "(Security > API controls > Domain-wide delegation) add its numeric client ID "
+                           "with the scope https://mail.google.com/",
+    "invalid_grant": "the grant was refused: an installed app's refresh token was revoked or has expired "
+                     "(apps left in 'Testing' get 7-day refresh tokens) - consent again and store the new one; "
+                     "for a service account check the key, this machine's clock and that the mailbox is a user "
+                     "of the delegating domain",
+    "invalid_client": "client_id or client_secret is wrong (an installed app needs its Desktop OAuth client's)",
 }
 
 
@@ -96,6 +110,7 @@ class OAuthSettings:
     tenant_id: str = ""
     client_secret: Optional[str] = field(default=None, repr=False)
     private_key: Optional[str] = field(default=None, repr=False)
+    refresh_token: Optional[str] = field(default=None, repr=False)  # an installed app's lasting consent (Google)
     thumbprint: Optional[str] = None
     cloud: str = "global"
     token_url: Optional[str] = None
@@ -114,6 +129,9 @@ class OAuthSettings:
             raise SourceError(f"unknown cloud {self.cloud!r}; use one of {', '.join(CLOUDS)}")
         if not self.client_secret and not self.private_key:
             raise SourceError("OAuth needs client_secret or certificate.private_key")
+        if self.provider == "google" and not self.private_key and not self.refresh_token:
+            raise SourceError("provider google needs a service account key, or an installed app's refresh_token",
+                              hint="Google gives no token for client credentials alone (docs/google.md)")
         if self.provider == "microsoft" and not self.tenant_id:
             raise SourceError("OAuth provider microsoft needs tenant_id")
         if self.provider == "generic" and not self.token_url:
@@ -156,10 +174,10 @@ def _iso(epoch: float) -> str:
 
 
 def provider_error(what: str, body: dict) -> AuthError:
-    """An AuthError carrying the provider's own words (`AADSTS7000222: …`) and a hint when we know one."""
+    """An AuthError carrying the provider's own words (`AADSTS7000222: …`) and a hint (by AADSTS or RFC 6749 code)."""
     text = body.get("error_description") or body.get("error") or "no reason given"
     codes = body.get("error_codes") or []
-    hint = next((AADSTS_HINTS[c] for c in codes if c in AADSTS_HINTS), "")
+    hint = next((AADSTS_HINTS[c] for c in codes if c in AADSTS_HINTS), "") or OAUTH_ERROR_HINTS.get(body.get("error"), "")
     return AuthError(what, str(text).splitlines()[0], hint)
 
 
@@ -215,6 +233,8 @@ class TokenProvider:
             body = self._fetch_msal()
         elif s.provider == "google" and s.private_key:
             body = self._post(s.token_url or GOOGLE_TOKEN_URL, self._jwt_grant(now))
+        elif s.refresh_token:
+            body = self._post(s.token_url or GOOGLE_TOKEN_URL, self._refresh_grant())
         else:
             body = self._post(s.token_url or GOOGLE_TOKEN_URL, self._secret_grant())
         if "access_token" not in body:
@@ -262,6 +282,12 @@ class TokenProvider:
         if self._scopes():
             form["scope"] = " ".join(self._scopes())
         return form
+
+    def _refresh_grant(self) -> dict:
+        """RFC 6749 6: an installed app's refresh token for a new access token (Google's installed-app flow)."""
+        s = self.settings
+        return {"grant_type": "refresh_token", "client_id": s.client_id, "client_secret": s.client_secret or "",
+                "refresh_token": s.refresh_token}
 
     def _jwt_grant(self, now: float) -> dict:
         """RFC 7523 assertion signed with a Google service account key (domain-wide delegation)."""
@@ -360,14 +386,35 @@ def provider_for(oauth: Mapping, config_dir: str, protocol: str, subject: Option
     """A TokenProvider from a mailbox's `auth.oauth` mapping; secrets are resolved now, never stored in config."""
     from engine.config.secrets import resolve_secret
 
+    def secret(value: Any) -> Optional[str]:
+        return resolve_secret(value, config_dir) if value else None
+
     cert = oauth.get("certificate") or {}
-    secret = oauth.get("client_secret")
+    key = service_account_key(secret(oauth.get("service_account_key")))
     settings = OAuthSettings(
-        client_id=oauth.get("client_id", ""), provider=oauth.get("provider", "microsoft"),
+        client_id=key.get("client_email") or oauth.get("client_id", ""), provider=oauth.get("provider", "microsoft"),
         tenant_id=oauth.get("tenant_id", ""), cloud=oauth.get("cloud", "global"),
-        client_secret=resolve_secret(secret, config_dir) if secret else None,
-        private_key=resolve_secret(cert["private_key"], config_dir) if cert.get("private_key") else None,
-        thumbprint=cert.get("thumbprint"), token_url=oauth.get("token_url"),
+        client_secret=secret(oauth.get("client_secret")),
+        private_key=key.get("private_key") or secret(cert.get("private_key")),
+        refresh_token=secret(oauth.get("refresh_token")),
+        thumbprint=key.get("private_key_id") or cert.get("thumbprint"),
+        token_url=oauth.get("token_url") or key.get("token_uri"),
         scopes=tuple(oauth.get("scopes") or ()), subject=subject,
         authority_host=oauth.get("authority_host"), ca_file=oauth.get("ca_file"))
     return TokenProvider(settings, protocol=protocol)
+
+
+def service_account_key(text: Optional[str]) -> dict:
+    """The fields of a Google service account key file (JSON, as the Cloud console downloads it), or {}."""
+    if not text:
+        return {}
+    try:
+        key = json.loads(text)
+    except ValueError:
+        key = None
+    if not isinstance(key, dict) or key.get("type") != "service_account" or not key.get("private_key") \
+            or not key.get("client_email"):
+        raise SourceError("service_account_key is not a Google service account key",
+                          hint="give the JSON key file the Cloud console downloads (type service_account, "
+                               "with client_email and private_key)")
+    return key
