@@ -119,8 +119,9 @@ def google_problems(oauth: Mapping, base: tuple) -> list[tuple[tuple, str, str]]
     if cert.get("private_key") and not oauth.get("service_account_key") and "@" not in (oauth.get("client_id") or ""):
         found.append((base, "a service account's client_id is its e-mail (NAME@PROJECT.iam.gserviceaccount.com)",
                       "or give the whole JSON key as service_account_key"))
-    if oauth.get("tenant_id"):
-        found.append((base + ("tenant_id",), "tenant_id is Microsoft's: Google has none", "drop tenant_id"))
+    for key in ("tenant_id", "cloud"):
+        if oauth.get(key):
+            found.append((base + (key,), f"{key} is Microsoft's: Google has none", f"drop {key}"))
     scopes = oauth.get("scopes")
     if scopes and "https://mail.google.com/" not in scopes:
         found.append((base + ("scopes",), "IMAP, POP3 and SMTP with Google need the scope https://mail.google.com/",

@@ -15,7 +15,7 @@ from exchangelib.autodiscover import AutodiscoverProtocol
 from exchangelib.autodiscover.cache import autodiscover_cache
 
 from engine.errors import AuthError, MailgateError, SourceError
-from engine.sources.oauth import PinnedSession, TokenProvider
+from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
 from engine.sources import ews_http
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, failed_report
 from engine.sources import tls
@@ -416,6 +416,20 @@ class EwsSource:
         self.close()
 
 
+def national_endpoint(options) -> Optional[str]:
+    """F-MB-14: a national cloud's Exchange Online EWS URL, when OAuth names such a cloud and no endpoint is given.
+
+    Those tenants are always Exchange Online at one fixed host per cloud, and autodiscover
+    probing from outside them finds nothing reliable.
+    """
+    oauth = (options.get("auth") or {}).get("oauth") or {}
+    ews, cloud = options.get("ews") or {}, oauth.get("cloud", "global")
+    if oauth.get("provider", "microsoft") != "microsoft" or cloud == "global" or ews.get("server") \
+            or ews.get("autodiscover_url") or (options.get("server") or {}).get("host"):
+        return None
+    return f"{CLOUDS[cloud][2]}/EWS/Exchange.asmx"
+
+
 def build(mailbox, config_dir: str) -> EwsSource:
     """The source of a `protocol: ews` mailbox: OAuth when auth.oauth is set, else the login and password."""
     options = mailbox.options
@@ -426,7 +440,7 @@ def build(mailbox, config_dir: str) -> EwsSource:
         email=mailbox.address, username=shared.user if shared else auth.get("username"),
         password=password(mailbox, config_dir),
         auth=method if isinstance(method, str) else tuple(method), allow_ntlm=auth.get("allow_ntlm", False),
-        autodiscover=ews.get("autodiscover", True), endpoint_url=ews.get("endpoint_url"),
+        autodiscover=ews.get("autodiscover", True), endpoint_url=ews.get("endpoint_url") or national_endpoint(options),
         server=ews.get("server") or server.get("host"), domain=ews.get("domain") or (shared and shared.domain),
         version=ews.get("version"),
         shared_mailbox=ews.get("shared_mailbox") or (shared and shared.address(mailbox.address)), access_type=ews.get("access_type", "delegate"),
