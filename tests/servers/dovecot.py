@@ -342,15 +342,39 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason} ({INSTALL_HINT})")
 
 
-def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
-    """Write the config and certificates under `root`, start Dovecot, wait for its ports."""
+def dovecot_binary(*tools: str) -> str:
+    """The dovecot master binary; FileNotFoundError (skip locally, fail in CI) when it or `tools` are missing."""
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
-    if not binary or not shutil.which("openssl"):
-        raise FileNotFoundError("dovecot or openssl is not installed")
-    ports = _pick_ports()
+    if not binary or not all(shutil.which(tool) for tool in ("openssl", *tools)):
+        raise FileNotFoundError(f"dovecot or one of {', '.join(('openssl', *tools))} is not installed")
+    return binary
+
+
+def prepare_root(root: Path) -> Path:
+    """The instance's directories and throwaway certificates under `root`; returns the CA file."""
     ca_file = _make_certificates(root)
     for sub in ("run", "state", "mail"):
         (root / sub).mkdir(exist_ok=True)
+    return ca_file
+
+
+def launch(binary: str, root: Path, ports: dict[str, int]) -> subprocess.Popen:
+    """Start Dovecot on root/dovecot.conf and wait for its ports (stopping it again if they never open)."""
+    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
+    try:
+        _wait_for(ports, proc, root / "dovecot.log")
+    except Exception:
+        stop_dovecot(proc)
+        raise
+    return proc
+
+
+def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
+    """Write the config and certificates under `root`, start Dovecot, wait for its ports."""
+    binary = dovecot_binary()
+    ports = _pick_ports()
+    ca_file = prepare_root(root)
     server = DovecotServer(root, ports, ca_file)
     server.fill_pool(USER_POOL)
     token_server = TokenServer()
@@ -359,12 +383,9 @@ def start_dovecot(root: Path) -> tuple[DovecotServer, subprocess.Popen]:
         f"introspection_mode = post\nintrospection_url = {token_server.url}\n"
         "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
     (root / "dovecot.conf").write_text(_config(root, ports, token_server.url))
-    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
     try:
-        _wait_for(ports, proc, root / "dovecot.log")
+        proc = launch(binary, root, ports)
     except Exception:
-        stop_dovecot(proc)
         token_server.stop()
         raise
     return server, proc

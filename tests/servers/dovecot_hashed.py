@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.servers.dovecot import (DovecotServer, MailUser, _config, _make_certificates, _mail_ids, _wait_for,
-                                   private_instance, stop_dovecot)
+from tests.servers.dovecot import (DovecotServer, MailUser, _config, _mail_ids, dovecot_binary, launch,
+                                   prepare_root, private_instance)
 from tests.servers.dovecot_oauth import _free_ports
 
 PASSWORD = "Correct-Horse-7"
@@ -54,13 +53,9 @@ def _hashed(password: str) -> str:
 
 
 def start_hashed_dovecot(root: Path) -> tuple[HashedDovecot, subprocess.Popen]:
-    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
-    if not binary or not shutil.which("openssl") or not shutil.which("doveadm"):
-        raise FileNotFoundError("dovecot, doveadm or openssl is not installed")
+    binary = dovecot_binary("doveadm")
     ports = _free_ports()
-    ca_file = _make_certificates(root)
-    for sub in ("run", "state", "mail"):
-        (root / sub).mkdir(exist_ok=True)
+    ca_file = prepare_root(root)
     server = HashedDovecot(root, ports, ca_file)
     uid, gid = _mail_ids()
     home = root / "mail" / "helpdesk"
@@ -73,13 +68,7 @@ def start_hashed_dovecot(root: Path) -> tuple[HashedDovecot, subprocess.Popen]:
     (root / "oauth2.conf.ext").write_text("introspection_mode = post\nintrospection_url = http://127.0.0.1:9/introspect\n"
                                           "username_attribute = username\n")
     (root / "dovecot.conf").write_text(_hashed_config(root, ports))
-    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
-    try:
-        _wait_for(ports, proc, root / "dovecot.log")
-    except Exception:
-        stop_dovecot(proc)
-        raise
+    proc = launch(binary, root, ports)
     server._pool = [("helpdesk", PASSWORD)]
     server.user = server.add_user()
     return server, proc

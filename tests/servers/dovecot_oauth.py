@@ -6,7 +6,6 @@ import base64
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -15,8 +14,8 @@ from typing import Iterator, Optional
 
 import pytest
 
-from tests.servers.dovecot import (DovecotServer, MailUser, _config, _make_certificates, _wait_for,
-                                   private_instance, stop_dovecot)
+from tests.servers.dovecot import (DovecotServer, MailUser, _config, dovecot_binary, launch, prepare_root,
+                                   private_instance)
 
 AZP = "mailgate-test-client"  # the token's authorized party; Dovecot looks keys up under it
 KID = "mailgate-test-key"
@@ -94,27 +93,16 @@ def _write_key(root: Path, key: bytes) -> None:
 
 def start_oauth_dovecot(root: Path) -> tuple[OAuthDovecot, subprocess.Popen]:
     """Write config, key and certificates under `root`, start Dovecot and wait for its ports."""
-    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
-    if not binary or not shutil.which("openssl"):
-        raise FileNotFoundError("dovecot or openssl is not installed")
+    binary = dovecot_binary()
     ports = _free_ports()
-    ca_file = _make_certificates(root)
-    for sub in ("run", "state", "mail"):
-        (root / sub).mkdir(exist_ok=True)
+    ca_file = prepare_root(root)
     key = secrets.token_bytes(32)
     _write_key(root, key)
     server = OAuthDovecot(root, ports, ca_file, key)
     server.fill_pool(20)
     (root / EXT_FILE).write_text(_oauth_ext(root))
     (root / "dovecot.conf").write_text(_oauth_config(root, ports))
-    proc = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"))
-    try:
-        _wait_for(ports, proc, root / "dovecot.log")
-    except Exception:
-        stop_dovecot(proc)
-        raise
-    return server, proc
+    return server, launch(binary, root, ports)
 
 
 @pytest.fixture(scope="session")
