@@ -120,6 +120,10 @@ class OutgoingMail:
     body: str
     message_id: str
     headers: tuple[tuple[str, str], ...] = ()
+    # How it enters the outbox: pending (sent after the commit), held (automatic mail switched
+    # off, F-OUT-9: kept until released) or blocked (a never-send-to recipient, F-OUT-8: never sent).
+    status: str = "pending"
+    status_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,12 @@ def _spec_ids() -> set[str]:
     return set(ENGINE_ID.findall(SPEC.read_text(encoding="utf-8")))
 
 
-# Behaviours the spec lists that are not built yet (outgoing transports and
-# switches of the second seed reading). Each must leave this set in the
+# Behaviours the spec lists that are not built yet. Each must leave this set in the
 # commit that builds it: the test below fails once a case names one.
-NOT_YET_BUILT = {"F-OUT-7", "F-OUT-8", "F-OUT-9"}
+NOT_YET_BUILT: set[str] = set()
+# Behaviours that happen after the decision, so no golden case can show them; the
+# test named beside each proves it instead.
+PROVED_AFTER_THE_DECISION = {"F-OUT-7": "tests/test_outgoing_oauth.py (SMTP XOAUTH2 and Graph sendMail transports)"}
 
 
 def test_cases_name_every_engine_id_of_the_spec():
@@ -79,7 +81,9 @@ def test_cases_name_every_engine_id_of_the_spec():
     wanted = _spec_ids()
     named = {i for case in CASES for i in _ids_of(case)}
     assert len(wanted) >= 40  # the parse found the IDs, not an empty set
-    assert sorted(wanted - named - NOT_YET_BUILT) == []
+    assert sorted(wanted - named - NOT_YET_BUILT - set(PROVED_AFTER_THE_DECISION)) == []
+    for spec_id, test_file in PROVED_AFTER_THE_DECISION.items():
+        assert spec_id.replace("-", "_") in (REPO / test_file.split()[0]).read_text(encoding="utf-8")
     assert sorted(NOT_YET_BUILT & named) == [], "built now: take these out of NOT_YET_BUILT"
 
 

@@ -191,7 +191,8 @@ def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | Non
     for mail in mails:
         queued += tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
                                     ticket_number=ticket, kind=mail.role, mailbox=mailbox,
-                                    cause=cause, about=about) is not None
+                                    cause=cause, about=about, status=mail.status,
+                                    reason=mail.status_reason or None) is not None
     return queued
 
 

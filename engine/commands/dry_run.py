@@ -60,5 +60,6 @@ def format_text(label: str, message, decision: Decision, context: str = "") -> s
     lines += [f"   {'HIT ' if s.hit else '    '}{s.stage}/{s.rule}: {s.detail}" + (f"  [{s.origin}]" if s.origin else "")
               for s in decision.trace]
     for mail in decision.outgoing:
-        lines += [f"sends {mail.role} to {mail.to}: {mail.subject}"]
+        kept = f" (kept as {mail.status}: {mail.status_reason})" if mail.status != "pending" else ""
+        lines += [f"{'queues' if kept else 'sends'} {mail.role} to {mail.to}: {mail.subject}{kept}"]
     return "\n".join(lines) + "\n"

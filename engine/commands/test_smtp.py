@@ -25,6 +25,10 @@ def run(args) -> int:
     sender = args.sender or ruleset.settings.return_address or ruleset.mailboxes[0].address
     if sender.lower() not in addresses:
         raise UsageError(f"{sender} is not the address of a configured mailbox")
+    blocked = ruleset.index.recipient_filters.first_match(args.to)
+    if blocked is not None:  # F-OUT-8: not even a test mail goes there
+        print(f"FAILED — {args.to} matches never_send_to '{blocked.pattern}' ({blocked.origin}): mailgate never sends there")
+        return 1
     settings = SmtpSettings.from_ruleset(ruleset)
     domain = sender.rpartition("@")[2]
     mail = build_mime(formataddr((ruleset.settings.from_name or "", sender)), args.to,

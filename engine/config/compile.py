@@ -12,6 +12,7 @@ from engine.config.load import LoadedFile
 from engine.config.overlay import locate
 from engine.config.policy import DEFAULT
 from engine.config.resolve import SINGLE_SECTIONS, fill_mailbox, mailbox_policy, mailbox_written, rules_knobs
+from engine.config.recipients import recipient_match, recipient_pieces
 from engine.config.ruleset import (BlockedAttachment, ExcludedText, Filter, Keyword, MailboxConfig,
                                    Ruleset, SubjectRule, Template, TokenDef)
 from engine.config.schemas import schema_for
@@ -72,6 +73,7 @@ def compile_files(files: list[LoadedFile], config_dir: Path) -> Ruleset:
         knobs=knobs,
         sender_filters=tuple(_filters(rules, "senders")),
         subject_filters=tuple(_filters(rules, "subjects")),
+        recipient_filters=tuple(_recipient_filters(rules)),
         keywords=tuple(Keyword(k["phrase"], k["where"], k.get("reason", ""), k["notify_sender"], o("keywords", i),
                                o.path("keywords", i, "phrase"))
                        for _, d, o in rules for i, k in enumerate(d.get("keywords", []))),
@@ -136,6 +138,19 @@ def _filters(rules, section):
             regex = compile_safe(item["pattern"]) if item["match"] == "regex" else None
             yield Filter(item["pattern"], item["match"], origin("filters", section, i), regex,
                          origin.path("filters", section, i))
+
+
+def _recipient_filters(rules):
+    """filters.never_send_to: a string entry may hold several, comma-separated as seed 004 writes them."""
+    for _, data, origin in rules:
+        for i, item in enumerate(data.get("filters", {}).get("never_send_to", [])):
+            where, path = origin("filters", "never_send_to", i), origin.path("filters", "never_send_to", i)
+            if isinstance(item, dict):
+                regex = compile_safe(item["pattern"]) if item["match"] == "regex" else None
+                yield Filter(item["pattern"].strip(), item["match"], where, regex, path)
+                continue
+            for piece in recipient_pieces(item):
+                yield Filter(piece.lstrip("@"), recipient_match(piece), where, None, path)
 
 
 def whitespace_tolerant(text: str) -> str:

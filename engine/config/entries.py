@@ -36,6 +36,7 @@ def _filter_key(entry) -> str:
 _RULE_ENTRIES = (
     ("sender filter", ("filters", "senders"), _filter_key),
     ("subject filter", ("filters", "subjects"), _filter_key),
+    ("never-send-to entry", ("filters", "never_send_to"), _filter_key),
     ("keyword", ("keywords",), lambda e: " ".join(_lower(e["phrase"]).split())),
     ("excluded text", ("excluded_text",), lambda e: e["name"]),
     ("token", ("tokens",), lambda e: _lower(e["name"])),

@@ -5,16 +5,32 @@ from __future__ import annotations
 from engine.config.load import LoadedFile
 from engine.config.problems import Problem
 from engine.config.protocols import oauth_problems, tls_version_problems
+from engine.config.recipients import recipient_pieces
 
 BASE = ("settings", "smtp")
 
 
 def outgoing_problems(loaded: LoadedFile) -> list[Problem]:
-    """Problems of one rules file's settings.smtp, each at its file:line."""
+    """Problems of one rules file's settings.smtp and filters.never_send_to, each at its file:line."""
     smtp = ((loaded.data.get("settings") or {}).get("smtp")) or {}
     found = tls_version_problems(smtp, ()) + _oauth_shape(smtp)
     return [loaded.problem(BASE + path, what, hint, at_value=bool(path) and path[-1] in ("transport", "tls_max_version"))
-            for path, what, hint in found]
+            for path, what, hint in found] + _never_send_to_problems(loaded)
+
+
+def _never_send_to_problems(loaded: LoadedFile) -> list[Problem]:
+    """Every comma-separated part of a never_send_to string is an address, an @domain or a text of 2+ characters."""
+    problems = []
+    for i, item in enumerate((loaded.data.get("filters") or {}).get("never_send_to") or []):
+        if not isinstance(item, str):
+            continue
+        for piece in recipient_pieces(item):
+            if len(piece.lstrip("@").strip(".")) < 2 or piece.count("@") > 1:
+                problems.append(loaded.problem(
+                    ("filters", "never_send_to", i), f"never_send_to part {piece!r} of {item!r} is no address, "
+                    "@domain or text of two characters or more",
+                    "write them comma-separated: name@example.com, @example.com, mailer-daemon", at_value=True))
+    return problems
 
 
 def _oauth_shape(smtp: dict) -> list[tuple[tuple, str, str]]:

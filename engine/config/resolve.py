@@ -63,8 +63,12 @@ def mailbox_policy(options: Mapping, written: Written, rules: RulesKnobs) -> Mai
     data.update((name, value) for name, (value, _) in layered.items())
     ids, ids_origin = _trusted_authserv_ids(data, written, settings)
     data["authentication"] = {**(data.get("authentication") or {}), "trusted_authserv_ids": ids}
+    enabled, enabled_origin = _first((data["outgoing"].get("enabled"), written.get(("outgoing", "enabled"), DEFAULT)),
+                                     _knob(settings.outgoing, "enabled"))  # F-OUT-9: the mailbox's, else the global switch
+    data["outgoing"] = {**data["outgoing"], "enabled": enabled}
     return build(MailboxPolicy, data, {**written, **{(name,): origin for name, (_, origin) in layered.items()},
-                                       ("authentication", "trusted_authserv_ids"): ids_origin})
+                                       ("authentication", "trusted_authserv_ids"): ids_origin,
+                                       ("outgoing", "enabled"): enabled_origin})
 
 
 def _trusted_authserv_ids(data: Mapping, written: Written, settings) -> tuple[Any, str]:

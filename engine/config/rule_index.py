@@ -46,6 +46,29 @@ class FilterIndex:
         return min(found, key=declared, default=None)
 
 
+@dataclass(frozen=True)
+class RecipientIndex:
+    """filters.never_send_to (F-OUT-8): domains by name (a subdomain matches too), the rest as a FilterIndex."""
+
+    domains: dict
+    others: FilterIndex
+
+    @classmethod
+    def build(cls, filters: tuple[Filter, ...]) -> "RecipientIndex":
+        domains: dict = {}
+        for item in filters:
+            if item.match == "domain":
+                domains.setdefault(item.pattern.lower().strip("."), item)
+        return cls(domains, FilterIndex.build(tuple(f for f in filters if f.match != "domain")))
+
+    def first_match(self, address: str) -> Filter | None:
+        """The earliest-declared entry that `address` falls under."""
+        labels = address.rpartition("@")[2].lower().split(".")
+        found = [self.domains[d] for d in (".".join(labels[i:]) for i in range(len(labels))) if d in self.domains]
+        other = self.others.first_match(address)
+        return min(found + ([other] if other else []), key=declared, default=None)
+
+
 def declared(item) -> tuple[str, int]:
     file, _, line = item.origin.rpartition(":")
     return file, int(line)
@@ -60,6 +83,10 @@ class RuleIndex:
     @cached_property
     def sender_filters(self) -> FilterIndex:
         return FilterIndex.build(self.ruleset.sender_filters)
+
+    @cached_property
+    def recipient_filters(self) -> RecipientIndex:
+        return RecipientIndex.build(self.ruleset.recipient_filters)
 
     @cached_property
     def subject_filters(self) -> FilterIndex:

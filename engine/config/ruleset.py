@@ -15,10 +15,10 @@ from engine.config.sections import MailboxPolicy, RulesKnobs, Settings
 
 @dataclass(frozen=True)
 class Filter:
-    """A sender or subject filter (F-PRE-3)."""
+    """A sender or subject filter (F-PRE-3), or an address mailgate never sends to (F-OUT-8)."""
 
     pattern: str
-    match: str  # partial | full | regex
+    match: str  # partial | full | regex (| domain, for never_send_to)
     origin: str
     regex: Any = field(default=None, compare=False, repr=False)
     path: tuple = field(default=(), compare=False, repr=False)  # where in its file, for validate's warnings
@@ -124,6 +124,7 @@ class Ruleset:
     knobs: RulesKnobs  # settings, limits, filters.accept_from: what mailbox policies fall back to
     sender_filters: tuple[Filter, ...]
     subject_filters: tuple[Filter, ...]
+    recipient_filters: tuple[Filter, ...]  # filters.never_send_to (F-OUT-8)
     keywords: tuple[Keyword, ...]
     excluded_text: tuple[ExcludedText, ...]
     blocked_attachments: tuple[BlockedAttachment, ...]

@@ -40,6 +40,13 @@ class Smtp(Section):
 
 
 @dataclass(frozen=True)
+class OutgoingSwitch(Section):
+    """settings.outgoing: every automatic mail on or held (F-OUT-9)."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class Authentication(Section):
     """Whose Authentication-Results count (RFC 8601); in settings and, overriding, in a mailbox."""
 
@@ -56,6 +63,7 @@ class Settings(Section):
     authentication: Authentication | None
     store: Store
     smtp: Smtp
+    outgoing: OutgoingSwitch
 
 
 @dataclass(frozen=True)
@@ -295,6 +303,7 @@ class Tokens(Section):
 
 @dataclass(frozen=True)
 class Outgoing(Section):
+    enabled: bool  # F-OUT-9: the mailbox's value, else settings.outgoing.enabled (see resolve.py)
     auto_reply: bool
     auto_reply_window_minutes: int
     error_notices: bool

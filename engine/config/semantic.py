@@ -233,7 +233,7 @@ def _regexes(loaded: LoadedFile):
     if loaded.kind == "rules" and loaded.data.get("routes"):
         yield from walk_regexes({"routes": loaded.data["routes"]}, schema_for("rules"), "rules")
     data = loaded.data if loaded.kind == "rules" else {}
-    for section in ("senders", "subjects"):
+    for section in ("senders", "subjects", "never_send_to"):
         for i, item in enumerate(data.get("filters", {}).get(section, [])):
             if isinstance(item, dict) and item.get("match") == "regex":
                 yield ("filters", section, i, "pattern"), item["pattern"]

@@ -104,10 +104,30 @@ def _render(d: Draft, role: str, recipient: str, **extra) -> None:
         d.step(STAGE, role, False, f"template '{name}' failed: {err}", template.origin)
         return
     subject = _tagged(d, subject)
+    status, why = _outbox_status(d, role, recipient)
     mail = OutgoingMail(role=role, to=recipient, sender=_from(d), subject=subject, body=body,
-                        message_id=_message_id(d, role, recipient), headers=_headers(d, role))
+                        message_id=_message_id(d, role, recipient), headers=_headers(d, role),
+                        status=status, status_reason=why)
     d.outgoing.append(mail)
     d.step(STAGE, role, True, f"to {recipient}: {subject}", template.origin)
+
+
+def _outbox_status(d: Draft, role: str, recipient: str) -> tuple[str, str]:
+    """blocked for a never-send-to recipient (F-OUT-8), held while automatic mail is off (F-OUT-9), else pending.
+
+    Either way the mail is rendered and queued, so the outbox shows what would have gone.
+    """
+    hit = d.index.recipient_filters.first_match(recipient)
+    if hit is not None:
+        why = f"{recipient} matches never_send_to '{hit.pattern}'"
+        d.step(STAGE, "never_send_to", True, f"{role}: {why}: kept as blocked, never sent", hit.origin)
+        return "blocked", why
+    outgoing = d.policy.outgoing
+    if not outgoing.enabled:
+        why = "automatic mail is switched off (outgoing.enabled: false)"
+        d.step(STAGE, "outgoing_enabled", False, f"{role}: {why}: kept as held", outgoing.where("enabled"))
+        return "held", why
+    return "pending", ""
 
 
 def _context(d: Draft, **extra) -> dict:

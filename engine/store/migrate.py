@@ -66,12 +66,41 @@ def _arrival_and_outcomes(conn: Connection) -> None:
     _add_missing(conn, schema.outbox, ("cause", "about"), (("cause", "about", "created_at"),))
 
 
+def _held_and_blocked(conn: Connection) -> None:
+    # The outbox keeps mail it must not send yet (held) or ever (blocked).
+    replace_check(conn, schema.outbox, "status")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial),
     Migration(2, "ticket number sequence (PostgreSQL)", _ticket_number_sequence),
     Migration(3, "ticket tags (routes)", _ticket_tags),
     Migration(4, "arrival times, every outcome's duplicate key, notice causes", _arrival_and_outcomes),
+    Migration(5, "outbox statuses held and blocked", _held_and_blocked),
 )
+
+
+def replace_check(conn: Connection, table: Table, check: str) -> None:
+    """Give `table` its CHECK named `check` as schema.py declares it now.
+
+    PostgreSQL alters the table in place. SQLite cannot change a CHECK, so the
+    table is rebuilt: renamed, made anew from schema.py (with its indexes), copied,
+    dropped. That is safe only for a table no foreign key points at (the outbox).
+    """
+    name = f"ck_{table.name}_{check}"
+    constraint = next(c for c in table.constraints if c.name == name)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT {name}"))
+        conn.execute(text(f"ALTER TABLE {table.name} ADD CONSTRAINT {name} CHECK ({constraint.sqltext.text})"))
+        return
+    for index in inspect(conn).get_indexes(table.name):
+        conn.execute(text(f'DROP INDEX "{index["name"]}"'))
+    conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {table.name}_old"))
+    table.create(conn)
+    names = ", ".join(f'"{c.name}"' for c in table.columns)
+    conn.execute(text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {table.name}_old"))
+    conn.execute(text(f"DROP TABLE {table.name}_old"))
+
 
 LATEST = MIGRATIONS[-1].version
 

@@ -87,6 +87,8 @@ class OutboxWrites(Session):
         html: str | None = None,
         cause: str | None = None,
         about: str | None = None,
+        status: str = "pending",
+        reason: str | None = None,
     ) -> int | None:
         """Queue a mail (F-OUT-5) and return its outbox id; None when a mail with this
         Message-ID is queued already (the same mail: it is not queued twice, and never
@@ -96,6 +98,9 @@ class OutboxWrites(Session):
         threads back (F-REF-1) even if it arrives before we log the send.
         `cause` and `about` (the reason code and the sender a notice is about)
         let flood control find the last notice of its kind (`last_notice`).
+        `status` held (automatic mail switched off, F-OUT-9) or blocked (a
+        never-send-to recipient, F-OUT-8) keeps it from being sent; `reason`
+        says why, where the outbox shows its last error.
         """
         pairs = [[str(name), str(value)] for name, value in headers]
         for name, value in pairs:
@@ -107,7 +112,7 @@ class OutboxWrites(Session):
                       headers=json.dumps(pairs),
                       body=body, html=html, message_id=bare, ticket_number=ticket_number,
                       cause=cause, about=fold_address(about),
-                      status="pending", attempts=0, next_attempt_at=now, created_at=now)
+                      status=status, last_error=reason, attempts=0, next_attempt_at=now, created_at=now)
         outbox_id = self._insert_new(outbox, values)
         if outbox_id is not None and ticket_number is not None:
             self.record_outgoing_message_id(bare, ticket_number)

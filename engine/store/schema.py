@@ -38,7 +38,9 @@ metadata = MetaData(
 )
 
 ROLES = ("requester", "technician")
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+# held: automatic mail switched off (F-OUT-9), kept until released; blocked: a
+# never-send-to recipient (F-OUT-8), kept to show what would have gone, never sent.
+OUTBOX_STATUSES = ("pending", "held", "sent", "failed", "blocked")
 
 
 class SafeText(TypeDecorator):
@@ -325,7 +327,7 @@ outbox = Table(
     Column("last_error", SafeText),
     _created(),
     Column("sent_at", UTCDateTime),
-    CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+    CheckConstraint(f"status IN ({', '.join(repr(s) for s in OUTBOX_STATUSES)})", name="status"),
     Index(None, "status", "next_attempt_at"),
     Index(None, "kind", "to_key", "created_at"),
     Index(None, "cause", "about", "created_at"),
