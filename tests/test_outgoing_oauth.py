@@ -9,7 +9,6 @@ SPEC IDs proved here: F-OUT-7.
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
 from pathlib import Path

@@ -6,7 +6,6 @@ SPEC IDs proved here: F-MB-16.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from pathlib import Path
 
 import pytest
 
 from engine.apply.smtp import SmtpConnection, SmtpSettings
-from engine.errors import DeliveryError, SourceError
+from engine.errors import DeliveryError
 from engine.sources.graph import GraphSettings, GraphSource
 from engine.sources.imap import ImapSettings, ImapSource
 from engine.sources.oauth import OAuthSettings, TokenProvider

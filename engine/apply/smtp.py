@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import smtplib
-from pathlib import Path
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
 from engine.config.ruleset import Ruleset
 from engine.config.secrets import resolve_secret
 from engine.apply.outgoing_auth import graph_base, outgoing_tokens, sending_account
-from engine.errors import AuthError, DeliveryError, MailgateError, SourceError
+from engine.errors import AuthError, DeliveryError, MailgateError
 from engine.sources import tls as tls_setup
 from engine.sources.base import TokenProvider
 from engine.sources.settings import tls_versions
