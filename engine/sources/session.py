@@ -198,8 +198,10 @@ class ServerSession(Generic[Conn]):
     def _report_extra(self, **facts: object) -> dict:
         """What test-connection adds for any server session: the TLS version spoken (F-MB-15)."""
         extra = {**facts, "tls_version": self.tls_version} if self.tls_version else dict(facts)
-        if self.fallbacks:
-            extra["auth_fallback"] = f"{'; '.join(self.fallbacks)}; logged in with {self.mechanism}"
+        if self.fallbacks:  # each refusal costs the server's failure delay: say how to skip them
+            name = "login" if self.mechanism == sasl.LOGIN_COMMAND else self.mechanism.lower()
+            extra["auth_fallback"] = (f"{'; '.join(self.fallbacks)}; logged in with {self.mechanism} "
+                                      f"(auth.method: [{name}] logs in at once)")
         return extra
 
     @property
