@@ -258,15 +258,22 @@ class Fetch:
 
 @dataclass(frozen=True)
 class Send:
-    """The SMTP settings outgoing mail is sent with, without and with `change` to settings.smtp."""
+    """The SMTP settings (and OAuth token source) outgoing mail is sent with, without and with
+    `change` to settings.smtp (over `base`)."""
 
     change: dict
+    base: dict = field(default_factory=dict)
 
     def run(self) -> tuple[Any, Any]:
+        return self._print(self.base), self._print(merged(self.base, self.change))
+
+    @staticmethod
+    def _print(smtp: dict) -> tuple:
         from engine.apply.smtp import SmtpSettings
 
-        edits = tuple(edit("00-settings.yaml", ("settings", "smtp", k), v) for k, v in self.change.items())
-        return SmtpSettings.from_ruleset(ruleset()), SmtpSettings.from_ruleset(ruleset(edits))
+        edits = tuple(edit("00-settings.yaml", ("settings", "smtp", k), v) for k, v in smtp.items())
+        settings = SmtpSettings.from_ruleset(ruleset(edits))
+        return settings, _fingerprint(settings.tokens)
 
 
 @dataclass(frozen=True)

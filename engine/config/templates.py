@@ -106,7 +106,8 @@ def template_problems(loaded: LoadedFile) -> list[Problem]:
 
 # What outgoing mail renders with (engine/evaluate/outgoing.py), filled as fully as a real mail can.
 SAMPLE_CONTEXT = {
-    "ticket": {"number": 123456, "subject": "S" * 120, "status": "open", "url": "https://help.example.com/tickets/123456"},
+    "ticket": {"number": 123456, "subject": "S" * 120, "status": "open", "url": "https://help.example.com/tickets/123456",
+               "portal_url": "https://portal.example.com/tickets/123456"},
     "sender": {"name": "N" * 80, "address": "sender@example.com"},
     "mailbox": {"name": "support", "address": "support@example.com", "from_name": "Example Helpdesk"},
     "reason": "processing_failed", "detail": "D" * 300, "original_subject": "S" * 120, "reopened": False,
