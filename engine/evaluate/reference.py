@@ -29,18 +29,37 @@ def find_reference(d: Draft) -> bool:
     if not tags:
         d.step(STAGE, "ticket_reference", False, "no reference in subject, body or headers", origin)
         return False
-    number, where = next((tag for tag in tags if d.state.ticket(tag[0]) is not None), tags[0])
-    ticket = d.state.ticket(number)
+    number, where, ticket = _pick(d, tags)
     if _forwarded(d) and not _same_subject(d, ticket):
         d.step(STAGE, "ticket_reference", False, f"tag {number} in a forwarded subject is foreign: "
                + ("no such ticket" if ticket is None else f"ticket {number} is '{ticket.subject}'")
                + ", and no In-Reply-To/References name our mail", origin)
         return False
-    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {where}" + ("" if ticket else " (does not exist)"), origin)
+    d.step(STAGE, "ticket_reference", True, f"ticket {number} by {where}" + ("" if ticket else " (does not exist)")
+           + _also_tagged(d, tags, number, ticket), origin)
     if ticket is not None:
         d.existing = ticket
         return False
     return _unknown(d, number)
+
+
+def _pick(d: Draft, tags: list[tuple[int, str]]) -> tuple[int, str, Ticket | None]:
+    """Of several tags, the one whose ticket bears this subject, else the first whose ticket
+    exists, else the first. A subject can carry someone else's number in one of our forms
+    beside our own tag ("Re: Fwd: Issue #82 Maintenance window [Ticket#1337]"): order alone
+    would file it on our unrelated 82, or call the whole forward foreign."""
+    found = [(number, where, d.state.ticket(number)) for number, where in dict.fromkeys(tags)]
+    return (next((tag for tag in found if len(found) > 1 and _same_subject(d, tag[2])), None)
+            or next((tag for tag in found if tag[2] is not None), found[0]))
+
+
+def _also_tagged(d: Draft, tags: list[tuple[int, str]], number: int, ticket: Ticket | None) -> str:
+    """Why this tag and not another that names an existing ticket, for the trace."""
+    others = ", ".join(map(str, sorted({n for n, _ in tags if n != number and d.state.ticket(n) is not None})))
+    if not others:
+        return ""
+    return (f"; it bears this subject, unlike ticket {others} also tagged" if _same_subject(d, ticket)
+            else f"; the first tag naming a ticket (also tagged: {others})")
 
 
 def _by_thread(d: Draft, thread: tuple[int, str], tags: list[tuple[int, str]]) -> bool:
