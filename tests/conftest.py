@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: paths to the repository, the shipped config and the vendored corpus."""
+"""Shared pytest fixtures: paths to the repository, the shipped config and the vendored corpus; an SMTP sink."""
 
 from __future__ import annotations
 
@@ -20,6 +20,19 @@ def repo() -> Path:
 def corpus() -> Path:
     """tests/corpus: public test mail from other projects (see its README)."""
     return CORPUS
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it accepts, stopped after the test."""
+    from tests.polltools import start_smtp
+
+    sink, controller = start_smtp()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
 
 # Real servers started on loopback by the integration tests (Dovecot for the mail sources).
 pytest_plugins = ["tests.secretwatch"]  # first: the servers register their passwords with it

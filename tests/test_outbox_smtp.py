@@ -16,15 +16,6 @@ from tests.polltools import cli, drop, free_port, maildir_box, make_mail, open_s
 pytestmark = pytest.mark.smtp
 
 
-@pytest.fixture
-def smtp():
-    sink, controller = start_smtp()
-    try:
-        yield sink
-    finally:
-        controller.stop()
-
-
 def config_for(tmp_path: Path, port: int, **smtp) -> tuple[Path, Path]:
     config = write_config(tmp_path / "config", [maildir_box("help", "support@example.com", "var/maildir/help")],
                           smtp={"send": True, "host": "127.0.0.1", "port": port, "tls": "none", **smtp})

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from engine.cli import main
 from engine.config.compile import load_ruleset
-from tests.polltools import cli, drop, maildir_box, make_mail, open_store, start_smtp, write_config
+from tests.polltools import cli, drop, maildir_box, make_mail, open_store, write_config
 
 pytestmark = pytest.mark.smtp
 
@@ -76,15 +76,6 @@ def test_test_smtp_refuses_a_never_send_to_address_F_OUT_8(tmp_path):
     done = cli(config, "test-smtp", "ops@partner.test")
     assert done.returncode == 1
     assert "ops@partner.test matches never_send_to 'partner.test' (rules/15-never-send-to.yaml:4)" in done.stdout
-
-
-@pytest.fixture
-def smtp():
-    sink, controller = start_smtp()
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 def polled(tmp_path: Path, smtp, never_send_to: list, mailbox: dict | None = None, **settings) -> list:

@@ -83,9 +83,10 @@ MIGRATIONS: tuple[Migration, ...] = (
 def replace_check(conn: Connection, table: Table, check: str) -> None:
     """Give `table` its CHECK named `check` as schema.py declares it now.
 
-    PostgreSQL alters the table in place (a store made without the CHECK gets it). SQLite cannot change a CHECK, so the
-    table is rebuilt: renamed, made anew from schema.py (with its indexes), copied,
-    dropped. That is safe only for a table no foreign key points at (the outbox).
+    PostgreSQL alters the table in place (a store made without the CHECK gets it).
+    SQLite cannot change a CHECK, so the table is rebuilt: renamed, made anew from
+    schema.py (with its indexes), copied, dropped. That is safe only for a table no
+    foreign key points at (the outbox).
     """
     name = f"ck_{table.name}_{check}"
     constraint = next(c for c in table.constraints if c.name == name)
