@@ -17,6 +17,8 @@ def add_arguments(parser) -> None:
     """Register the command's options."""
     parser.add_argument("--once", action="store_true", help="poll every mailbox once and exit")
     parser.add_argument("--mailbox", help="poll only this mailbox (even if inactive)")
+    parser.add_argument("--timings", action="store_true",
+                        help="with --once: also print, per mailbox, the seconds spent in each stage")
     add_store_option(parser)
 
 
@@ -41,6 +43,8 @@ def run(args) -> int:
         store.close()
     for report in reports:
         print(report.summary())
+        if args.timings:
+            print(f"{report.mailbox}: timings: {report.stages.summary()}")
     return 1 if any(r.error for r in reports) else 0
 
 

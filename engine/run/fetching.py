@@ -36,6 +36,24 @@ def plan(keys: Iterable[str], budget: int, is_logged: Callable[[str], bool]) -> 
     return found
 
 
+def logged_lookup(keys: list[str], logged_among: Callable[[list[str]], set[str]],
+                  chunk: int = 500) -> Callable[[str], bool]:
+    """`is_logged` for plan(): asks the store about `chunk` listed keys at a time, not one by one
+    (a query per key, each in its own transaction, was ~4% of a poll)."""
+    position = {key: index for index, key in enumerate(keys)}
+    logged: set[str] = set()
+    asked: set[int] = set()
+
+    def is_logged(key: str) -> bool:
+        part = position[key] // chunk
+        if part not in asked:
+            asked.add(part)
+            logged.update(logged_among(keys[part * chunk:(part + 1) * chunk]))
+        return key in logged
+
+    return is_logged
+
+
 def batches(source: Source, keys: list[str], batch_size: int,
             max_size: Optional[int] = None) -> Iterator[list[Fetched]]:
     """Fetch `keys` in batches of `batch_size`, each only when the one before was handled."""

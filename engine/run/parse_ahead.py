@@ -73,13 +73,14 @@ def _exit_with(sentinel: int) -> None:
     os._exit(0)
 
 
-def _parse_job(number: int, raws: list[bytes], keep_remote_images: bool) -> list[Message]:
-    messages = []
+def _parse_job(number: int, raws: list[bytes], keep_remote_images: bool) -> tuple[list[Message], float]:
+    """The job's Messages, and the CPU seconds they took (`poll --timings`)."""
+    messages, cpu = [], time.process_time()
     for index, raw in enumerate(raws):
         with _progress.get_lock():  # CLOCK_MONOTONIC is one clock for every process of the machine
             _progress[:] = [number, index, time.monotonic()]
         messages.append(parse(raw, keep_remote_images=keep_remote_images))
-    return messages
+    return messages, time.process_time() - cpu
 
 
 # ---- in the poller ----
@@ -130,6 +131,7 @@ class _Job:
     future: Future | None = None
     submitted: float = 0.0
     crashes: int = 0  # worker deaths not pinned on one mail: after 3, parse in line
+    worker_seconds: float = 0.0  # CPU the worker spent on this job's mail
 
 
 _worker: _Worker | None = None
@@ -200,7 +202,7 @@ def _collect(job: _Job) -> list[Message]:
     """The job's Messages in order; what no worker parsed is parsed here, without a budget."""
     while job.future is not None:
         try:
-            parsed = job.future.result(timeout=_time_left(job))
+            parsed, seconds = job.future.result(timeout=_time_left(job))
         except FutureTimeout:
             _check_overrun(job)
             continue
@@ -208,6 +210,7 @@ def _collect(job: _Job) -> list[Message]:
             _after_crash(job, err)
             continue
         _jobs.remove(job)
+        job.worker_seconds += seconds
         job.settled.update(zip(job.todo, parsed))
         job.future = None
     return [job.settled.get(i) or job.settings.parse(raw) for i, raw in enumerate(job.raws)]
@@ -255,7 +258,7 @@ class _Raw:
     raw: bytes
 
 
-def parsed_ahead(batches: Iterable[list], settings: ParseSettings = ParseSettings()
+def parsed_ahead(batches: Iterable[list], settings: ParseSettings = ParseSettings(), stages=None
                  ) -> Iterator[tuple[list, list[Message]]]:
     """Yield (batch, messages): batch k+1 is fetched and handed to the worker before batch k is yielded.
 
@@ -263,7 +266,8 @@ def parsed_ahead(batches: Iterable[list], settings: ParseSettings = ParseSetting
     long; without one, only batches of MIN_BATCH or more on a machine with two cores do, and
     the rest are parsed here. Where no worker can run, mail is parsed here, without a budget.
     When fetching batch k+1 fails (a dropped connection), batch k is still yielded first,
-    so a server that fails mid-poll every time cannot stop all progress.
+    so a server that fails mid-poll every time cannot stop all progress. The worker's CPU
+    seconds are added to `stages` (engine/run/stages.py) when one is given.
     """
     pending: tuple[list, _Job] | None = None
     iterator = iter(batches)
@@ -275,18 +279,26 @@ def parsed_ahead(batches: Iterable[list], settings: ParseSettings = ParseSetting
                 break
             except BaseException:
                 if pending is not None:
-                    yield pending[0], _collect(pending[1])
+                    yield _done(pending, stages)
                 raise
             job = _Job([item.raw for item in batch], settings)
             if _wanted(batch, settings):
                 _submit(job)
             if pending is not None:
-                yield pending[0], _collect(pending[1])
+                yield _done(pending, stages)
             pending = (batch, job)
         if pending is not None:
-            yield pending[0], _collect(pending[1])
+            yield _done(pending, stages)
     finally:
         _abandon()
+
+
+def _done(pending: tuple[list, _Job], stages) -> tuple[list, list[Message]]:
+    batch, job = pending
+    messages = _collect(job)
+    if stages is not None:
+        stages.add("parse worker", job.worker_seconds)
+    return batch, messages
 
 
 def _wanted(batch: list, settings: ParseSettings) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,13 @@ from engine.message import Message
 from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
-from engine.run.fetching import batches, plan
+from engine.run.fetching import batches, logged_lookup, plan
 from engine.run.parse_ahead import ParseSettings, parse_bounded, parsed_ahead
+from engine.run.stages import Stages
 from engine.sources.base import AfterAction
 from engine.sources.settings import after_action
 from engine.errors import DuplicateMessage, TransactionLost, TransientStoreError
+from engine.store.directory_cache import DirectoryCache
 from engine.store.state_view import StoreStateView
 
 log = logging.getLogger("mailgate.poll")
@@ -40,6 +43,7 @@ class MailboxReport:
     error: str | None = None
     auth_failed: bool = False
     skipped: str | None = None  # why the mailbox was not polled (another poller holds it)
+    stages: Stages = field(default_factory=Stages)  # where the time went (`poll --once --timings`)
 
     def summary(self) -> str:
         if self.skipped:
@@ -53,7 +57,7 @@ TRANSIENT_TRIES = 3
 
 
 def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: bytes, now: datetime,
-                    message: Message | None = None, org_names: dict[int, str] | None = None, *,
+                    message: Message | None = None, directory: DirectoryCache | None = None, *,
                     arrived: datetime | None = None, replay: bool = False) -> Applied:
     """Decide and apply one message in one transaction; a failure quarantines it (F-FAIL-1).
 
@@ -67,7 +71,7 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     message = message or parse_bounded(raw, ParseSettings.of(ruleset, mailbox))
     for attempt in range(TRANSIENT_TRIES):
         try:
-            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names, arrived, replay)
+            return _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, directory, arrived, replay)
         except DuplicateMessage:
             return Applied("ignore", "already_processed")  # another poller committed it first
         except TransactionLost:
@@ -82,15 +86,15 @@ def process_message(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, r
     return Applied(RETRY, "store_busy")
 
 
-def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, org_names=None, arrived=None,
+def _decide_and_apply(store, ruleset, mailbox, key, raw, message, now, directory=None, arrived=None,
                       replay=False) -> Applied:
     # No look-up of (mailbox, key) first: the fetch skipped logged keys already, and should
     # another poller log this one meanwhile, log_processing raises DuplicateMessage and the
     # whole transaction rolls back. A quarantined key may be logged again (replay).
-    with store.transaction() as tx:
+    with store.transaction(directory) as tx:
         if replay:  # judged again as it arrived then, and not a duplicate of itself
             arrived = tx.release_for_replay(mailbox.name, key) or arrived
-        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), now, mailbox.name, arrived)
+        decision = evaluate(message, ruleset, StoreStateView(tx), now, mailbox.name, arrived)
         return apply(tx, decision, message, raw, key)
 
 
@@ -116,7 +120,7 @@ def quarantine(store, ruleset: Ruleset, mailbox: MailboxConfig, key: str, raw: b
 
 
 def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: Clock,
-                org_names: dict[int, str], should_stop: Callable[[], bool]) -> list[tuple]:
+                directory: DirectoryCache, should_stop: Callable[[], bool], stages: Stages | None = None) -> list[tuple]:
     """Decide and apply a batch, in arrival order, in as few transactions as it takes.
 
     Committing once per batch instead of once per message is the poller's fast path;
@@ -129,14 +133,14 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
     lost (full disk, lost connection, serialisation failure, a failed commit),
     TransactionLost ends the poll and nothing of that batch is acknowledged.
     """
-    pending, results = list(pairs), []
+    pending, results, stages = list(pairs), [], stages or Stages()
     while pending and not should_stop():
-        done, failed = _apply_until_failure(store, ruleset, mailbox, pending, clock, org_names, should_stop)
+        done, failed = _apply_until_failure(store, ruleset, mailbox, pending, clock, directory, should_stop, stages)
         results += done
         if failed is None:
             break
         item, message = failed
-        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, org_names,
+        applied = process_message(store, ruleset, mailbox, item.key, item.raw, clock(), message, directory,
                                   arrived=item.arrived)
         results.append((item, applied))
         pending = pending[len(done) + 1:]
@@ -146,30 +150,32 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
     return results
 
 
-def _apply_until_failure(store, ruleset, mailbox, pairs, clock, org_names, should_stop):
+def _apply_until_failure(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages):
     """Apply `pairs` in one transaction up to the first that fails; return what was applied and that one."""
     done, failed = [], None
     try:
-        with store.transaction() as tx:
+        with store.transaction(directory) as tx:
             for item, message in pairs:
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
                 message = _full(item, message)
                 try:
                     with tx.savepoint():
-                        decision = evaluate(message, ruleset, StoreStateView(tx, org_names=org_names), clock(),
-                                            mailbox.name, item.arrived)
-                        done.append((item, apply(tx, decision, message, item.raw, item.key)))
+                        with stages.timing("evaluate"):
+                            decision = evaluate(message, ruleset, StoreStateView(tx), clock(),
+                                                mailbox.name, item.arrived)
+                        with stages.timing("apply"):
+                            done.append((item, apply(tx, decision, message, item.raw, item.key)))
                 except DuplicateMessage:
                     done.append((item, Applied("ignore", "already_processed")))
                 except TransactionLost:
                     raise
                 except Exception:  # noqa: BLE001 - this message takes the careful path, after what came before
-                    org_names.clear()  # a rolled-back savepoint may have held a new organisation
                     failed = (item, message)
                     break
+            committing = time.perf_counter()
+        stages.add("commit", time.perf_counter() - committing)
     except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint
-        org_names.clear()
         raise TransactionLost(f"the batch was not committed, so none of it is acknowledged: {err}") from err
     return done, failed
 
@@ -195,15 +201,20 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     quarantine_action = AfterAction.move(folder, create_folder=True) if folder else None
     try:
         polling = mailbox.options["polling"]
-        found = plan(source.list_keys(), polling["max_messages"], lambda key: store.processed(mailbox.name, key) is not None)
+        stages = report.stages
+        with stages.timing("fetch"):
+            keys = list(source.list_keys())
+            found = plan(keys, polling["max_messages"], logged_lookup(keys, lambda some: store.logged_keys(mailbox.name, some)))
         # Logged keys still on the server lost their ack to a crash: finish it first (F-PRE-6).
-        _ack(source, found.logged, action, report)
-        org_names: dict[int, str] = {}  # shared by the StateViews of this poll (see StoreStateView)
+        with stages.timing("ack"):
+            _ack(source, found.logged, action, report)
+        directory = DirectoryCache()  # users, organisations and groups, for the transactions of this poll
         limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
         parse_settings = ParseSettings.of(ruleset, mailbox)  # the time budget per mail, the HTML option
-        for batch, messages in parsed_ahead(batches(source, found.new, polling["batch_size"], limit), parse_settings):
+        fetched = stages.timed("fetch", batches(source, found.new, polling["batch_size"], limit))
+        for batch, messages in _parsed(fetched, parse_settings, stages):
             done, quarantined = [], []
-            results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, org_names, should_stop)
+            results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, directory, should_stop, stages)
             for item, applied in results:
                 report.outcomes[applied.outcome] += 1
                 if applied.outcome == "quarantine" and quarantine_action:
@@ -213,9 +224,10 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
             if not still_ours():
                 report.error = "the mailbox's lease was lost: stopped before acknowledging (its new holder will)"
                 break
-            _send(store, smtp)
-            _ack(source, done, action, report)
-            _ack(source, quarantined, quarantine_action, report)
+            with stages.timing("ack"):
+                _send(store, smtp)
+                _ack(source, done, action, report)
+                _ack(source, quarantined, quarantine_action, report)
             if progress:
                 progress(report)
             if should_stop():
@@ -231,6 +243,20 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     finally:
         _close(source)
     return report
+
+
+def _parsed(fetched, settings: ParseSettings, stages: Stages):
+    """parsed_ahead, the time it keeps the poller waiting counted to "parse" (its fetching is counted apart)."""
+    ahead = parsed_ahead(fetched, settings, stages)
+    while True:
+        fetching, begin = stages.seconds["fetch"], time.perf_counter()
+        try:
+            item = next(ahead)
+        except StopIteration:
+            return
+        finally:
+            stages.add("parse", time.perf_counter() - begin - (stages.seconds["fetch"] - fetching))
+        yield item
 
 
 def _send(store, smtp: SmtpSettings | None) -> None:

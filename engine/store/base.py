@@ -66,6 +66,19 @@ class Session:
     """What the read and write mixins need: statements run, a clock."""
 
     _clock: Clock
+    _directory: Any = None  # a DirectoryCache for the transactions of one poll, or None
+
+    def _cached(self, kind: str, key: Any, load: Callable[[], Any]) -> Any:
+        """A directory look-up through the poll's cache when there is one (engine/store/directory_cache.py)."""
+        return load() if self._directory is None else self._directory.get(kind, key, load)
+
+    def _forget(self, kind: str, key: Any) -> None:
+        if self._directory is not None:
+            self._directory.forget(kind, key)
+
+    def _forget_kinds(self, *kinds: str) -> None:
+        if self._directory is not None:
+            self._directory.forget_kinds(*kinds)
 
     def now(self) -> datetime:
         """The current time by the store's clock (tests pass a fixed one)."""
@@ -102,9 +115,10 @@ class Session:
 class ConnectionSession(Session):
     """Runs everything on one connection inside one transaction."""
 
-    def __init__(self, conn: Connection, clock: Clock):
+    def __init__(self, conn: Connection, clock: Clock, directory: Any = None):
         self._conn = conn
         self._clock = clock
+        self._directory = directory
 
     @contextmanager
     def savepoint(self) -> Iterator["ConnectionSession"]:
@@ -123,6 +137,8 @@ class ConnectionSession(Session):
         nested.commit()
 
     def _undo(self, nested, err: BaseException) -> None:
+        if self._directory is not None:
+            self._directory.clear()  # it may hold what the savepoint wrote
         lost = TransactionLost(f"the store transaction was lost: {driver_message(err)}")
         try:
             nested.rollback()

@@ -16,6 +16,8 @@ from engine.store.schema import message_keys, processing_log, quarantine
 log = processing_log
 _HERE = (log.c.mailbox == bindparam("mailbox")) & (log.c.message_key == bindparam("key"))
 _PROCESSED = select(log).where(_HERE)
+_LOGGED = select(log.c.message_key).where(log.c.mailbox == bindparam("mailbox"),
+                                          log.c.message_key.in_(bindparam("keys", expanding=True)))
 _KEY_SEEN = select(message_keys).where(message_keys.c.message_key == bindparam("key"))
 # By arrival (F-PRE-5): rows logged before arrival times were kept count by when they were processed.
 _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
@@ -53,6 +55,14 @@ class LogReads(Session):
         """The log entry of this message in this mailbox, or None if never processed."""
         rows = self._rows(_PROCESSED, {"mailbox": mailbox, "key": bounded(message_key)})
         return _entry(rows[0]) if rows else None
+
+    def logged_keys(self, mailbox: str, message_keys: list[str]) -> set[str]:
+        """Those of `message_keys` this mailbox logged already, in one query."""
+        by_stored = {bounded(key): key for key in message_keys}
+        if not by_stored:
+            return set()
+        rows = self._rows(_LOGGED, {"mailbox": mailbox, "keys": list(by_stored)})
+        return {by_stored[row[0]] for row in rows}
 
     def duplicate_key_seen(self, message_key: str) -> DuplicateKey | None:
         """F-PRE-6: the first claim of this key by any mailbox, or None."""

@@ -13,22 +13,13 @@ from engine.errors import UsageError
 class StoreStateView:
     """Answers evaluate()'s questions from store reads, turning rows into engine records."""
 
-    def __init__(self, reads, description: str = "ticket store", org_names: dict[int, str] | None = None):
+    def __init__(self, reads, description: str = "ticket store"):
         self._reads = reads
         self.description = description
-        # Organisation id -> name. The poller hands every view of one poll the same dict:
-        # a user's organisation cost two queries per lookup (row and domains) for its name
-        # alone, ~15% of a poll. Names are the organisations' keys, so an id keeps its name.
-        self._org_names = {} if org_names is None else org_names
 
     def _organisation_name(self, organisation_id: int) -> str | None:
-        name = self._org_names.get(organisation_id)
-        if name is None:
-            row = self._reads.organisation(organisation_id)
-            name = row.name if row else None
-            if name is not None:
-                self._org_names[organisation_id] = name
-        return name
+        row = self._reads.organisation(organisation_id)  # from the poll's directory cache, in a poll
+        return row.name if row else None
 
     def _user(self, row) -> state.User | None:
         if row is None:

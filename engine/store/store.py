@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
+from engine.store.directory_cache import DirectoryCache
 from engine.store.failures import wrap_database_error
 from engine.store.leases import lease_locks
 from engine.store.log import LogReads, LogWrites
@@ -143,11 +144,20 @@ class Store(Reads, EngineSession):
         return self._engine.dialect.name
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+    def transaction(self, directory: DirectoryCache | None = None) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        `directory` is the poll's cache of users, organisations and groups (kept true by the
+        transaction's writes, cleared when it rolls back).
+        """
         now = self._clock()  # one timestamp for everything the transaction writes
-        with self._session(write=True) as conn:
-            yield Tx(conn, lambda: now)
+        try:
+            with self._session(write=True) as conn:
+                yield Tx(conn, lambda: now, directory)
+        except BaseException:
+            if directory is not None:
+                directory.clear()
+            raise
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:

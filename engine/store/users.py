@@ -8,11 +8,32 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from engine.errors import StoreError, TransientStoreError
 from engine.store.base import Session, fold_address
+from engine.store.directory_cache import (
+    GROUP_ID, GROUP_NAME, ORG_DOMAIN, ORG_ID, ORG_NAME, USER_EMAIL, USER_ID, USER_LOGIN,
+)
 from engine.store.records import Group, Organisation, User, from_row
 from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
 
 USER_FIELDS = ("name", "email", "role", "organisation_id", "location")
+# Built once: SQLAlchemy then reuses the compiled SQL instead of building the statement per call.
+_USER = select(users).where(users.c.id == bindparam("id"))
 _BY_EMAIL = select(users).where(users.c.email_key == bindparam("key")).order_by(users.c.id).limit(1)
+_BY_LOGIN = select(users).where(users.c.login == bindparam("login"))
+_ORG = select(organisations).where(organisations.c.id == bindparam("id"))
+_ORG_BY_NAME = select(organisations).where(organisations.c.name == bindparam("name"))
+_ORG_BY_DOMAIN = (
+    select(organisations)
+    .join(organisation_domains, organisation_domains.c.organisation_id == organisations.c.id)
+    .where(organisation_domains.c.domain == bindparam("domain"))
+    .order_by(organisations.c.id)
+    .limit(1)
+)
+_ORG_DOMAINS = (select(organisation_domains.c.domain).where(organisation_domains.c.organisation_id == bindparam("id"))
+                .order_by(organisation_domains.c.domain))
+_GROUP = select(groups).where(groups.c.id == bindparam("id"))
+_GROUP_BY_NAME = select(groups).where(groups.c.name == bindparam("name"))
+_MEMBERS = (select(group_members.c.user_id).where(group_members.c.group_id == bindparam("id"))
+            .order_by(group_members.c.user_id))
 
 
 def _check_role(role: str) -> None:
@@ -31,82 +52,73 @@ def _domains(values: Iterable[str]) -> list[str]:
 
 
 class UserReads(Session):
-    """Read side: what the engine's StateView asks about people."""
+    """Read side: what the engine's StateView asks about people (through the poll's cache, if any)."""
 
     def user(self, user_id: int) -> User | None:
         """The user with this id, or None."""
-        return self._one_user(select(users).where(users.c.id == user_id))
+        return self._cached(USER_ID, user_id, lambda: self._one_user(_USER, {"id": user_id}))
 
     def user_by_email(self, address: str) -> User | None:
         """F-USR-1: match case-insensitively; with several matches the lowest id."""
-        rows = self._rows(_BY_EMAIL, {"key": fold_address(address)})
-        return from_row(User, rows[0]) if rows else None
+        key = fold_address(address)
+        return self._cached(USER_EMAIL, key, lambda: self._one_user(_BY_EMAIL, {"key": key}))
 
     def user_by_login(self, login: str) -> User | None:
         """The user with this login (exact), or None."""
-        return self._one_user(select(users).where(users.c.login == login))
+        return self._cached(USER_LOGIN, login, lambda: self._one_user(_BY_LOGIN, {"login": login}))
 
     def users(self) -> list[User]:
         """Every user, by id."""
         return [from_row(User, r) for r in self._rows(select(users).order_by(users.c.id))]
 
-    def _one_user(self, stmt: Any) -> User | None:
-        rows = self._rows(stmt)
+    def _one_user(self, stmt: Any, params: dict[str, Any]) -> User | None:
+        rows = self._rows(stmt, params)
         return from_row(User, rows[0]) if rows else None
 
     def organisation(self, organisation_id: int) -> Organisation | None:
         """The organisation with this id, with its domains, or None."""
-        return self._one_org(select(organisations).where(organisations.c.id == organisation_id))
+        return self._cached(ORG_ID, organisation_id, lambda: self._one_org(_ORG, {"id": organisation_id}))
 
     def organisation_by_name(self, name: str) -> Organisation | None:
         """The organisation with this exact name, or None."""
-        return self._one_org(select(organisations).where(organisations.c.name == name))
+        return self._cached(ORG_NAME, name, lambda: self._one_org(_ORG_BY_NAME, {"name": name}))
 
     def organisation_by_domain(self, domain: str) -> Organisation | None:
         """F-USR-2: the first organisation (lowest id) listing this email domain."""
         wanted = domain.strip().lstrip("@").lower()
-        stmt = (
-            select(organisations)
-            .join(organisation_domains, organisation_domains.c.organisation_id == organisations.c.id)
-            .where(organisation_domains.c.domain == wanted)
-            .order_by(organisations.c.id)
-            .limit(1)
-        )
-        return self._one_org(stmt)
+        return self._cached(ORG_DOMAIN, wanted, lambda: self._one_org(_ORG_BY_DOMAIN, {"domain": wanted}))
 
     def organisations(self) -> list[Organisation]:
         """Every organisation, by id."""
         rows = self._rows(select(organisations).order_by(organisations.c.id))
         return [self._org(r) for r in rows]
 
-    def _one_org(self, stmt: Any) -> Organisation | None:
-        rows = self._rows(stmt)
+    def _one_org(self, stmt: Any, params: dict[str, Any]) -> Organisation | None:
+        rows = self._rows(stmt, params)
         return self._org(rows[0]) if rows else None
 
     def _org(self, row: Any) -> Organisation:
-        stmt = select(organisation_domains.c.domain).where(
-            organisation_domains.c.organisation_id == row.id
-        )
-        domains = tuple(r[0] for r in self._rows(stmt.order_by(organisation_domains.c.domain)))
+        domains = tuple(r[0] for r in self._rows(_ORG_DOMAINS, {"id": row.id}))
         return from_row(Organisation, row, domains=domains)
 
     def group(self, name: str) -> Group | None:
         """The group with this exact name and its member ids, or None."""
-        rows = self._rows(select(groups).where(groups.c.name == name))
-        return self._group(rows[0]) if rows else None
+        return self._cached(GROUP_NAME, name, lambda: self._one_group(_GROUP_BY_NAME, {"name": name}))
 
     def group_by_id(self, group_id: int) -> Group | None:
         """The group with this id and its member ids, or None."""
-        rows = self._rows(select(groups).where(groups.c.id == group_id))
-        return self._group(rows[0]) if rows else None
+        return self._cached(GROUP_ID, group_id, lambda: self._one_group(_GROUP, {"id": group_id}))
 
     def groups(self) -> list[Group]:
         """Every group, by id."""
         return [self._group(r) for r in self._rows(select(groups).order_by(groups.c.id))]
 
+    def _one_group(self, stmt: Any, params: dict[str, Any]) -> Group | None:
+        rows = self._rows(stmt, params)
+        return self._group(rows[0]) if rows else None
+
     def _group(self, row: Any) -> Group:
-        stmt = select(group_members.c.user_id).where(group_members.c.group_id == row.id)
-        members = tuple(r[0] for r in self._rows(stmt.order_by(group_members.c.user_id)))
+        members = tuple(r[0] for r in self._rows(_MEMBERS, {"id": row.id}))
         return from_row(Group, row, member_ids=members)
 
 
@@ -134,7 +146,10 @@ class UserWrites(Session):
         values = dict(login=login, name=name, email=email, email_key=fold_address(email), role=role,
                       organisation_id=organisation_id, location=location, created_at=self.now())
         new_id = self._insert_new(users, values, "id")
+        self._forget(USER_EMAIL, values["email_key"])
+        self._forget(USER_LOGIN, login)
         if new_id is not None:
+            self._forget(USER_ID, new_id)
             return new_id
         existing = self.user_by_login(login)
         if existing is not None and fold_address(existing.email) == fold_address(email):
@@ -152,6 +167,7 @@ class UserWrites(Session):
             fields["email_key"] = fold_address(fields["email"])
         if fields:
             self._exec(update(users).where(users.c.id == user_id).values(**fields))
+            self._forget_kinds(USER_ID, USER_EMAIL, USER_LOGIN)
 
     def create_organisation(self, name: str, *, domains: Iterable[str] = (), shares_tickets: bool = False) -> int:
         """Create an organisation with its email domains and return its id.
@@ -161,6 +177,7 @@ class UserWrites(Session):
         """
         values = dict(name=name, shares_tickets=shares_tickets, created_at=self.now())
         org_id = self._insert_new(organisations, values, "id")
+        self._forget(ORG_NAME, name)
         if org_id is None:
             return self.organisation_by_name(name).id
         self.set_organisation_domains(org_id, domains)
@@ -170,6 +187,7 @@ class UserWrites(Session):
         """Change whether the organisation's members see each other's tickets."""
         stmt = update(organisations).where(organisations.c.id == organisation_id)
         self._exec(stmt.values(shares_tickets=shares_tickets))
+        self._forget_kinds(ORG_ID, ORG_NAME, ORG_DOMAIN)
 
     def set_organisation_domains(self, organisation_id: int, domains: Iterable[str]) -> None:
         """Replace the organisation's email domains."""
@@ -177,15 +195,18 @@ class UserWrites(Session):
         self._exec(delete(table).where(table.c.organisation_id == organisation_id))
         for domain in _domains(domains):
             self._exec(insert(table).values(organisation_id=organisation_id, domain=domain))
+        self._forget_kinds(ORG_ID, ORG_NAME, ORG_DOMAIN)
 
     def create_group(self, name: str) -> int:
         """Create a group and return its id (the existing one's when a concurrent writer was first)."""
         group_id = self._insert_new(groups, dict(name=name, created_at=self.now()), "id")
+        self._forget(GROUP_NAME, name)
         return self.group(name).id if group_id is None else group_id
 
     def add_member(self, group_id: int, user_id: int) -> bool:
         """Add a user to a group; False when they were a member already."""
         table = group_members
+        self._forget_kinds(GROUP_ID, GROUP_NAME)
         return self._insert_new(table, dict(group_id=group_id, user_id=user_id), "user_id") is not None
 
     def set_members(self, group_id: int, user_ids: Iterable[int]) -> None:
@@ -193,3 +214,4 @@ class UserWrites(Session):
         self._exec(delete(group_members).where(group_members.c.group_id == group_id))
         for user_id in dict.fromkeys(user_ids):
             self._exec(insert(group_members).values(group_id=group_id, user_id=user_id))
+        self._forget_kinds(GROUP_ID, GROUP_NAME)
