@@ -188,3 +188,21 @@ def test_arrival_is_the_files_delivery_time_F_PRE_5(box):
     os.utime(path, (delivered.timestamp(), delivered.timestamp()))
     (item,) = fetched(source(box))
     assert item.arrived == delivered
+
+
+def test_ack_finds_the_files_by_the_listing_not_a_new_scan_F_MB_9(box, monkeypatch):
+    # A scan of the whole Maildir per acknowledged batch made a poll quadratic in the mailbox size.
+    keys = seed(box, 4)
+    src = source(box)
+    src.list_keys()
+    path = Path(box._path)
+    taken = next(p for p in (path / "new").iterdir() if p.name.startswith(keys[1]))
+    taken.rename(path / "cur" / (taken.name + ":2,S"))  # another reader took it since the listing
+
+    def no_scan(root):
+        raise AssertionError("ack scanned the Maildir again")
+
+    monkeypatch.setattr("engine.sources.maildir._entries", no_scan)
+    report = src.ack(keys, AfterAction.mark_read())
+    assert report.done == (keys[0], keys[2], keys[3]) and report.stale == (keys[1],)
+    assert sorted(os.listdir(path / "new")) == []

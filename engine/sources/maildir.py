@@ -143,26 +143,37 @@ class MaildirSource:
         return out
 
     def ack(self, keys: Sequence[str], action: AfterAction) -> AckReport:
-        """Rename (mark_read, move) or remove (delete) the files of `keys`."""
+        """Rename (mark_read, move) or remove (delete) the files of `keys`.
+
+        The files are found by the listing list_keys() made, not a new one: scanning the whole
+        Maildir for every batch made a poll quadratic in the mailbox size. A file someone else
+        took since the listing is reported stale, as one missing from a new listing is.
+        """
         if action.kind == "none" or not keys:
             return AckReport(action, done=tuple(keys))
         root = self._root()
-        index = {e.key: e for e in _entries(root)}
-        stale = tuple(k for k in keys if k not in index)
-        present = [index[k] for k in keys if k in index]
+        if not all(key in self._entries for key in keys):  # acknowledged without a listing (a test, a replay)
+            self._entries = {**self._entries, **{e.key: e for e in _entries(root)}}
+        present = [self._entries[k] for k in keys if k in self._entries]
+        stale = [k for k in keys if k not in self._entries]
         target = root
         if action.kind == "move":
             target, problem = self._target(action)
             if target is None:
-                return AckReport(action, kept=tuple(e.key for e in present), stale=stale,
+                return AckReport(action, kept=tuple(e.key for e in present), stale=tuple(stale),
                                  problems=(problem,))
+        done = []
         try:
             for entry in present:
-                self._act(root, target, entry, action.kind)
+                if self._act(root, target, entry, action.kind):
+                    done.append(entry.key)
+                else:
+                    stale.append(entry.key)
+                self._entries.pop(entry.key)  # acknowledged, or gone: a second ack looks again
         except OSError as exc:
             raise SourceError(f"{self.settings.server}: {action.kind} failed", str(exc)) from exc
         problems = (f"{len(stale)} message(s) no longer in the Maildir",) if stale else ()
-        return AckReport(action, done=tuple(e.key for e in present), stale=stale, problems=problems)
+        return AckReport(action, done=tuple(done), stale=tuple(stale), problems=problems)
 
     def _target(self, action: AfterAction) -> tuple[Optional[Path], str]:
         top = mailbox.Maildir(self.settings.path, factory=None, create=False)
@@ -175,14 +186,19 @@ class MaildirSource:
                       "stays where it is; create the folder or set create_folder: true")
 
     @staticmethod
-    def _act(root: Path, target: Path, entry: Entry, kind: str) -> None:
+    def _act(root: Path, target: Path, entry: Entry, kind: str) -> bool:
+        """Do `kind` to the entry's file; False when the file is gone (taken by another reader)."""
         source = root / entry.subdir / entry.name
-        if kind == "delete":
-            source.unlink(missing_ok=True)
-        elif kind == "mark_read":
-            os.rename(source, root / "cur" / _cur_name(entry, "S"))
-        else:  # move keeps the message's state, as IMAP MOVE does
-            os.rename(source, target / entry.subdir / entry.name)
+        try:
+            if kind == "delete":
+                source.unlink()
+            elif kind == "mark_read":
+                os.rename(source, root / "cur" / _cur_name(entry, "S"))
+            else:  # move keeps the message's state, as IMAP MOVE does
+                os.rename(source, target / entry.subdir / entry.name)
+        except FileNotFoundError:
+            return False
+        return True
 
     def test_connection(self) -> ConnectionReport:
         """Open the Maildir and count all and unread messages (F-MB-7)."""
