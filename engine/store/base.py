@@ -14,6 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import TransactionLost
+from engine.store import prepared
+from engine.store.prepared import Prepared
 from engine.store.failures import POSTGRES_ROLLED_BACK, driver_code, driver_message, store_lost, wrap_database_error
 
 Clock = Callable[[], datetime]
@@ -59,7 +61,7 @@ def _insert_new_stmt(dialect: str, table: Table, returning: str | None) -> Any:
     # all keep an INSERT's rowcount.
     make = sqlite_insert if dialect == "sqlite" else pg_insert
     column = table.c[returning] if returning else list(table.primary_key)[0]
-    return make(table).on_conflict_do_nothing().returning(column)
+    return Prepared(make(table).on_conflict_do_nothing().returning(column))
 
 
 class Session:
@@ -84,8 +86,8 @@ class Session:
         """The current time by the store's clock (tests pass a fixed one)."""
         return self._clock()
 
-    # Hot paths pass a prepared statement and its parameters separately:
-    # SQLAlchemy then reuses the compiled SQL instead of rebuilding it.
+    # Hot paths pass a Prepared statement (engine/store/prepared.py) and its parameters:
+    # inside a transaction it runs on the driver's cursor, compiled once.
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         raise NotImplementedError
 
@@ -110,6 +112,15 @@ class Session:
     def _writing(self) -> bool:
         """True inside a write transaction (Store.transaction())."""
         return False
+
+
+class _Changed:
+    """What a prepared write tells: how many rows it changed."""
+
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int):
+        self.rowcount = rowcount
 
 
 class ConnectionSession(Session):
@@ -159,6 +170,8 @@ class ConnectionSession(Session):
         return dbapi.info.transaction_status == TransactionStatus.INTRANS
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        if isinstance(stmt, Prepared):
+            return prepared.rows(self._conn, stmt, params)
         return self._conn.execute(stmt, params).all()
 
     def _dialect(self) -> str:
@@ -168,10 +181,15 @@ class ConnectionSession(Session):
         return bool(self._conn.get_execution_options().get("mailgate_write", False))
 
     def _exec(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+        """Run a write; the result's rowcount says how many rows it changed."""
+        if isinstance(stmt, Prepared):
+            return _Changed(prepared.rowcount(self._conn, stmt, params))
         return self._conn.execute(stmt, params)
 
     def _insert(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
-        """Run an INSERT and return the new row's primary key."""
+        """Run an INSERT and return the new row's primary key (a Prepared one: INSERT ... RETURNING it)."""
+        if isinstance(stmt, Prepared):
+            return prepared.rows(self._conn, stmt, params)[0][0]
         return self._conn.execute(stmt, params).inserted_primary_key[0]
 
     def _insert_new(self, table: Table, params: dict[str, Any], returning: str | None = None) -> Any:
@@ -181,9 +199,8 @@ class ConnectionSession(Session):
         key). The database decides, so of two racing writers exactly one
         inserts; a foreign key or check violation still raises.
         """
-        stmt = _insert_new_stmt(self._conn.dialect.name, table, returning)
-        row = self._conn.execute(stmt, params).first()
-        return None if row is None else row[0]
+        found = prepared.rows(self._conn, _insert_new_stmt(self._conn.dialect.name, table, returning), params)
+        return found[0][0] if found else None
 
 
 class EngineSession(Session):
@@ -195,6 +212,7 @@ class EngineSession(Session):
         return self._engine.dialect.name
 
     def _rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        stmt = stmt.stmt if isinstance(stmt, Prepared) else stmt  # a one-off read: SQLAlchemy's way
         try:
             with self._engine.connect() as conn:
                 return conn.execute(stmt, params).all()

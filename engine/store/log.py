@@ -9,24 +9,27 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from engine.store.base import Session, bare_message_id, bounded, fold_address
+from engine.store.prepared import Prepared
 from engine.errors import DuplicateMessage
 from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_row
 from engine.store.schema import message_keys, processing_log, quarantine
 
 log = processing_log
 _HERE = (log.c.mailbox == bindparam("mailbox")) & (log.c.message_key == bindparam("key"))
-_PROCESSED = select(log).where(_HERE)
+_PROCESSED = Prepared(select(log).where(_HERE))
 _LOGGED = select(log.c.message_key).where(log.c.mailbox == bindparam("mailbox"),
                                           log.c.message_key.in_(bindparam("keys", expanding=True)))
-_KEY_SEEN = select(message_keys).where(message_keys.c.message_key == bindparam("key"))
+_KEY_SEEN = Prepared(select(message_keys).where(message_keys.c.message_key == bindparam("key")))
+_KEY_TICKET = Prepared(update(message_keys).where(message_keys.c.message_key == bindparam("b_key"))
+                       .values(ticket_number=bindparam("b_ticket")))
 # By arrival (F-PRE-5): rows logged before arrival times were kept count by when they were processed.
 _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
-_SENDER_COUNT = select(func.count()).select_from(log).where(
+_SENDER_COUNT = Prepared(select(func.count()).select_from(log).where(
     log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"), _ARRIVED >= bindparam("since"),
-    _ARRIVED <= bindparam("until"))
-_REASON_COUNT = select(func.count()).select_from(log).where(
-    log.c.reason == bindparam("reason"), log.c.sender == bindparam("sender"), log.c.created_at > bindparam("since"))
-_BUNDLE = (
+    _ARRIVED <= bindparam("until")))
+_REASON_COUNT = Prepared(select(func.count()).select_from(log).where(
+    log.c.reason == bindparam("reason"), log.c.sender == bindparam("sender"), log.c.created_at > bindparam("since")))
+_BUNDLE = Prepared(
     select(log.c.ticket_number)
     .where(log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"),
            log.c.subject_key == bindparam("subject"), log.c.outcome == "create_ticket",
@@ -179,8 +182,7 @@ class LogWrites(Session):
 
     def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
         """Record which ticket the first delivery of a mail produced."""
-        stmt = update(message_keys).where(message_keys.c.message_key == bounded(message_key))
-        self._exec(stmt.values(ticket_number=ticket_number))
+        self._exec(_KEY_TICKET, {"b_key": bounded(message_key), "b_ticket": ticket_number})
 
     def quarantine(self, mailbox: str, message_key: str, raw: bytes, error: str) -> int:
         """Keep a message that could not be processed, byte for byte (F-FAIL-1); return its id.

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.prepared import Prepared
 from engine.store.records import OutboxMessage, from_row
 from engine.store.schema import outbox, outgoing_messages
 
@@ -18,10 +19,10 @@ from engine.store.schema import outbox, outgoing_messages
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 
 
-_LAST_NOTICE = select(func.max(outbox.c.created_at)).where(
-    outbox.c.kind == bindparam("kind"), outbox.c.cause == bindparam("cause"), outbox.c.about == bindparam("about"))
-_AUTO_REPLIES = select(func.count()).select_from(outbox).where(
-    outbox.c.kind == "auto_reply", outbox.c.to_key == bindparam("to"), outbox.c.created_at >= bindparam("since"))
+_LAST_NOTICE = Prepared(select(func.max(outbox.c.created_at)).where(
+    outbox.c.kind == bindparam("kind"), outbox.c.cause == bindparam("cause"), outbox.c.about == bindparam("about")))
+_AUTO_REPLIES = Prepared(select(func.count()).select_from(outbox).where(
+    outbox.c.kind == "auto_reply", outbox.c.to_key == bindparam("to"), outbox.c.created_at >= bindparam("since")))
 
 
 def retry_delay(attempts: int, max_attempts: int) -> timedelta | None:

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 
 from engine.errors import StoreError
 from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.prepared import Prepared
 from engine.errors import TransientStoreError
 from engine.store.records import Attachment, DistributionEntry, Note, Ticket, from_row
 from engine.store.schema import (
@@ -25,17 +26,23 @@ TICKET_FIELDS = (
 )
 
 
-_NEXT_NUMBER = select(func.coalesce(func.max(tickets.c.number), 0) + 1)
+_NEXT_NUMBER = Prepared(select(func.coalesce(func.max(tickets.c.number), 0) + 1))
 # PostgreSQL: numbers come from a sequence (engine/store/migrate.py), so pollers sharing
 # the store never wait for each other's uncommitted tickets or retry for a number.
-_TAKE_NUMBER = text(f"SELECT nextval('{TICKET_NUMBERS}')")
-_PEEK_NUMBER = text(f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {TICKET_NUMBERS}")
-_INSERT_NOTE = insert(notes)
-_TOUCH = update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now"))
-_INSERT_ATTACHMENT = insert(attachments)
-_BLOB_KNOWN = select(blobs.c.sha256).where(blobs.c.sha256 == bindparam("sha256"))
-_SENT_ID = select(outgoing_messages.c.ticket_number).where(outgoing_messages.c.message_id == bindparam("mid"))
-_NOTE_ID = select(notes.c.ticket_number).where(notes.c.message_id == bindparam("mid")).order_by(notes.c.id).limit(1)
+_TAKE_NUMBER = Prepared(text(f"SELECT nextval('{TICKET_NUMBERS}')"))
+_PEEK_NUMBER = Prepared(text(f"SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {TICKET_NUMBERS}"))
+_INSERT_NOTE = Prepared(insert(notes).returning(notes.c.id))
+_TOUCH = Prepared(update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now")))
+_INSERT_ATTACHMENT = Prepared(insert(attachments).returning(attachments.c.id))
+_BLOB_KNOWN = Prepared(select(blobs.c.sha256).where(blobs.c.sha256 == bindparam("sha256")))
+_SENT_ID = Prepared(select(outgoing_messages.c.ticket_number).where(outgoing_messages.c.message_id == bindparam("mid")))
+_NOTE_ID = Prepared(select(notes.c.ticket_number).where(notes.c.message_id == bindparam("mid"))
+                    .order_by(notes.c.id).limit(1))
+_TICKET = Prepared(select(tickets).where(tickets.c.number == bindparam("number")))
+_USER_ROW = Prepared(select(users).where(users.c.id == bindparam("id")))
+_SHARES = Prepared(select(organisations.c.shares_tickets).where(organisations.c.id == bindparam("id")))
+_DISTRIBUTION = Prepared(select(distribution.c.address, distribution.c.user_id)
+                         .where(distribution.c.ticket_number == bindparam("number")).order_by(distribution.c.id))
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -71,7 +78,7 @@ class TicketReads(Session):
 
     def ticket(self, number: int) -> Ticket | None:
         """The ticket with this number, or None."""
-        rows = self._rows(select(tickets).where(tickets.c.number == number))
+        rows = self._rows(_TICKET, {"number": number})
         return from_row(Ticket, rows[0]) if rows else None
 
     def tickets(
@@ -102,10 +109,10 @@ class TicketReads(Session):
             org_id = requester.organisation_id if requester else None
         if org_id is None or org_id != user.organisation_id:
             return False
-        return bool(self._scalar(select(organisations.c.shares_tickets).where(organisations.c.id == org_id)))
+        return bool(self._scalar(_SHARES, {"id": org_id}))
 
     def _user_row(self, user_id: int) -> Any:
-        rows = self._rows(select(users).where(users.c.id == user_id))
+        rows = self._rows(_USER_ROW, {"id": user_id})
         return rows[0] if rows else None
 
     def notes(self, number: int) -> list[Note]:
@@ -126,9 +133,7 @@ class TicketReads(Session):
 
     def distribution_list(self, number: int) -> tuple[DistributionEntry, ...]:
         """Addresses (as first given) and user ids on the ticket's distribution list."""
-        table = distribution
-        stmt = select(table.c.address, table.c.user_id).where(table.c.ticket_number == number)
-        rows = self._rows(stmt.order_by(table.c.id))
+        rows = self._rows(_DISTRIBUTION, {"number": number})
         return tuple(DistributionEntry(address=r.address, user_id=r.user_id) for r in rows)
 
     def ticket_by_message_id(self, message_id: str) -> int | None:

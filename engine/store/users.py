@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from engine.errors import StoreError, TransientStoreError
 from engine.store.base import Session, fold_address
+from engine.store.prepared import Prepared
 from engine.store.directory_cache import (
     GROUP_ID, GROUP_NAME, ORG_DOMAIN, ORG_ID, ORG_NAME, USER_EMAIL, USER_ID, USER_LOGIN,
 )
@@ -15,25 +16,26 @@ from engine.store.records import Group, Organisation, User, from_row
 from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
 
 USER_FIELDS = ("name", "email", "role", "organisation_id", "location")
-# Built once: SQLAlchemy then reuses the compiled SQL instead of building the statement per call.
-_USER = select(users).where(users.c.id == bindparam("id"))
-_BY_EMAIL = select(users).where(users.c.email_key == bindparam("key")).order_by(users.c.id).limit(1)
-_BY_LOGIN = select(users).where(users.c.login == bindparam("login"))
-_ORG = select(organisations).where(organisations.c.id == bindparam("id"))
-_ORG_BY_NAME = select(organisations).where(organisations.c.name == bindparam("name"))
-_ORG_BY_DOMAIN = (
+# Built once, run prepared (engine/store/prepared.py): directory look-ups are a poll's hot path.
+_USER = Prepared(select(users).where(users.c.id == bindparam("id")))
+_BY_EMAIL = Prepared(select(users).where(users.c.email_key == bindparam("key")).order_by(users.c.id).limit(1))
+_BY_LOGIN = Prepared(select(users).where(users.c.login == bindparam("login")))
+_ORG = Prepared(select(organisations).where(organisations.c.id == bindparam("id")))
+_ORG_BY_NAME = Prepared(select(organisations).where(organisations.c.name == bindparam("name")))
+_ORG_BY_DOMAIN = Prepared(
     select(organisations)
     .join(organisation_domains, organisation_domains.c.organisation_id == organisations.c.id)
     .where(organisation_domains.c.domain == bindparam("domain"))
     .order_by(organisations.c.id)
     .limit(1)
 )
-_ORG_DOMAINS = (select(organisation_domains.c.domain).where(organisation_domains.c.organisation_id == bindparam("id"))
-                .order_by(organisation_domains.c.domain))
-_GROUP = select(groups).where(groups.c.id == bindparam("id"))
-_GROUP_BY_NAME = select(groups).where(groups.c.name == bindparam("name"))
-_MEMBERS = (select(group_members.c.user_id).where(group_members.c.group_id == bindparam("id"))
-            .order_by(group_members.c.user_id))
+_ORG_DOMAINS = Prepared(select(organisation_domains.c.domain)
+                        .where(organisation_domains.c.organisation_id == bindparam("id"))
+                        .order_by(organisation_domains.c.domain))
+_GROUP = Prepared(select(groups).where(groups.c.id == bindparam("id")))
+_GROUP_BY_NAME = Prepared(select(groups).where(groups.c.name == bindparam("name")))
+_MEMBERS = Prepared(select(group_members.c.user_id).where(group_members.c.group_id == bindparam("id"))
+                   .order_by(group_members.c.user_id))
 
 
 def _check_role(role: str) -> None:
