@@ -122,6 +122,17 @@ def run(conn, prepared: Prepared, params: dict[str, Any] | None) -> tuple[Any, _
     return cursor, form
 
 
+def execute(conn, sql: str) -> None:
+    """A statement without parameters or rows (SAVEPOINT ...) on the connection's driver cursor."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+    except Exception as err:  # noqa: BLE001 - wrapped by SQLAlchemy, as in run()
+        conn._handle_dbapi_exception(err, sql, (), cursor, None)
+    finally:
+        cursor.close()
+
+
 def rows(conn, prepared: Prepared, params: dict[str, Any] | None) -> list[Row]:
     """Every row of a prepared SELECT (or of an INSERT/UPDATE ... RETURNING)."""
     cursor, form = run(conn, prepared, params)

@@ -315,9 +315,22 @@ _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _JUNK = re.compile(r"[^A-Za-z0-9+/=\s]|[ \t]+(?=\S)")
 
 
+_BASE64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+
+
+def _junk(text: str) -> int:
+    """How many characters (or runs of blanks inside a line) of the first 64 KiB are not base64."""
+    head = text[:65536]
+    # Well-formed base64 is nothing but the alphabet and line ends: one C pass tells, where
+    # the regex below took ~0.2 ms of a mail's parse. Anything else is counted as before.
+    if not head.encode("latin-1", "replace").translate(None, _BASE64_LINES):
+        return 0
+    return len(_JUNK.findall(head))
+
+
 def _base64(data: bytes | str, found: Bodies, path: str) -> bytes:
     text = data if isinstance(data, str) else data.decode("latin-1")
-    junk = len(_JUNK.findall(text, 0, 65536))
+    junk = _junk(text)
     if junk:
         if junk >= 3 and junk * 10 > min(len(text), 65536):  # plain text under a wrong label
             found.defects.append(f"part {path}: labelled base64 but not encoded: kept as it is")
