@@ -1,0 +1,80 @@
+"""Prepared statements (engine/store/prepared.py) read and write exactly what SQLAlchemy would, on both stores.
+
+The poller's hot statements bypass SQLAlchemy's per-call work; these tests hold them to the same
+values (time zones, booleans, bytes, text cleaning, column defaults) and the same errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from engine.store import Store
+from engine.store.prepared import Prepared
+from engine.store.schema import blobs, notes, tickets, users
+
+T0 = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    opened = Store.open(url, clock=lambda: T0)
+    yield opened
+    opened.close()
+
+
+def test_prepared_reads_equal_sqlalchemys_rows(store):
+    with store.transaction() as tx:
+        number = tx.create_ticket("Drucker \x00 kaputt", status="closed", hidden=True)
+        tx.add_note(number, "first", author_address="ann@acme.test", message_id="<a@acme.test>")
+        tx.put_blob(b"\x00\x01bytes")
+    with store.transaction() as tx:
+        for stmt, params in [(select(tickets).where(tickets.c.number == number), {}),
+                             (select(notes), {}), (select(blobs), {})]:
+            fast = tx._rows(Prepared(stmt), params)
+            slow = tx._conn.execute(stmt, params).all()
+            assert [tuple(row) for row in fast] == [tuple(row) for row in slow]
+            assert [row._mapping for row in fast] == [dict(row._mapping) for row in slow]
+        row = tx._rows(Prepared(select(tickets)), {})[0]
+        assert row.closed_at == T0 and row.closed_at.tzinfo is not None  # UTC, read back timezone-aware
+        assert row.hidden is True and row.hidden_from_portal is False  # a column default, written by the insert
+        assert row.subject == "Drucker \ufffd kaputt"  # SafeText's cleaning applies
+
+
+def test_prepared_insert_fills_column_defaults_and_returns_the_key(store):
+    with store.transaction() as tx:
+        number = tx.create_ticket("Printer")
+        note = tx._insert(Prepared(insert(notes).returning(notes.c.id)),
+                          {"ticket_number": number, "created_at": T0})
+        assert tx.notes(number)[0].id == note
+        assert tx.notes(number)[0].text == "" and tx.notes(number)[0].hidden_from_portal is False
+
+
+def test_prepared_driver_errors_are_sqlalchemys(store):
+    """The store's failure handling (engine/store/failures.py) sees the same exceptions as before."""
+    with store.transaction() as tx:
+        with pytest.raises(IntegrityError) as raised:
+            with tx.savepoint():
+                tx._insert(Prepared(insert(users).returning(users.c.id)),
+                           {"login": "x", "name": "", "role": "nobody", "created_at": T0})
+        assert raised.value.orig is not None and "role" in str(raised.value.orig)
+        assert tx.intact()  # only the savepoint was undone
+
+
+def test_a_failed_savepoint_keeps_what_came_before(store):
+    with store.transaction() as tx:
+        kept = tx.create_ticket("kept")
+        with pytest.raises(IntegrityError):
+            with tx.savepoint():
+                tx.create_ticket("undone")
+                tx._insert(Prepared(insert(notes).returning(notes.c.id)),
+                           {"ticket_number": 999999, "created_at": T0})
+        with tx.savepoint():
+            tx.add_note(kept, "after the failed one")
+    assert [t.subject for t in store.tickets()] == ["kept"]
+    assert [n.text for n in store.notes(kept)] == ["after the failed one"]
