@@ -18,6 +18,7 @@ from engine.message import Message
 from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
+from engine.run.fetch_ahead import LockedSource, fetched_ahead
 from engine.run.fetching import batches, logged_lookup, plan
 from engine.run.parse_ahead import ParseSettings, parse_bounded, parsed_ahead
 from engine.run.stages import Stages
@@ -195,7 +196,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     `still_ours` is asked before every acknowledgement: a poller that lost the
     mailbox's lease stops there, and the next holder acknowledges what was committed.
     """
-    report = MailboxReport(mailbox.name)
+    report, parsed = MailboxReport(mailbox.name), None
+    source = LockedSource(source)  # fetched ahead by a thread (engine/run/fetch_ahead.py), acknowledged here
     action = after_action(mailbox)
     folder = mailbox.options.get("quarantine_folder")  # quarantined mail is moved there (F-FAIL-1)
     quarantine_action = AfterAction.move(folder, create_folder=True) if folder else None
@@ -211,8 +213,9 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
         directory = DirectoryCache()  # users, organisations and groups, for the transactions of this poll
         limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
         parse_settings = ParseSettings.of(ruleset, mailbox)  # the time budget per mail, the HTML option
-        fetched = stages.timed("fetch", batches(source, found.new, polling["batch_size"], limit))
-        for batch, messages in _parsed(fetched, parse_settings, stages):
+        fetched = stages.timed("fetch", fetched_ahead(batches(source, found.new, polling["batch_size"], limit)))
+        parsed = _parsed(fetched, parse_settings, stages)
+        for batch, messages in parsed:
             done, quarantined = [], []
             results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, directory, should_stop, stages)
             for item, applied in results:
@@ -241,6 +244,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     except MailgateError as err:
         report.error = str(err)
     finally:
+        if parsed is not None:
+            parsed.close()  # the fetch thread ends before the source closes
         _close(source)
     return report
 
