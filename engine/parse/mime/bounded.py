@@ -13,7 +13,10 @@ from email import policy, utils
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 
+from engine.parse.mime import boundaries
 from engine.parse.mime.params import MAX_PARAMS
+
+boundaries.install()  # the feed parser's boundary regex built once, not per multipart
 
 _NEXT = re.compile(r'(?<!\\)"|;')  # an unescaped quote, or a separator
 _CLOSING = re.compile(r'(?<!\\)"')
