@@ -1,7 +1,9 @@
 """Loop prevention by ARRIVAL on a real poll: a backlog read in one poll is judged by when its mails
 arrived; a refused person's mail keeps its bytes and `mailgate replay` processes it (SQLite, PostgreSQL).
 
-SPEC IDs proved here: F-PRE-5, F-FAIL-2.
+Auto-bundling judges by arrival too: the same subject sent days apart is two problems.
+
+SPEC IDs proved here: F-PRE-5, F-FAIL-2, F-REF-7.
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ def test_a_three_day_backlog_read_in_one_poll_is_no_loop_but_a_real_burst_is_F_P
         kept = store.quarantined(mailbox="help")
         assert sorted(item.message_key for item in kept) == ["b05", "b06"]  # a person's mail is never destroyed
         assert all(item.error.startswith("mail_loop") for item in kept)
+    finally:
+        store.close()
+
+
+def test_a_backlog_bundles_only_what_arrived_close_together_F_REF_7(tmp_path, store_args):
+    """Read in one poll after downtime: "Printer problem" on Monday and again on Thursday are two
+    tickets; the double send a minute later is bundled onto the first (polling every 60 s: 2 min)."""
+    config = write_config(tmp_path, [maildir_box("help", "support@example.com", "var/maildir/help")])
+    box = config / "var" / "maildir" / "help"
+    for key, when in (("mon", START), ("mon-again", START + timedelta(minutes=1)), ("thu", START + timedelta(days=3))):
+        drop(box, _arrived("Printer problem", "Ann Miller <ann@acme.test>", when), key, arrived=when)
+    assert main(["poll", "--once", "--config", str(config), *store_args]) == 0
+    store = open_store(config, store_args[1] if store_args else None)
+    try:
+        log = {e.message_key: e for e in store.processing_log(mailbox="help", limit=10)}
+        assert [log[k].reason for k in ("mon", "mon-again", "thu")] == ["new_ticket", "auto_bundled", "new_ticket"]
+        assert log["mon-again"].ticket_number == log["mon"].ticket_number != log["thu"].ticket_number
     finally:
         store.close()
 

@@ -281,6 +281,9 @@ def test_loop_counts_and_auto_bundle_lookups_F_PRE_5_F_REF_7(store: Store, clock
     assert store.recent_ticket_by_sender_subject("help", "LOOP@example.com", "printer down", T0) == 1
     assert store.recent_ticket_by_sender_subject("help", "loop@example.com", "printer down", clock.now) is None
     assert store.recent_ticket_by_sender_subject("help", "loop@example.com", "other", T0) is None
+    # By arrival (F-REF-7): mail that arrived after `until` does not count, whenever it was processed.
+    assert store.recent_ticket_by_sender_subject("help", "loop@example.com", "printer down", T0 - timedelta(minutes=5),
+                                                 T0 - timedelta(minutes=1)) is None
 
 
 def test_processing_log_listing_filters_by_mailbox_and_outcome_F_MB_10(store: Store) -> None:

@@ -213,12 +213,14 @@ def auto_bundle(d: Draft) -> bool:
     if not replies.auto_bundle or not d.sender:
         d.step(STAGE, "auto_bundle", False, "off", replies.where("auto_bundle"))
         return False
+    # By ARRIVAL, like loop prevention: a backlog read in one poll holds the same subject sent
+    # days apart (two "Printer problem" mails a week apart are two problems), not a double send.
     window = timedelta(seconds=2 * d.policy.polling.interval_seconds)
     subject = bundle_subject(d.message.subject, d.ruleset.reply_prefixes)
-    number = d.state.recent_ticket_by_sender_subject(d.mailbox.name, d.sender, subject, d.now - window)
+    number = d.state.recent_ticket_by_sender_subject(d.mailbox.name, d.sender, subject, d.arrived - window, d.arrived)
     ticket = d.state.ticket(number) if number is not None else None
-    d.step(STAGE, "auto_bundle", ticket is not None, f"ticket {number}" if ticket else "no recent ticket with this subject",
-           replies.where("auto_bundle"))
+    d.step(STAGE, "auto_bundle", ticket is not None, (f"ticket {number}" if ticket else "no ticket with this subject")
+           + f" from this sender arrived within {int(window.total_seconds()) // 60} min before this mail", replies.where("auto_bundle"))
     if ticket is None:
         return False
     d.existing = ticket

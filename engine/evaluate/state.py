@@ -101,8 +101,10 @@ class StateView(Protocol):
     def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime) -> int:
         """Messages from `address` processed by `mailbox` that arrived between `since` and `until` (F-PRE-5)."""
 
-    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime) -> int | None:
-        """A ticket opened since `since` by mail with this sender and normalised subject (F-REF-7)."""
+    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime,
+                                        until: datetime) -> int | None:
+        """A ticket opened by mail with this sender and normalised subject that arrived between
+        `since` and `until` (F-REF-7)."""
 
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         """Auto-replies sent to `address` since `since` (F-OUT-1)."""

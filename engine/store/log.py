@@ -33,8 +33,8 @@ _BUNDLE = Prepared(
     select(log.c.ticket_number)
     .where(log.c.mailbox == bindparam("mailbox"), log.c.sender == bindparam("sender"),
            log.c.subject_key == bindparam("subject"), log.c.outcome == "create_ticket",
-           log.c.ticket_number.is_not(None), log.c.created_at >= bindparam("since"))
-    .order_by(log.c.created_at.desc(), log.c.id.desc())
+           log.c.ticket_number.is_not(None), _ARRIVED >= bindparam("since"), _ARRIVED <= bindparam("until"))
+    .order_by(_ARRIVED.desc(), log.c.id.desc())
     .limit(1)
 )
 
@@ -84,10 +84,12 @@ class LogReads(Session):
         return int(self._scalar(_REASON_COUNT, {"reason": reason, "sender": fold_address(address), "since": since}) or 0)
 
     def recent_ticket_by_sender_subject(
-        self, mailbox: str, address: str, subject_key: str, since: datetime
+        self, mailbox: str, address: str, subject_key: str, since: datetime, until: datetime | None = None
     ) -> int | None:
-        """F-REF-7: the newest ticket this sender opened in this mailbox with this subject since `since`."""
-        params = {"mailbox": mailbox, "sender": fold_address(address), "subject": subject_key, "since": since}
+        """F-REF-7: the newest ticket this sender opened in this mailbox with this subject by mail
+        that ARRIVED between `since` and `until` (default: now), whenever it was processed."""
+        params = {"mailbox": mailbox, "sender": fold_address(address), "subject": subject_key, "since": since,
+                  "until": until or self.now()}
         return self._scalar(_BUNDLE, params)
 
     def processing_log(

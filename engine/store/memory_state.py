@@ -21,7 +21,7 @@ class Recent:
     mailbox: str
     sender: str
     subject: str
-    at: datetime  # when it arrived (loop counts) and was processed (bundling)
+    at: datetime  # when it arrived (loop counts and bundling judge by arrival)
     ticket: int | None = None
     reason: str = ""
 
@@ -73,9 +73,9 @@ class MemoryState:
     def sender_message_count(self, mailbox, address, since, until):
         return sum(1 for r in self.recent if r.mailbox == mailbox and r.sender == address.lower() and since <= r.at <= until)
 
-    def recent_ticket_by_sender_subject(self, mailbox, address, subject, since):
+    def recent_ticket_by_sender_subject(self, mailbox, address, subject, since, until):
         matches = [r for r in self.recent if r.mailbox == mailbox and r.sender == address.lower()
-                   and r.subject == subject and r.at >= since and r.ticket is not None]
+                   and r.subject == subject and since <= r.at <= until and r.ticket is not None]
         return matches[0].ticket if matches else None
 
     def auto_replies_sent(self, address, since):

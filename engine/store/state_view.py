@@ -78,8 +78,9 @@ class StoreStateView:
     def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime) -> int:
         return self._reads.sender_message_count(mailbox, address, since, until)
 
-    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime) -> int | None:
-        return self._reads.recent_ticket_by_sender_subject(mailbox, address, subject, since)
+    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime,
+                                        until: datetime) -> int | None:
+        return self._reads.recent_ticket_by_sender_subject(mailbox, address, subject, since, until)
 
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         return self._reads.auto_replies_sent(address, since)
