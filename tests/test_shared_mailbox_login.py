@@ -68,6 +68,7 @@ def test_auto_gets_there_too_and_a_wrong_password_is_refused_F_MB_18(tmp_path, m
     assert source.settings.username == DELEGATE and source.settings.shared_mailbox == "helpdesk"
     report = source.test_connection()
     assert report.ok and report.auth_mechanism == "PLAIN"  # after SCRAM, which this server cannot check
+    assert report.extra["shared_mailbox"] == f"helpdesk (opened by {DELEGATE})"  # test-connection says so
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     report = build_source(load_ruleset(config).mailbox("shared"), str(config)).test_connection()
     assert not report.ok and report.auth_failed
@@ -99,6 +100,7 @@ def test_sasl_names_the_shared_mailbox_as_authorization_identity_F_MB_18():
 
 @pytest.mark.parametrize("auth, extra, wanted", [
     ({"username": "Domain\\\\Shared"}, {}, "two backslashes but an empty part"),
+    ({"username": "Domain\\Max\\Shared\\Alias"}, {}, "username 'Domain\\Max\\Shared\\Alias' has 3 backslashes"),
     ({"username": SEED_LOGIN}, {"ews": {"shared_mailbox": "other@example.com"}}, "but ews.shared_mailbox names"),
     ({"username": SEED_LOGIN}, {"ews": {"domain": "OTHER"}}, "but ews.domain is 'OTHER'"),
 ])
@@ -114,4 +116,4 @@ def test_validate_refuses_cram_md5_alone_for_a_shared_mailbox_F_MB_18(tmp_path, 
     done = cli(write_config(tmp_path / "config", [spec(dovecot_hashed, method=["cram-md5"])]), "validate")
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "CRAM-MD5 cannot name a shared mailbox" in out
-    assert "read as login 'EXAMPLE\\\\max.mustermann' opening shared mailbox 'helpdesk'" in out
+    assert "read as login 'EXAMPLE\\max.mustermann' opening shared mailbox 'helpdesk'" in out

@@ -47,17 +47,20 @@ def shared_login_problems(mailbox: Mapping) -> list[tuple[tuple, str, str]]:
     if not looks_shared(username):
         return []
     shared = split_shared(username)
+    form = "write Domain\\User\\SharedAlias (the delegate's login, then the shared mailbox), or a plain login"
+    backslashes = username.count("\\")
+    if backslashes > 2:
+        return [(where, f"username '{username}' has {backslashes} backslashes; a shared mailbox login has two", form)]
     if shared is None:
-        return [(where, f"username {username!r} has two backslashes but an empty part",
-                 "write Domain\\User\\SharedAlias (the delegate's login, then the shared mailbox), or a plain login")]
-    reading = f"read as login {shared.login!r} opening shared mailbox {shared.shared!r}"
+        return [(where, f"username '{username}' has two backslashes but an empty part", form)]
+    reading = f"read as login '{shared.login}' opening shared mailbox '{shared.shared}'"
     ews = mailbox.get("ews") or {}
     if protocol == "ews" and ews.get("shared_mailbox") and ews["shared_mailbox"].lower() != shared.address(
             mailbox.get("address", "")).lower():
-        return [(where, f"username is {reading}, but ews.shared_mailbox names {ews['shared_mailbox']!r}",
+        return [(where, f"username is {reading}, but ews.shared_mailbox names '{ews['shared_mailbox']}'",
                  "keep one of them: the username's alias or ews.shared_mailbox")]
     if protocol == "ews" and ews.get("domain") and ews["domain"].lower() != shared.domain.lower():
-        return [(where, f"username is {reading}, but ews.domain is {ews['domain']!r}",
+        return [(where, f"username is {reading}, but ews.domain is '{ews['domain']}'",
                  "drop ews.domain or make it the username's domain")]
     method = auth.get("method", "auto")
     if protocol in ("imap", "pop3") and not isinstance(method, str) and set(method) <= {"cram-md5"}:

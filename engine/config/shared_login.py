@@ -30,13 +30,13 @@ class SharedLogin:
 
 
 def looks_shared(username: Optional[str]) -> bool:
-    """True for a username written with two backslashes, well formed or not."""
-    return bool(username) and username.count("\\") == 2
+    """True for a username written with two backslashes or more, well formed or not."""
+    return bool(username) and username.count("\\") >= 2
 
 
 def split_shared(username: Optional[str]) -> Optional[SharedLogin]:
     """`Domain\\User\\SharedAlias` split in three; None for any other username (or an empty part)."""
-    if not looks_shared(username):
+    if not looks_shared(username) or username.count("\\") != 2:
         return None
     domain, user, shared = (part.strip() for part in username.split("\\"))
     return SharedLogin(domain, user, shared) if domain and user and shared else None

@@ -196,8 +196,11 @@ class ServerSession(Generic[Conn]):
             self._in_session += len(run)
 
     def _report_extra(self, **facts: object) -> dict:
-        """What test-connection adds for any server session: the TLS version spoken (F-MB-15)."""
+        """What test-connection adds for any server session: the TLS version spoken (F-MB-15), the
+        shared mailbox a delegate opened (F-MB-18), the mechanisms that gave way (F-MB-17)."""
         extra = {**facts, "tls_version": self.tls_version} if self.tls_version else dict(facts)
+        if self.settings.shared_mailbox:
+            extra["shared_mailbox"] = f"{self.settings.shared_mailbox} (opened by {self.settings.username})"
         if self.fallbacks:  # each refusal costs the server's failure delay: say how to skip them
             name = "login" if self.mechanism == sasl.LOGIN_COMMAND else self.mechanism.lower()
             extra["auth_fallback"] = (f"{'; '.join(self.fallbacks)}; logged in with {self.mechanism} "
