@@ -110,6 +110,8 @@ def test_the_global_switch_holds_every_automatic_mail_F_OUT_9(tmp_path, smtp):
     [row] = polled(tmp_path, smtp, ["@elsewhere.test"], outgoing={"enabled": False})
     assert row.status == "held" and "switched off" in row.last_error
     assert smtp.received == []
+    shown = cli(tmp_path / "config", "log", "--trace")  # the hits it lists say why
+    assert "automatic_mail_off: auto_reply: automatic mail is switched off" in shown.stdout
 
 
 def test_a_mailbox_may_send_while_the_switch_is_off_F_OUT_9(tmp_path, smtp):

@@ -125,7 +125,8 @@ def _outbox_status(d: Draft, role: str, recipient: str) -> tuple[str, str]:
     outgoing = d.policy.outgoing
     if not outgoing.enabled:
         why = "automatic mail is switched off (outgoing.enabled: false)"
-        d.step(STAGE, "outgoing_enabled", False, f"{role}: {why}: kept as held", outgoing.where("enabled"))
+        # a hit: the switch is what held the mail, so `log --trace` (hits only) shows why
+        d.step(STAGE, "automatic_mail_off", True, f"{role}: {why}: kept as held", outgoing.where("enabled"))
         return "held", why
     return "pending", ""
 
