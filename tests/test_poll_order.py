@@ -75,7 +75,8 @@ def test_when_a_message_must_wait_for_the_next_poll_the_mail_after_it_waits_too(
         ("2.reply", make_mail("Re: VPN drops every hour", SENDER, message_id="<vpn-reply@acme.test>",
                               headers={"In-Reply-To": "<vpn@acme.test>"}, body="Again at 10:00.\n")),
     ])
-    _fail_first_attempt_of("VPN drops every hour", monkeypatch, times=1 + engine.run.poll.TRANSIENT_TRIES)
+    # Every try of this poll fails: the batch's two (without, then with a savepoint per mail) and each retry alone.
+    _fail_first_attempt_of("VPN drops every hour", monkeypatch, times=2 + engine.run.poll.TRANSIENT_TRIES)
     assert main(["poll", "--once", "--config", str(config)]) == 0
     assert sorted(files(box)["new"]) == ["1.original", "2.reply"]  # neither acknowledged
     store = open_store(config)
@@ -90,3 +91,30 @@ def test_when_a_message_must_wait_for_the_next_poll_the_mail_after_it_waits_too(
         assert ticket.subject == "VPN drops every hour" and len(store.notes(ticket.number)) == 2
     finally:
         store.close()
+
+
+def _count_savepoints(monkeypatch) -> list:
+    from engine.store.base import ConnectionSession
+
+    taken, real = [], ConnectionSession.savepoint
+
+    def counted(self):
+        taken.append(1)
+        return real(self)
+
+    monkeypatch.setattr(ConnectionSession, "savepoint", counted)
+    return taken
+
+
+def test_a_batch_without_a_failure_takes_no_savepoint_one_with_a_failure_a_savepoint_per_mail(tmp_path, monkeypatch):
+    # A savepoint per mail was two statements (on PostgreSQL two round trips) per mail; a batch is
+    # applied without them first and again with them only when one of its mails fails.
+    config, box = _mailbox(tmp_path)
+    _deliver(box, [(f"{n}.mail", make_mail(f"Request {n}", f"User {n} <user{n}@acme.test>")) for n in range(3)])
+    taken = _count_savepoints(monkeypatch)
+    assert main(["poll", "--once", "--config", str(config)]) == 0
+    assert taken == [] and files(box)["new"] == []
+    _deliver(box, [("3.first", make_mail("Printer jam", SENDER)), ("4.second", make_mail("VPN drops every hour", SENDER))])
+    _fail_first_attempt_of("VPN drops every hour", monkeypatch)
+    assert main(["poll", "--once", "--config", str(config)]) == 0
+    assert len(taken) == 2 and files(box)["new"] == []  # the batch again, each mail in its savepoint

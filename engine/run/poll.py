@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -151,8 +152,25 @@ def apply_batch(store, ruleset: Ruleset, mailbox: MailboxConfig, pairs, clock: C
     return results
 
 
+class _Careful(Exception):
+    """A message failed in a batch applied without savepoints: roll it back, apply it message by message."""
+
+
 def _apply_until_failure(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages):
-    """Apply `pairs` in one transaction up to the first that fails; return what was applied and that one."""
+    """Apply `pairs` in one transaction up to the first that fails; return what was applied and that one.
+
+    The batch is applied first without a savepoint per message: those were two statements per
+    mail, and on PostgreSQL two round trips. Should any message fail, that transaction is rolled
+    back whole and the batch applied again with a savepoint around each message, so what came
+    before the failed one is committed, as it always was.
+    """
+    try:
+        return _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages, careful=False)
+    except _Careful:
+        return _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages, careful=True)
+
+
+def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages, *, careful: bool):
     done, failed = [], None
     try:
         with store.transaction(directory) as tx:
@@ -161,17 +179,20 @@ def _apply_until_failure(store, ruleset, mailbox, pairs, clock, directory, shoul
                     break  # the message in hand was finished; the rest waits for the next poll
                 message = _full(item, message)
                 try:
-                    with tx.savepoint():
+                    with tx.savepoint() if careful else nullcontext():
                         with stages.timing("evaluate"):
                             decision = evaluate(message, ruleset, StoreStateView(tx), clock(),
                                                 mailbox.name, item.arrived)
                         with stages.timing("apply"):
                             done.append((item, apply(tx, decision, message, item.raw, item.key)))
-                except DuplicateMessage:
-                    done.append((item, Applied("ignore", "already_processed")))
                 except TransactionLost:
                     raise
-                except Exception:  # noqa: BLE001 - this message takes the careful path, after what came before
+                except Exception as err:  # noqa: BLE001 - this message takes the careful path, after what came before
+                    if not careful:
+                        raise _Careful() from err  # rolls the whole transaction back
+                    if isinstance(err, DuplicateMessage):
+                        done.append((item, Applied("ignore", "already_processed")))
+                        continue
                     failed = (item, message)
                     break
             committing = time.perf_counter()
