@@ -67,7 +67,13 @@ def _folder_path(path: str, folder: Optional[str]) -> Path:
 HEADER_LIMIT = 1 << 20  # a header block larger than this is cut: it is only for a notice
 
 
-def _read(path: Path, entry: Entry, max_size: Optional[int]) -> Fetched:
+def _file(folder: Path, subdir: str, name: str) -> str:
+    # A string, not a Path: pathlib interns every part it parses, so each message's file name
+    # stayed in the interpreter's table (~190 bytes a mail, 1.9 MB in a 10,000-mail poll).
+    return os.path.join(folder, subdir, name)
+
+
+def _read(path: str, entry: Entry, max_size: Optional[int]) -> Fetched:
     """The whole file, or only its header when it is larger than `max_size`.
 
     The file's modification time is its arrival: delivery writes the file once
@@ -75,7 +81,8 @@ def _read(path: Path, entry: Entry, max_size: Optional[int]) -> Fetched:
     """
     arrived = datetime.fromtimestamp(entry.mtime, timezone.utc)
     if max_size is None or entry.size <= max_size:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
         return Fetched(entry.key, raw, len(raw), arrived=arrived)
     with open(path, "rb") as fh:
         head = header_of(fh.read(min(entry.size, HEADER_LIMIT)))
@@ -137,7 +144,7 @@ class MaildirSource:
             if entry is None:
                 continue
             try:
-                out.append(_read(root / entry.subdir / entry.name, entry, max_size))
+                out.append(_read(_file(root, entry.subdir, entry.name), entry, max_size))
             except FileNotFoundError:  # removed by someone else since the listing
                 continue
         return out
@@ -188,14 +195,14 @@ class MaildirSource:
     @staticmethod
     def _act(root: Path, target: Path, entry: Entry, kind: str) -> bool:
         """Do `kind` to the entry's file; False when the file is gone (taken by another reader)."""
-        source = root / entry.subdir / entry.name
+        source = _file(root, entry.subdir, entry.name)
         try:
             if kind == "delete":
-                source.unlink()
+                os.unlink(source)
             elif kind == "mark_read":
-                os.rename(source, root / "cur" / _cur_name(entry, "S"))
+                os.rename(source, _file(root, "cur", _cur_name(entry, "S")))
             else:  # move keeps the message's state, as IMAP MOVE does
-                os.rename(source, target / entry.subdir / entry.name)
+                os.rename(source, _file(target, entry.subdir, entry.name))
         except FileNotFoundError:
             return False
         return True
