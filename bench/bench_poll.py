@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imapclient import IMAPClient, SEEN  # noqa: E402
 
+from bench.realistic import postgres  # noqa: E402
 from tests.polltools import write_config  # noqa: E402
 from tests.realistic import harness  # noqa: E402
 from tests.realistic.generate import Mailbox  # noqa: E402
@@ -209,22 +210,6 @@ def _timings_line(stdout: str) -> str:
     return next((line.split("timings: ", 1)[1] for line in stdout.splitlines() if "timings: " in line), "")
 
 
-def postgres():
-    """A private PostgreSQL cluster, as the tests start it."""
-    from tests.servers.postgres import PostgresCluster, _bin_dir, _free_port
-
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries are not installed (sudo bash scripts/install.d/postgresql.sh)")
-    pg_root = Path("/tmp") / f"mailgate-bench-poll-pg-{os.getpid()}"
-    pg_root.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(pg_root, user="postgres", group="postgres")
-    cluster = PostgresCluster(bin_dir, pg_root, _free_port(15542))
-    cluster.start()
-    return cluster
-
-
 def store_url(store: str, root: Path, cluster, run: int) -> str:
     if store == "postgres":
         return cluster.create_database()
@@ -275,7 +260,7 @@ def main() -> None:
     (root / "dovecot").mkdir()
     os.chmod(root / "dovecot", 0o755)
     server, proc = start_dovecot(root / "dovecot")
-    cluster = postgres() if "postgres" in stores else None
+    cluster = postgres(root)[0] if "postgres" in stores else None  # each run takes a fresh database of it
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     try:
