@@ -157,6 +157,29 @@ class Decision:
         data["outcome"] = self.outcome.value
         return data
 
+    def summary(self) -> dict:
+        """The fields an operator compares (`mailgate explain`); kept with the processing-log entry.
+
+        A new ticket shows as "new": its number depends on when it was made.
+        """
+        change, note = self.ticket, self.note
+        fields = {"outcome": self.outcome.value, "reason": self.reason,
+                  "ticket": None if change is None else ("new" if change.new else change.number)}
+        if change is not None:
+            for name in ("type", "subtype", "quick_pick", "ticket_class", "category", "priority", "assignee_user",
+                         "assignee_group", "logging_technician", "requester", "organisation", "status"):
+                fields[name] = getattr(change, name)
+            fields["custom_fields"] = dict(change.custom_fields)
+        if note is not None:
+            fields.update(note_author=note.author, note_hidden=note.hidden_from_portal)
+        fields["users_created"] = [u.email for u in self.users_to_create]
+        fields["distribution_adds"] = list(self.distribution_adds)
+        fields["attachments_left_out"] = [f"{a.filename}: {a.reason}" for a in self.attachments if not a.kept]
+        fields["tokens"] = [f"{t.name}: {'applied' if t.applied else 'refused: ' + t.reason}" for t in self.tokens]
+        fields["outgoing"] = [f"{m.role} to {m.to}" for m in self.outgoing]
+        fields["rules_hit"] = [f"{s.stage}/{s.rule}" for s in self.trace if s.hit]
+        return fields
+
     def to_json_text(self) -> str:
         """Canonical JSON: the same decision always gives the same bytes."""
         return json.dumps(self.as_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

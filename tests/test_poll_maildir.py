@@ -142,7 +142,7 @@ def test_broken_message_quarantined_with_raw_bytes_and_the_next_goes_on_F_FAIL_1
     capsys.readouterr()
     assert main(["quarantine", "list", "--config", str(config)]) == 0
     assert "1.garbage" in capsys.readouterr().out
-    shown = subprocess.run([*MAILGATE, "quarantine", "show", str(item.id), "--config", str(config)], cwd=REPO,
+    shown = subprocess.run([*MAILGATE, "quarantine", "show", str(item.id), "--raw", "--config", str(config)], cwd=REPO,
                            capture_output=True, timeout=60)
     assert shown.returncode == 0 and shown.stdout == GARBAGE
 
@@ -189,16 +189,17 @@ def test_log_tickets_and_quarantine_commands_say_what_happened_F_MB_10(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "1 create_ticket" in done.stdout and "1 ignore" in done.stdout and "1 quarantine" in done.stdout
     log = cli(config, "log", "--trace")
-    assert "1.keyboard: create_ticket ticket 1 (new_ticket)" in log.stdout
-    assert "2.ooo: ignore" in log.stdout and "auto_generated" in log.stdout
-    assert "3.garbage: quarantine" in log.stdout
+    lines = {line.split()[-1]: line.split() for line in log.stdout.splitlines() if not line.startswith(" ")}
+    assert lines["1.keyboard"][-4:] == ["create_ticket", "new_ticket", "#1", "1.keyboard"]
+    assert lines["2.ooo"][-4:-1] == ["ignore", "auto_generated", "-"]
+    assert lines["3.garbage"][-4] == "quarantine"
     assert "prechecks/" in log.stdout  # --trace prints the rules that hit
     only = cli(config, "log", "--outcome", "create_ticket")
     assert "1.keyboard" in only.stdout and "2.ooo" not in only.stdout
     tickets = cli(config, "tickets")
     assert "#1" in tickets.stdout and "Keyboard missing keys" in tickets.stdout
     show = cli(config, "tickets", "show", "1")
-    assert "requester  ann.miller@acme.test" in show.stdout and "Keyboard missing keys" in show.stdout
+    assert "ann.miller@acme.test" in show.stdout and "Keyboard missing keys" in show.stdout
     quarantine = cli(config, "quarantine", "list")
     assert "3.garbage" in quarantine.stdout
 

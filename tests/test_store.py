@@ -140,6 +140,39 @@ def test_a_failing_migration_step_leaves_the_database_as_it_was(store_url: str) 
 
 
 @pytest.mark.postgres
+def test_a_version_1_store_keeps_its_rows_through_every_later_step(store_url: str) -> None:
+    """Version 2 rebuilds the outbox on SQLite (a CHECK cannot change there) and alters it on PostgreSQL."""
+    from engine.store.history import v1_metadata
+
+    engine = make_engine(store_url)
+    try:
+        assert migrate(engine, MIGRATIONS[:1]) == 1
+        old = v1_metadata().tables
+        with engine.begin() as conn:
+            conn.execute(insert(old["outbox"]).values(
+                id=7, kind="auto_reply", to_addr="Ann@Acme.test", to_key="ann@acme.test", headers="[]", body="hi",
+                message_id="m7@x", status="failed", attempts=3, next_attempt_at=T0, last_error="550", created_at=T0))
+            conn.execute(insert(old["processing_log"]).values(
+                mailbox="help", message_key="k1", outcome="ignore", reason="auto_generated", trace="[]",
+                created_at=T0, updated_at=T0))
+        assert migrate(engine) == LATEST
+        with Store(engine) as store:
+            [row] = store.outbox_messages()
+            assert (row.id, row.status, row.attempts, row.last_error, row.message_key) == (7, "failed", 3, "550", None)
+            [entry] = store.processing_log()
+            assert (entry.message_key, entry.subject, entry.summary) == ("k1", None, None)
+            with store.transaction() as tx:
+                assert tx.set_outbox_status(7, "held", allowed_from=("failed",))
+            with pytest.raises(StoreError), store.transaction() as tx:
+                tx._exec(text("UPDATE outbox SET status = 'lost' WHERE id = 7"))  # the CHECK came along
+            inspector = inspect(engine)
+            for name, table in metadata.tables.items():
+                found = {i["name"] for i in inspector.get_indexes(name) if not i.get("duplicates_constraint")}
+                assert found == {i.name for i in table.indexes}, name
+    finally:
+        engine.dispose()
+
+
 def test_a_plain_postgresql_url_uses_psycopg_3(postgres_url: str) -> None:
     with Store.open(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as store:
         assert store.dialect == "postgresql" and store.tickets() == []

@@ -24,21 +24,28 @@ class Applied:
     kept: bool = False  # the raw bytes are in the quarantine table (`mailgate replay` can take it)
 
 
-def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str) -> Applied:
-    """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`."""
+def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str, keep_raw: bool = True) -> Applied:
+    """Write the ticket change, the processing-log row and the outbox rows in transaction `tx`.
+
+    With `keep_raw` the raw mail is kept too (by SHA-256, pruned after
+    settings.store.keep_raw_mail_days), so `mailgate explain` can evaluate it again.
+    """
     # Every outcome claims the mail's duplicate key: a second copy of a rejected, ignored or
     # quarantined mail is then a logged duplicate, never a second notice (F-PRE-6).
     if not tx.claim_message_key(decision.duplicate_key, decision.mailbox, source_key=message_key,
                                 outcome=decision.outcome.value, reason=decision.reason):
         # Seen before, or another mailbox (or poller) took this very mail first.
+        raw_sha = tx.keep_raw_mail(raw, message.size) if keep_raw else None
         tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision) + _taken(tx, decision),
-                          sender=decision.sender, message_id=message.message_id, arrived_at=_arrived(decision))
+                          arrived_at=_arrived(decision), **_described(decision, message, raw_sha),
+                          summary={**decision.summary(), "outcome": "ignore", "reason": "duplicate", "outgoing": []})
         return Applied("ignore", "duplicate")
-    if decision.outcome is Outcome.QUARANTINE:
+    if decision.outcome is Outcome.QUARANTINE:  # its raw bytes are kept in the quarantine already
         tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason)
-        return _log(tx, decision, message, message_key, None, None, enqueue_decided(tx, decision))
+        return _log(tx, decision, message, message_key, None, None, enqueue_decided(tx, decision, None, message_key), None)
     if decision.keep_raw:  # refused, but a person wrote it: kept for `mailgate replay` like quarantine
         tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: refused, kept for replay")
+    raw_sha = tx.keep_raw_mail(raw, message.size) if keep_raw else None
     ticket = note = None
     if decision.outcome in WITH_CONTENT:
         _organisations(tx, decision)
@@ -50,14 +57,14 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
         for address in decision.distribution_adds:
             tx.add_distribution(ticket, address, users.id(email=address))
         tx.set_message_key_ticket(decision.duplicate_key, ticket)
-    sent = enqueue_decided(tx, decision, ticket)
-    return _log(tx, decision, message, message_key, ticket, note, sent)
+    sent = enqueue_decided(tx, decision, ticket, message_key)
+    return _log(tx, decision, message, message_key, ticket, note, sent, raw_sha)
 
 
-def _log(tx, decision, message, message_key, ticket, note, outbox) -> Applied:
+def _log(tx, decision, message, message_key, ticket, note, outbox, raw_sha) -> Applied:
     tx.log_processing(decision.mailbox, message_key, decision.outcome.value, decision.reason, _trace(decision),
-                      ticket_number=ticket, note_id=note, sender=decision.sender, subject_key=decision.subject_key,
-                      message_id=message.message_id, arrived_at=_arrived(decision))
+                      ticket_number=ticket, note_id=note, subject_key=decision.subject_key, arrived_at=_arrived(decision),
+                      summary=decision.summary(), **_described(decision, message, raw_sha))
     return Applied(decision.outcome.value, decision.reason, ticket, note, outbox,
                    kept=decision.keep_raw or decision.outcome is Outcome.QUARANTINE)
 
@@ -74,6 +81,13 @@ def _taken(tx, decision: Decision) -> list:
     became = f"{first.outcome} ({first.reason})" if first and first.outcome else "processed"
     return [{"stage": "apply", "rule": "duplicate", "hit": True, "origin": None,
              "detail": f"a copy was {became} by mailbox {first.mailbox if first else '?'} meanwhile"}]
+
+
+def _described(decision: Decision, message: Message, raw_sha: str | None) -> dict:
+    """What `mailgate log` shows and searches besides the outcome."""
+    return dict(sender=decision.sender, message_id=message.message_id, subject=message.subject,
+                recipients=[a.address for a in (*message.to, *message.cc)], duplicate_key=decision.duplicate_key,
+                raw_sha256=raw_sha)
 
 
 def _trace(decision: Decision) -> list:
@@ -180,25 +194,27 @@ def _escape(text: str) -> str:
 
 
 def enqueue(tx, mails: tuple[OutgoingMail, ...], mailbox: str, ticket: int | None = None, *,
-            cause: str | None = None, about: str | None = None) -> int:
+            cause: str | None = None, about: str | None = None, message_key: str | None = None) -> int:
     """Queue rendered mails in the outbox of transaction `tx`; they are sent after it commits.
 
     `cause` (the reason code) and `about` (the incoming sender) are kept with each mail, so
-    flood control can find the last notice of a kind. Returns how many were queued: a mail
-    whose Message-ID is queued already is the same mail, and is not queued twice.
+    flood control can find the last notice of a kind; `message_key` names the incoming mail
+    that caused it (`mailgate log show`). Returns how many were queued: a mail whose
+    Message-ID is queued already is the same mail, and is not queued twice.
     """
     queued = 0
     for mail in mails:
         queued += tx.enqueue_outbox(mail.to, outgoing_headers(mail), mail.body, mail.message_id,
                                     ticket_number=ticket, kind=mail.role, mailbox=mailbox,
                                     cause=cause, about=about, status=mail.status,
-                                    reason=mail.status_reason or None) is not None
+                                    reason=mail.status_reason or None, message_key=message_key) is not None
     return queued
 
 
-def enqueue_decided(tx, decision: Decision, ticket: int | None = None) -> int:
+def enqueue_decided(tx, decision: Decision, ticket: int | None = None, message_key: str | None = None) -> int:
     """Queue the decision's outgoing mail, each marked with its cause and the sender it is about."""
-    return enqueue(tx, decision.outgoing, decision.mailbox, ticket, cause=decision.reason, about=decision.sender or "")
+    return enqueue(tx, decision.outgoing, decision.mailbox, ticket, cause=decision.reason, about=decision.sender or "",
+                   message_key=message_key)
 
 
 def outgoing_headers(mail: OutgoingMail) -> tuple[tuple[str, str], ...]:

@@ -19,6 +19,19 @@ Secret = FrozenDict  # {env: NAME} or {file: PATH}, resolved only where it is us
 @dataclass(frozen=True)
 class Store(Section):
     url: str | Secret
+    keep_raw_mail_days: int
+
+
+@dataclass(frozen=True)
+class MaxAgeHours(Section):
+    """Hours queued mail of each kind may wait before it expires unsent (0: never)."""
+
+    auto_reply: int
+    rejected: int
+    closed_updated: int
+    closed_not_updated: int
+    error_notice: int
+    login_credentials: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class Smtp(Section):
     max_attempts: int
     send: bool
     graph_base_url: str | None
+    max_age_hours: MaxAgeHours
 
 
 @dataclass(frozen=True)

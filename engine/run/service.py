@@ -14,6 +14,7 @@ from engine.config.compile import load_ruleset
 from engine.config.ruleset import Ruleset
 from engine.errors import ConfigError, MailgateError
 from engine.apply.smtp import SmtpSettings
+from engine.run.housekeeping import expire_outbox, prune_raw_mail
 from engine.run.poll import MailboxReport, poll_mailbox
 from engine.sources.registry import build_source
 from engine.store.directory_import import sync_config_directory
@@ -21,6 +22,7 @@ from engine.store.leases import holder_id
 
 log = logging.getLogger("mailgate.service")
 LEASE = timedelta(minutes=10)  # how long a lease record counts as current without a renewal
+HOUSEKEEPING_EVERY = timedelta(minutes=1)
 
 
 def utc_now() -> datetime:
@@ -57,6 +59,7 @@ class Service:
         self.holder = holder_id()
         self.locks = store.lease_locks()
         self._smtp_settings: tuple[Ruleset, SmtpSettings] | None = None
+        self.tidied_at: datetime | None = None
         sync_config_directory(store, ruleset.directory)
 
     def mailboxes(self):
@@ -65,6 +68,7 @@ class Service:
 
     def poll_once(self) -> list[MailboxReport]:
         """Poll every due mailbox once, in name order."""
+        self._housekeeping()
         reports = []
         for mailbox in self.mailboxes():
             if self.stop_event.is_set():
@@ -75,9 +79,32 @@ class Service:
             report = self._poll(mailbox)
             polling = mailbox.policy.polling
             self.schedule.done(report, polling.interval_seconds, polling.max_backoff_seconds, self.clock())
+            if not report.skipped:
+                self._record(report)
             reports.append(report)
             log.info(report.summary())
         return reports
+
+    def _housekeeping(self) -> None:
+        """Before any mail is sent this cycle: expire stale outbox mail; forget raw mail past its retention."""
+        now = self.clock()
+        if self.tidied_at is not None and now - self.tidied_at < HOUSEKEEPING_EVERY:
+            return
+        self.tidied_at = now
+        try:
+            expire_outbox(self.store, self.ruleset, now)
+            prune_raw_mail(self.store, self.ruleset, now)
+        except MailgateError as err:  # the store is busy or down: the polls will say so
+            log.warning("housekeeping skipped: %s", err)
+
+    def _record(self, report: MailboxReport) -> None:
+        """Keep how the poll ended for `mailgate status` (another process)."""
+        try:
+            with self.store.transaction() as tx:
+                tx.record_poll(report.mailbox, report.error, self.schedule.failures.get(report.mailbox, 0),
+                               self.schedule.due.get(report.mailbox))
+        except MailgateError as err:
+            log.warning("mailbox %s: poll status not recorded: %s", report.mailbox, err)
 
     def _poll(self, mailbox) -> MailboxReport:
         try:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from engine.store.base import Session, bare_message_id, bounded, fold_address
 from engine.store.prepared import Prepared
 from engine.errors import DuplicateMessage
-from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, from_row
-from engine.store.schema import message_keys, processing_log, quarantine
+from engine.store.records import DuplicateKey, LogEntry, QuarantineItem, RawMail, from_row
+from engine.store.schema import SUBJECT_CHARS, message_keys, processing_log, quarantine, raw_mail
 
 log = processing_log
 _HERE = (log.c.mailbox == bindparam("mailbox")) & (log.c.message_key == bindparam("key"))
@@ -39,8 +41,58 @@ _BUNDLE = Prepared(
 )
 
 
+_KEEP_RAW = select(raw_mail.c.sha256).where(raw_mail.c.sha256 == bindparam("sha"))
+_SCAN_CHUNK = 500  # log rows read per query while a search filters in Python
+
+
 def _entry(row: Any) -> LogEntry:
-    return from_row(LogEntry, row, trace=json.loads(row.trace))
+    mapping = row._mapping
+    trace = json.loads(mapping["trace"]) if "trace" in mapping else None
+    summary = json.loads(row.summary) if row.summary else None
+    return from_row(LogEntry, row, trace=trace, summary=summary)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """What `mailgate log` may ask for; None means any. Text filters are case-insensitive substrings."""
+
+    mailbox: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    ticket: int | None = None
+    message_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    subject: str | None = None
+
+    def where(self) -> list[Any]:
+        """The exact conditions, for SQL."""
+        equal = {"mailbox": self.mailbox, "outcome": self.outcome, "reason": self.reason,
+                 "ticket_number": self.ticket,
+                 "message_id": bare_message_id(self.message_id) if self.message_id else None}
+        found = [log.c[name] == value for name, value in equal.items() if value is not None]
+        if self.since is not None:
+            found.append(log.c.created_at >= self.since)
+        if self.until is not None:
+            found.append(log.c.created_at < self.until)
+        return found
+
+    def matches(self, entry: LogEntry) -> bool:
+        """The substring conditions. Python's casefold, not SQL's lower(), so that
+        SQLite (ASCII only) and PostgreSQL (per collation) answer alike."""
+        return all(_contains(text, wanted) for wanted, text in
+                   ((self.sender, entry.sender), (self.recipient, entry.recipients), (self.subject, entry.subject)))
+
+
+def _contains(text: str | None, wanted: str | None) -> bool:
+    return wanted is None or (text is not None and wanted.casefold() in text.casefold())
+
+
+def cut_subject(subject: str | None) -> str | None:
+    """A subject as the log keeps it."""
+    return None if subject is None else subject[:SUBJECT_CHARS]
 
 
 def _quarantine_columns(with_raw: bool) -> list[Any]:
@@ -103,6 +155,68 @@ class LogReads(Session):
             stmt = stmt.where(log.c.outcome == outcome)
         return [_entry(r) for r in self._rows(stmt)]
 
+    def search_log(self, wanted: LogFilter, limit: int = 50, *, with_trace: bool = False) -> list[LogEntry]:
+        """The newest `limit` entries matching `wanted`, newest first (`mailgate log`)."""
+        found: list[LogEntry] = []
+        for entry in self._scan_log(wanted, with_trace):
+            if wanted.matches(entry):
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _scan_log(self, wanted: LogFilter, with_trace: bool) -> Iterator[LogEntry]:
+        columns = [c for c in log.c if with_trace or c.name != "trace"]
+        stmt = select(*columns).where(*wanted.where()).order_by(log.c.id.desc()).limit(_SCAN_CHUNK)
+        below = None
+        while True:
+            rows = self._rows(stmt if below is None else stmt.where(log.c.id < below))
+            yield from (_entry(r) for r in rows)
+            if len(rows) < _SCAN_CHUNK:
+                return
+            below = rows[-1].id
+
+    def log_entries(self, key_or_message_id: str, mailbox: str | None = None) -> list[LogEntry]:
+        """Entries whose message key or Message-ID is this, oldest first (`log show`, `explain`)."""
+        bare = bare_message_id(key_or_message_id)
+        match = (log.c.message_key == bounded(key_or_message_id)) | (log.c.message_id == bare)
+        stmt = select(log).where(match).order_by(log.c.id)
+        if mailbox is not None:
+            stmt = stmt.where(log.c.mailbox == mailbox)
+        return [_entry(r) for r in self._rows(stmt)]
+
+    def log_entry(self, entry_id: int) -> LogEntry | None:
+        """One entry by its id."""
+        rows = self._rows(select(log).where(log.c.id == entry_id))
+        return _entry(rows[0]) if rows else None
+
+    def first_delivery(self, duplicate_key: str) -> LogEntry | None:
+        """F-PRE-6: the entry that made the ticket for the mail with this duplicate key."""
+        claim = self.duplicate_key_seen(duplicate_key)
+        if claim is None:
+            return None
+        stmt = (select(log).where(log.c.duplicate_key == bounded(duplicate_key), log.c.mailbox == claim.mailbox,
+                                  log.c.outcome.in_(("create_ticket", "add_note", "bundle")))
+                .order_by(log.c.id).limit(1))
+        rows = self._rows(stmt)
+        return _entry(rows[0]) if rows else None
+
+    def log_counts(self, since: datetime) -> dict[tuple[str, str], int]:
+        """Messages logged since `since`, by (mailbox, outcome)."""
+        stmt = (select(log.c.mailbox, log.c.outcome, func.count()).where(log.c.created_at >= since)
+                .group_by(log.c.mailbox, log.c.outcome))
+        return {(mailbox, outcome): int(n) for mailbox, outcome, n in self._rows(stmt)}
+
+    def raw_mail(self, sha256: str) -> RawMail | None:
+        """Kept raw mail by its SHA-256 (hex), or None once pruned."""
+        rows = self._rows(select(raw_mail).where(raw_mail.c.sha256 == sha256))
+        return from_row(RawMail, rows[0], content=bytes(rows[0].content)) if rows else None
+
+    def quarantine_count(self) -> int:
+        """Quarantined messages not yet replayed."""
+        stmt = select(func.count()).select_from(quarantine).where(quarantine.c.replayed_at.is_(None))
+        return int(self._scalar(stmt) or 0)
+
     def quarantined(self, *, mailbox: str | None = None, include_replayed: bool = False) -> list[QuarantineItem]:
         """Quarantined messages without their bytes, oldest first."""
         stmt = select(*_quarantine_columns(False)).order_by(quarantine.c.id)
@@ -112,11 +226,21 @@ class LogReads(Session):
             stmt = stmt.where(quarantine.c.replayed_at.is_(None))
         return [from_row(QuarantineItem, r) for r in self._rows(stmt)]
 
-    def quarantine_item(self, item_id: int) -> QuarantineItem | None:
-        """One quarantined message with its raw bytes exactly as fetched (F-FAIL-1)."""
-        stmt = select(*_quarantine_columns(True)).where(quarantine.c.id == item_id)
+    def quarantine_item(self, item_id: int | None = None, *, mailbox: str | None = None,
+                        message_key: str | None = None) -> QuarantineItem | None:
+        """One quarantined message, by id or by mailbox and key, with its raw bytes exactly as fetched (F-FAIL-1)."""
+        if item_id is not None:
+            where = quarantine.c.id == item_id
+        else:
+            where = (quarantine.c.mailbox == mailbox) & (quarantine.c.message_key == bounded(message_key or ""))
+        stmt = select(*_quarantine_columns(True)).where(where)
         rows = self._rows(stmt)
         return from_row(QuarantineItem, rows[0], raw=bytes(rows[0].raw)) if rows else None
+
+
+def _recipients(addresses: Sequence[str]) -> str | None:
+    folded = [fold_address(a) for a in addresses if a]
+    return ", ".join(dict.fromkeys(folded)) if folded else None
 
 
 class LogWrites(Session):
@@ -136,6 +260,11 @@ class LogWrites(Session):
         subject_key: str | None = None,
         message_id: str | None = None,
         arrived_at: datetime | None = None,
+        subject: str | None = None,
+        recipients: Sequence[str] = (),
+        duplicate_key: str | None = None,
+        raw_sha256: str | None = None,
+        summary: Any = None,
     ) -> int:
         """Record what became of a message and return the log id.
 
@@ -148,7 +277,9 @@ class LogWrites(Session):
         values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
                       ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
                       subject_key=subject_key, message_id=bare_message_id(message_id), arrived_at=arrived_at,
-                      updated_at=now)
+                      updated_at=now, subject=cut_subject(subject), recipients=_recipients(recipients),
+                      duplicate_key=bounded(duplicate_key) if duplicate_key else None, raw_sha256=raw_sha256,
+                      summary=json.dumps(summary, ensure_ascii=False, default=str) if summary is not None else None)
         new_id = self._insert_new(log, dict(mailbox=mailbox, message_key=message_key, created_at=now, **values), "id")
         if new_id is not None:
             return new_id
@@ -157,6 +288,28 @@ class LogWrites(Session):
         if self._exec(replay).rowcount != 1:
             raise DuplicateMessage(mailbox, message_key)
         return self._scalar(select(log.c.id).where(here))
+
+    def keep_raw_mail(self, raw: bytes, size: int | None = None) -> str:
+        """Keep a processed mail's bytes (once per content) for `mailgate explain`; return its SHA-256.
+
+        `size` is the whole mail's size when `raw` is only its header (F-PRE-7).
+        """
+        sha = hashlib.sha256(raw).hexdigest()
+        if self._scalar(_KEEP_RAW, {"sha": sha}) is None:
+            self._insert_new(raw_mail, dict(sha256=sha, size=max(size or 0, len(raw)), content=raw,
+                                            created_at=self.now()))
+        return sha
+
+    def prune_raw_mail(self, before: datetime) -> int:
+        """Forget raw mail kept before `before`; return how many went."""
+        return self._exec(delete(raw_mail).where(raw_mail.c.created_at < before)).rowcount
+
+    def set_after_action(self, mailbox: str, message_keys_done: Sequence[str], action: str) -> None:
+        """Record what the source did with these messages after their commit (F-MB-9)."""
+        keys = [bounded(k) for k in message_keys_done]
+        if keys:
+            self._exec(update(log).where(log.c.mailbox == mailbox, log.c.message_key.in_(keys))
+                       .values(after_action=action))
 
     def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None, *,
                           source_key: str | None = None, outcome: str | None = None, reason: str | None = None) -> bool:

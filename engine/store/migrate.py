@@ -8,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, func, insert, inspect, select, text
 
-from engine.store import schema
+from engine.store import history, schema
 from engine.errors import SchemaTooNew
 from engine.store.schema import UTCDateTime
 
@@ -23,10 +23,10 @@ class Migration:
 
 
 def _initial(conn: Connection) -> None:
-    # Version 1 is schema.py as first released. When schema.py changes, add a
-    # step that ALTERs version-1 databases, and freeze this step's table list
-    # so a fresh database still goes through every step in order.
-    schema.metadata.create_all(conn, checkfirst=False)
+    # Version 1 as first released (engine/store/history.py keeps the tables a
+    # later step changed): a fresh database goes through every step in order,
+    # so every test database runs them all, on SQLite and PostgreSQL.
+    history.v1_metadata().create_all(conn, checkfirst=False)
 
 
 def _ticket_number_sequence(conn: Connection) -> None:
@@ -41,20 +41,18 @@ def _ticket_number_sequence(conn: Connection) -> None:
 
 
 def _ticket_tags(conn: Connection) -> None:
-    # A fresh database got the table from schema.py in step 1 already.
     schema.ticket_tags.create(conn, checkfirst=True)
 
 
 def _add_missing(conn: Connection, table: Table, columns: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]) -> None:
     """ALTER `table` to have `columns` and `indexes` as schema.py declares them; a database
-    made by step 1 from today's schema.py has them already, so each is added only when missing."""
+    made from a later schema.py (as some tests make one) has them already, so each is added
+    only when missing."""
     inspector = inspect(conn)
     present = {c["name"] for c in inspector.get_columns(table.name)}
     for name in columns:
         if name not in present:
-            column = table.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {name} {kind}'))
+            add_column(conn, table.c[name])
     for index in table.indexes:
         if tuple(c.name for c in index.columns) in indexes:
             index.create(conn, checkfirst=True)
@@ -71,13 +69,33 @@ def _held_and_blocked(conn: Connection) -> None:
     replace_check(conn, schema.outbox, "status")
 
 
+def _operator_views(conn: Connection) -> None:
+    # Columns `mailgate log` / `explain` read, the outbox's message key and new
+    # status (expired), kept raw mail and each mailbox's last poll.
+    _add_missing(conn, schema.processing_log,
+                 ("subject", "recipients", "duplicate_key", "raw_sha256", "summary", "after_action"),
+                 (("message_id",), ("duplicate_key",)))
+    _add_missing(conn, schema.outbox, ("message_key",), ())
+    replace_check(conn, schema.outbox, "status")  # and `expired`
+    schema.raw_mail.create(conn, checkfirst=True)
+    schema.mailbox_status.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial tables", _initial),
     Migration(2, "ticket number sequence (PostgreSQL)", _ticket_number_sequence),
     Migration(3, "ticket tags (routes)", _ticket_tags),
     Migration(4, "arrival times, every outcome's duplicate key, notice causes", _arrival_and_outcomes),
     Migration(5, "outbox statuses held and blocked", _held_and_blocked),
+    Migration(6, "operator views: log search columns, outbox message key and expiry, raw mail, mailbox status",
+              _operator_views),
 )
+
+
+def add_column(conn: Connection, column: Column) -> None:
+    """ALTER TABLE ... ADD COLUMN for a nullable column, alike on both databases."""
+    kind = column.type.compile(dialect=conn.dialect)
+    conn.execute(text(f'ALTER TABLE {column.table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def replace_check(conn: Connection, table: Table, check: str) -> None:
@@ -87,6 +105,8 @@ def replace_check(conn: Connection, table: Table, check: str) -> None:
     SQLite cannot change a CHECK, so the table is rebuilt: renamed, made anew from
     schema.py (with its indexes), copied, dropped. That is safe only for a table no
     foreign key points at (the outbox).
+    Only the columns the old table has are copied: a column schema.py has since added
+    is added by a later step (`_add_missing` finds it there, and adds nothing).
     """
     name = f"ck_{table.name}_{check}"
     constraint = next(c for c in table.constraints if c.name == name)
@@ -98,7 +118,8 @@ def replace_check(conn: Connection, table: Table, check: str) -> None:
         conn.execute(text(f'DROP INDEX "{index["name"]}"'))
     conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {table.name}_old"))
     table.create(conn)
-    names = ", ".join(f'"{c.name}"' for c in table.columns)
+    kept = [c["name"] for c in inspect(conn).get_columns(f"{table.name}_old")]
+    names = ", ".join(f'"{name}"' for name in kept)
     conn.execute(text(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {table.name}_old"))
     conn.execute(text(f"DROP TABLE {table.name}_old"))
 

@@ -1,14 +1,14 @@
-"""Operational state: the auth-failure monitor (F-MB-11) and the record of who polls which mailbox (SPEC 6)."""
+"""Operational state: the auth-failure monitor (F-MB-11), who polls which mailbox (SPEC 6), each mailbox's last poll."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
 from engine.store.base import Session
-from engine.store.records import Lease, MonitorState, from_row
-from engine.store.schema import leases, monitor_state
+from engine.store.records import Lease, MailboxStatus, MonitorState, from_row
+from engine.store.schema import leases, mailbox_status, monitor_state
 
 monitor = monitor_state
 
@@ -25,6 +25,18 @@ class OpsReads(Session):
         """The mailbox's lease row (possibly expired), or None."""
         rows = self._rows(select(leases).where(leases.c.mailbox == mailbox))
         return from_row(Lease, rows[0]) if rows else None
+
+    def leases(self) -> dict[str, Lease]:
+        """Every lease row (some possibly expired), by mailbox."""
+        return {row.mailbox: from_row(Lease, row) for row in self._rows(select(leases))}
+
+    def monitor_states(self) -> dict[str, MonitorState]:
+        """Every mailbox's monitor counters, by mailbox."""
+        return {row.mailbox: from_row(MonitorState, row) for row in self._rows(select(monitor))}
+
+    def mailbox_statuses(self) -> dict[str, MailboxStatus]:
+        """The last poll of every mailbox polled so far, by mailbox (`mailgate status`)."""
+        return {row.mailbox: from_row(MailboxStatus, row) for row in self._rows(select(mailbox_status))}
 
 
 class OpsWrites(Session):
@@ -76,3 +88,14 @@ class OpsWrites(Session):
         """Remove our row; False if it names another holder."""
         ours = (leases.c.mailbox == mailbox) & (leases.c.holder == holder)
         return self._exec(delete(leases).where(ours)).rowcount == 1
+
+    def record_poll(self, mailbox: str, error: str | None, failures: int, next_poll_at: datetime | None) -> None:
+        """Remember how a poll of `mailbox` ended: success, or the error and the back-off (F-FAIL-3)."""
+        now = self.now()
+        values = dict(last_poll_at=now, failures=failures, next_poll_at=next_poll_at, updated_at=now)
+        if error is None:
+            values["last_success_at"] = now
+        else:
+            values.update(last_error=error, last_error_at=now)
+        if self._insert_new(mailbox_status, dict(mailbox=mailbox, **values)) is None:
+            self._exec(update(mailbox_status).where(mailbox_status.c.mailbox == mailbox).values(**values))

@@ -6,10 +6,10 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from engine.errors import StoreError
-from engine.store.base import Session, bare_message_id, fold_address
+from engine.store.base import Session, bare_message_id, bounded, fold_address
 from engine.store.prepared import Prepared
 from engine.store.records import OutboxMessage, from_row
 from engine.store.schema import outbox, outgoing_messages
@@ -56,12 +56,19 @@ class OutboxReads(Session):
         )
         return [_message(r) for r in self._rows(stmt)]
 
-    def outbox_messages(self, *, status: str | None = None, limit: int = 100) -> list[OutboxMessage]:
-        """Outbox rows, newest first, optionally by status."""
+    def outbox_messages(self, *, status: str | None = None, kind: str | None = None, mailbox: str | None = None,
+                        message_key: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Outbox rows, newest first, optionally by status, kind, mailbox and the mail that caused them."""
         stmt = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
-        if status is not None:
-            stmt = stmt.where(outbox.c.status == status)
+        for column, value in (("status", status), ("kind", kind), ("mailbox", mailbox), ("message_key", message_key)):
+            if value is not None:
+                stmt = stmt.where(outbox.c[column] == value)
         return [_message(r) for r in self._rows(stmt)]
+
+    def outbox_depth(self) -> dict[str, int]:
+        """How many outbox rows are in each status."""
+        stmt = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        return {status: int(n) for status, n in self._rows(stmt)}
 
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         """F-OUT-1: auto-replies queued for this address since `since` (sent or not)."""
@@ -90,6 +97,7 @@ class OutboxWrites(Session):
         about: str | None = None,
         status: str = "pending",
         reason: str | None = None,
+        message_key: str | None = None,
     ) -> int | None:
         """Queue a mail (F-OUT-5) and return its outbox id; None when a mail with this
         Message-ID is queued already (the same mail: it is not queued twice, and never
@@ -101,7 +109,8 @@ class OutboxWrites(Session):
         let flood control find the last notice of its kind (`last_notice`).
         `status` held (automatic mail switched off, F-OUT-9) or blocked (a
         never-send-to recipient, F-OUT-8) keeps it from being sent; `reason`
-        says why, where the outbox shows its last error.
+        says why, where the outbox shows its last error. `message_key` names
+        the incoming mail (in `mailbox`) that caused it.
         """
         pairs = [[str(name), str(value)] for name, value in headers]
         for name, value in pairs:
@@ -113,7 +122,8 @@ class OutboxWrites(Session):
                       headers=json.dumps(pairs),
                       body=body, html=html, message_id=bare, ticket_number=ticket_number,
                       cause=cause, about=fold_address(about),
-                      status=status, last_error=reason, attempts=0, next_attempt_at=now, created_at=now)
+                      status=status, last_error=reason, attempts=0, next_attempt_at=now, created_at=now,
+                      message_key=bounded(message_key) if message_key else None)
         outbox_id = self._insert_new(outbox, values)
         if outbox_id is not None and ticket_number is not None:
             self.record_outgoing_message_id(bare, ticket_number)
@@ -160,3 +170,41 @@ class OutboxWrites(Session):
             values["next_attempt_at"] = self.now() + delay
         self._exec(update(outbox).where(outbox.c.id == outbox_id).values(**values))
         return values.get("next_attempt_at")
+
+    def expire_outbox(self, kind: str, older_than: datetime) -> list[OutboxMessage]:
+        """Mark pending (or held) mail of `kind` created before `older_than` expired, never to be sent.
+
+        Returns the rows expired, for the log line that names each one.
+        """
+        stale = ((outbox.c.kind == kind) & outbox.c.status.in_(("pending", "held"))
+                 & (outbox.c.created_at < older_than))
+        rows = [_message(r) for r in self._rows(select(outbox).where(stale))]
+        if rows:
+            self._exec(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+                       .values(status="expired", last_error=f"older than its maximum age at {self.now():%Y-%m-%d %H:%M} UTC"))
+        return rows
+
+    def set_outbox_status(self, outbox_id: int, status: str, *, allowed_from: tuple[str, ...],
+                          due_now: bool = False, reset_attempts: bool = False) -> bool:
+        """Move one row to `status` if it is in one of `allowed_from`; False otherwise.
+
+        `due_now` makes it due at once (release, retry); `reset_attempts` gives it
+        the whole retry schedule again (retry of a failed or expired mail).
+        """
+        values: dict[str, Any] = {"status": status}
+        if due_now:
+            values["next_attempt_at"] = self.now()
+        if reset_attempts:
+            values.update(attempts=0, last_error=None)
+        stmt = update(outbox).where(outbox.c.id == outbox_id, outbox.c.status.in_(allowed_from))
+        return self._exec(stmt.values(**values)).rowcount == 1
+
+    def purge_outbox(self, *, statuses: tuple[str, ...], kind: str | None = None,
+                     older_than: datetime | None = None) -> int:
+        """Delete outbox rows in `statuses` (optionally of `kind`, created before `older_than`); return how many."""
+        stmt = delete(outbox).where(outbox.c.status.in_(statuses))
+        if kind is not None:
+            stmt = stmt.where(outbox.c.kind == kind)
+        if older_than is not None:
+            stmt = stmt.where(outbox.c.created_at < older_than)
+        return self._exec(stmt).rowcount

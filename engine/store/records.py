@@ -126,6 +126,12 @@ class LogEntry:
     created_at: datetime
     updated_at: datetime
     arrived_at: datetime | None = None
+    subject: str | None = None
+    recipients: str | None = None
+    duplicate_key: str | None = None
+    raw_sha256: str | None = None
+    summary: Any = None  # decoded JSON: the decision's fields (apply.decision_summary)
+    after_action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,31 @@ class OutboxMessage:
     sent_at: datetime | None
     cause: str | None = None
     about: str | None = None
+    message_key: str | None = None  # the incoming mail (in `mailbox`) that caused it
+
+    @property
+    def subject(self) -> str:
+        return next((value for name, value in self.headers if name.lower() == "subject"), "")
+
+
+@dataclass(frozen=True)
+class RawMail:
+    sha256: str
+    size: int  # of the whole mail; len(content) is smaller when only its header was fetched
+    content: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    mailbox: str
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int
+    next_poll_at: datetime | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

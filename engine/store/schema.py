@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+SUBJECT_CHARS = 500  # of a subject kept in the processing log
+
 # Free-form values are Text: a length limit would be enforced by PostgreSQL
 # and ignored by SQLite, and the two must behave alike. Indexed values that
 # come from mail are kept short by base.bounded().
@@ -38,9 +40,11 @@ metadata = MetaData(
 )
 
 ROLES = ("requester", "technician")
-# held: automatic mail switched off (F-OUT-9), kept until released; blocked: a
-# never-send-to recipient (F-OUT-8), kept to show what would have gone, never sent.
-OUTBOX_STATUSES = ("pending", "held", "sent", "failed", "blocked")
+# held: kept until an operator releases it (`mailgate outbox release`): automatic mail
+# switched off (F-OUT-9) or an operator's `outbox hold`; blocked: a never-send-to
+# recipient (F-OUT-8), kept to show what would have gone, never sent; expired: older
+# than its kind's maximum age when it was due, so never sent (settings.smtp.max_age_hours).
+OUTBOX_STATUSES = ("pending", "held", "sent", "failed", "blocked", "expired")
 
 
 class SafeText(TypeDecorator):
@@ -269,6 +273,13 @@ processing_log = Table(
     # When the mail reached the mailbox (source time, Received: or Date:): loop prevention counts
     # by it, so a backlog read in one poll is judged by when it arrived (F-PRE-5). NULL before v2.
     Column("arrived_at", UTCDateTime),
+    # What an operator searches and reads (`mailgate log`, migration 5):
+    Column("subject", SafeText),  # as decoded, cut to SUBJECT_CHARS
+    Column("recipients", SafeText),  # To and Cc addresses, case-folded, ", "-joined
+    Column("duplicate_key", SafeText),  # F-PRE-6 key, to name the entry a duplicate repeats
+    Column("raw_sha256", String(64)),  # the raw mail in raw_mail, while it is kept
+    Column("summary", SafeText),  # JSON: the decision's fields, for `mailgate explain`
+    Column("after_action", SafeText),  # what the source did after the commit (F-MB-9)
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
     # The database, not Python, makes a second delivery a no-op (F-PRE-6, SPEC 6).
@@ -276,6 +287,8 @@ processing_log = Table(
     Index(None, "mailbox", "sender", "created_at"),
     Index(None, "mailbox", "sender", "arrived_at"),
     Index(None, "outcome"),
+    Index(None, "message_id"),
+    Index(None, "duplicate_key"),
 )
 
 message_keys = Table(
@@ -322,6 +335,7 @@ outbox = Table(
     Column("cause", SafeText),
     Column("about", SafeText),  # case-folded address
     Column("status", String(10), nullable=False, default="pending"),
+    Column("message_key", SafeText),  # the incoming mail that caused it, in `mailbox` (version 2)
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", SafeText),
@@ -340,6 +354,29 @@ monitor_state = Table(
     Column("auth_failures", Integer, nullable=False, default=0),
     Column("monitor_ticket", Integer, ForeignKey("tickets.number")),
     Column("last_error", SafeText),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+raw_mail = Table(
+    "raw_mail",  # processed mail byte for byte, for `mailgate explain`; pruned after settings.store.keep_raw_mail_days
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),  # of the whole mail: larger than content when only its header was fetched
+    Column("content", LargeBinary, nullable=False),
+    _created(),
+    Index(None, "created_at"),
+)
+
+mailbox_status = Table(
+    "mailbox_status",  # the last poll of each mailbox, for `mailgate status` and metrics
+    metadata,
+    Column("mailbox", SafeText, primary_key=True),
+    Column("last_poll_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", SafeText),
+    Column("last_error_at", UTCDateTime),
+    Column("failures", Integer, nullable=False, default=0),  # polls in a row that failed
+    Column("next_poll_at", UTCDateTime),  # later than the interval while backing off (F-FAIL-3)
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

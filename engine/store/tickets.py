@@ -82,14 +82,14 @@ class TicketReads(Session):
         return from_row(Ticket, rows[0]) if rows else None
 
     def tickets(
-        self, *, status: str | None = None, mailbox: str | None = None, limit: int = 100, offset: int = 0
+        self, *, status: str | None = None, mailbox: str | None = None, requester_id: int | None = None,
+        limit: int = 100, offset: int = 0,
     ) -> list[Ticket]:
-        """Tickets, newest first, optionally only those with this status / from this mailbox."""
+        """Tickets, newest first, optionally only those with this status / from this mailbox / requester."""
         stmt = select(tickets).order_by(tickets.c.number.desc()).limit(limit).offset(offset)
-        if status is not None:
-            stmt = stmt.where(tickets.c.status == status)
-        if mailbox is not None:
-            stmt = stmt.where(tickets.c.source_mailbox == mailbox)
+        for column, value in (("status", status), ("source_mailbox", mailbox), ("requester_id", requester_id)):
+            if value is not None:
+                stmt = stmt.where(tickets.c[column] == value)
         return [from_row(Ticket, r) for r in self._rows(stmt)]
 
     def can_see_ticket(self, number: int, user_id: int) -> bool:
