@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Print recorded and current decision side by side; 0 when explained, 1 when the mail is gone."""
-    from engine.commands.log import resolve
+    from engine.commands.log_show import resolve
 
     with opened_store(args) as (ruleset, store):
         entries = resolve(store, args.ref, args.mailbox)

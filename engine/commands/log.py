@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from engine.commands.log_show import entry_json, show
 from engine.commands.output import add_format_option, opened_store, print_json, table, when
 from engine.commands.moments import parse_since
 from engine.decision import Outcome
-from engine.errors import MailgateError, UsageError
+from engine.errors import UsageError
 from engine.commands.runtime import add_store_option
 from engine.terminal import safe_line
 
@@ -40,8 +41,6 @@ def run(args) -> int:
     if args.action == "show":
         if not args.ref:
             raise UsageError("log show needs a message key or Message-ID (see `mailgate log`)")
-        from engine.commands.log_show import show
-
         with opened_store(args) as (_, store):
             return show(store, args.ref, args.mailbox, args.format)
     wanted = _filter(args)
@@ -68,15 +67,6 @@ def _filter(args):
                      recipient=args.recipient, subject=args.subject)
 
 
-def entry_json(entry) -> dict:
-    """Every column of a log entry, for --format json."""
-    return {"id": entry.id, "at": entry.created_at, "mailbox": entry.mailbox, "key": entry.message_key,
-            "sender": entry.sender, "recipients": entry.recipients, "subject": entry.subject,
-            "message_id": entry.message_id, "outcome": entry.outcome, "reason": entry.reason,
-            "ticket": entry.ticket_number, "note": entry.note_id, "after_action": entry.after_action,
-            "raw_sha256": entry.raw_sha256, "decision": entry.summary, "trace": entry.trace}
-
-
 def _print_lines(entries, with_trace: bool) -> None:
     if not entries:
         print("no log entries match")
@@ -91,13 +81,3 @@ def _print_lines(entries, with_trace: bool) -> None:
             if step.get("hit"):
                 origin = f"  [{step['origin']}]" if step.get("origin") else ""
                 print(safe_line(f"    {step['stage']}/{step['rule']}: {step.get('detail', '')}{origin}"))
-
-
-def resolve(store, ref: str, mailbox: str | None) -> list:
-    """The log entries a key or Message-ID names; MailgateError when none."""
-    entries = store.log_entries(ref, mailbox)
-    if not entries:
-        where = f" in mailbox {mailbox}" if mailbox else ""
-        raise MailgateError(f"no log entry for {ref!r}{where}: give a message key or Message-ID "
-                            f"as `mailgate log` prints them")
-    return entries

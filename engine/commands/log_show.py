@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from engine.commands.log import entry_json, resolve
 from engine.commands.output import fields, print_json, when
+from engine.errors import MailgateError
 from engine.terminal import safe_line
 
 _APPLIED = {"create_ticket": "created ticket #{t}", "add_note": "added note {n} to ticket #{t}",
             "bundle": "added note {n} to ticket #{t} (bundled with the ticket the same sender opened moments ago)"}
+
+
+def resolve(store, ref: str, mailbox: str | None) -> list:
+    """The log entries a key or Message-ID names; MailgateError when none."""
+    entries = store.log_entries(ref, mailbox)
+    if not entries:
+        where = f" in mailbox {mailbox}" if mailbox else ""
+        raise MailgateError(f"no log entry for {ref!r}{where}: give a message key or Message-ID "
+                            f"as `mailgate log` prints them")
+    return entries
+
+
+def entry_json(entry) -> dict:
+    """Every column of a log entry, for --format json."""
+    return {"id": entry.id, "at": entry.created_at, "mailbox": entry.mailbox, "key": entry.message_key,
+            "sender": entry.sender, "recipients": entry.recipients, "subject": entry.subject,
+            "message_id": entry.message_id, "outcome": entry.outcome, "reason": entry.reason,
+            "ticket": entry.ticket_number, "note": entry.note_id, "after_action": entry.after_action,
+            "raw_sha256": entry.raw_sha256, "decision": entry.summary, "trace": entry.trace}
 
 
 def show(store, ref: str, mailbox: str | None, fmt: str) -> int:
