@@ -39,7 +39,8 @@ def _fill(root: Path, store_url: str | None = None) -> Path:
     drop(help_box, both, "4.screen")
     drop(it_box, both, "9.screen")
     drop(help_box, make_mail("Password reset", sender="Jane Doe <jane.doe@example.com>",
-                             headers={"Cc": "Rob Smith <rob.smith@example.com>"},
+                             headers={"Cc": "Rob Smith <rob.smith@example.com>",  # tokens need an authenticated From
+                                      "Authentication-Results": "mx.example.com; dkim=pass header.d=example.com"},
                              body='Carol is locked out.\n#set "Cost center" = "4711"\n'), "5.reset")
     args = ("--store", store_url) if store_url else ()
     done = cli(config, "poll", "--once", *args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 # Legal inside JSON strings, but JavaScript, Python's str.splitlines() and
 # many log shippers split lines on them; lone surrogates cannot be encoded
@@ -12,7 +12,10 @@ from typing import Any
 _UNSAFE = re.compile("[\u0085\u2028\u2029\ud800-\udfff]")
 
 
-def dumps_line(record: Any, sort_keys: bool = False) -> str:
-    """`record` as one line of JSON: non-ASCII text kept readable, the unsafe characters escaped."""
-    text = json.dumps(record, ensure_ascii=False, sort_keys=sort_keys)
+def dumps_line(record: Any, sort_keys: bool = False, default: Callable[[Any], Any] | None = None) -> str:
+    """`record` as one line of JSON: non-ASCII text kept readable, the unsafe characters escaped.
+
+    `default` turns values JSON does not know (times) into ones it does.
+    """
+    text = json.dumps(record, ensure_ascii=False, sort_keys=sort_keys, default=default)
     return _UNSAFE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
+from engine.commands.jsonlines import dumps_line
 from engine.terminal import safe_line
 
 
@@ -18,7 +18,7 @@ def add_format_option(parser) -> None:
 
 def print_json(data: Any) -> None:
     """One JSON object on one line (times as ISO 8601)."""
-    print(json.dumps(data, ensure_ascii=False, default=_plain, sort_keys=True))
+    print(dumps_line(data, sort_keys=True, default=_plain))
 
 
 def _plain(value: Any) -> Any:
