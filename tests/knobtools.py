@@ -355,6 +355,42 @@ class Monitor:
         return prints[0], prints[1]
 
 
+HOUSEKEEPING_KINDS = ("auto_reply", "rejected", "closed_updated", "closed_not_updated", "error_notice",
+                      "login_credentials")
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """What the poller's housekeeping leaves in a store holding one queued mail of each kind and one
+    kept raw mail, all 30 hours old (past the replies' 24 h, within the notices' 168 h and the raw
+    mail's 30 days), without and with `rules` edits: each outbox row's status, the raw mail kept."""
+
+    rules: tuple
+
+    def run(self) -> tuple[Any, Any]:
+        return self._print(()), self._print(self.rules)
+
+    def _print(self, edits: tuple) -> dict:
+        from engine.run.housekeeping import expire_outbox, prune_raw_mail
+        from engine.store.store import Store
+
+        queued = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(f"sqlite:///{Path(tmp) / 'probe.db'}", clock=lambda: queued)
+            try:
+                with store.transaction() as tx:
+                    for kind in HOUSEKEEPING_KINDS:
+                        tx.enqueue_outbox("ann@acme.test", [("Subject", kind)], "body", f"<{kind}@probe>", kind=kind)
+                    sha = tx.keep_raw_mail(b"Subject: kept\r\n\r\nbody\r\n")
+                now = queued + timedelta(hours=30)
+                expire_outbox(store, ruleset(edits), now)
+                prune_raw_mail(store, ruleset(edits), now)
+                return {"outbox": sorted((m.kind, m.status) for m in store.outbox_messages()),
+                        "raw kept": store.raw_mail(sha) is not None}
+            finally:
+                store.close()
+
+
 POLL_MAILS = ("Printer jam on floor 2", "Monitor flickers", "VPN drops every hour")
 
 

@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from tests.knobtools import (DROP, Case, Directory, Fetch, Monitor, Poll, ProvedBy, Send, StoreUrl, add, edit,
+from tests.knobtools import (DROP, Case, Directory, Fetch, Housekeeping, Monitor, Poll, ProvedBy, Send, StoreUrl, add, edit,
                              leaves)
 
 M = "mailbox."
@@ -302,6 +302,12 @@ PROOFS = {
     "settings.smtp.oauth.scopes": Send({"oauth": {"scopes": ["https://outlook.office365.com/SMTP.Send"]}}, SMTP_OAUTH),
     "settings.smtp.oauth.authority_host": Send({"oauth": {"authority_host": "https://login.example.org"}}, SMTP_OAUTH),
     "settings.smtp.oauth.ca_file": Send({"oauth": {"ca_file": "/etc/ssl/proxy-ca.pem"}}, SMTP_OAUTH),
+    "settings.store.keep_raw_mail_days": Housekeeping((edit(SETTINGS, ("settings", "store", "keep_raw_mail_days"), 1),)),
+    # Each kind's maximum age against mail 30 h old: replies (24 h) expire unless raised, notices (168 h) only if lowered.
+    **{f"settings.smtp.max_age_hours.{kind}": Housekeeping(
+        (edit(SETTINGS, ("settings", "smtp", "max_age_hours", kind), 48 if hours == 24 else 12),))
+       for kind, hours in (("auto_reply", 24), ("rejected", 24), ("closed_updated", 24), ("closed_not_updated", 24),
+                           ("error_notice", 168), ("login_credentials", 168))},
     "limits.subject_max_length": Case(NEW, rules=(edit(SETTINGS, ("limits", "subject_max_length"), 5),)),
     "limits.message_seconds": ProvedBy("tests/test_poll_quarantine.py::"
                                        "test_a_mail_over_the_time_budget_is_quarantined_and_the_mail_behind_it_goes_on_F_FAIL_1"),

@@ -211,7 +211,7 @@ def test_outbox_hold_release_retry_purge_F_OUT_5_F_OUT_9(own_copy):
     store = open_store(own_copy)
     try:
         with store.transaction() as tx:
-            tx.mark_outbox_failed(jam, "550 no such user", permanent=True)
+            tx.mark_outbox_failed(jam, "550 no such user", max_attempts=8, permanent=True)
     finally:
         store.close()
     assert cli(own_copy, "outbox", "retry", str(jam)).returncode == 0
