@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from engine.commands.output import add_format_option, opened_store, print_json, table, when
 from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
-from engine.terminal import safe_line
+from engine.commands.terminal import safe_line
 
 _WITH_CONTENT = ("create_ticket", "add_note", "bundle")
 

@@ -10,7 +10,7 @@ from engine.commands.moments import parse_since
 from engine.decision import Outcome
 from engine.errors import UsageError
 from engine.commands.runtime import add_store_option
-from engine.terminal import safe_line
+from engine.commands.terminal import safe_line
 
 OUTCOMES = tuple(o.value for o in Outcome)
 

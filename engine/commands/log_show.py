@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.commands.output import fields, print_json, when
 from engine.errors import MailgateError
-from engine.terminal import safe_line
+from engine.commands.terminal import safe_line
 
 _APPLIED = {"create_ticket": "created ticket #{t}", "add_note": "added note {n} to ticket #{t}",
             "bundle": "added note {n} to ticket #{t} (bundled with the ticket the same sender opened moments ago)"}

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from engine.commands.output import add_format_option, fields, opened_store, print_json, table, when
 from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
-from engine.terminal import safe
+from engine.commands.terminal import escape, safe_line
 
 STATUSES = ("pending", "held", "sent", "failed", "expired")
 # What each action moves from, to, and whether it makes the mail due now / resets its retries.
@@ -90,9 +90,9 @@ def _show(store, outbox_id: int, fmt: str) -> int:
     ])))
     print("headers:")
     for name, value in item.headers:
-        print(safe(f"   {name}: {value}").replace("\n", "\\n"))
+        print(safe_line(f"   {name}: {value}"))
     print("body:")
-    print(safe(item.body))
+    print(escape(item.body))
     return 0
 
 

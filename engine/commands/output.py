@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Iterator, Sequence
 
 from engine.commands.jsonlines import dumps_line
-from engine.terminal import safe_line
+from engine.commands.terminal import safe_line
 
 
 def add_format_option(parser) -> None:

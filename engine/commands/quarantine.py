@@ -7,7 +7,7 @@ import sys
 from engine.commands.output import add_format_option, fields, opened_store, print_json, table, when
 from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
-from engine.terminal import safe_line
+from engine.commands.terminal import safe_line
 
 MAX_HEADERS = 60  # a broken mail can have thousands of header-like lines
 

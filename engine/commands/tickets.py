@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.commands.output import add_format_option, fields, opened_store, print_json, table, when
 from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
-from engine.terminal import safe
+from engine.commands.terminal import escape, safe_line
 
 
 
@@ -113,7 +113,7 @@ def _show(store, number: int, fmt: str) -> int:
     if fmt == "json":
         print_json(data)
         return 0
-    print(safe(f"Ticket #{ticket.number}: {ticket.subject}").replace("\n", " "))
+    print(safe_line(f"Ticket #{ticket.number}: {ticket.subject}"))
     source = f"{ticket.source or ''} via {ticket.source_mailbox}" if ticket.source_mailbox else ticket.source
     print("\n".join(fields([
         ("status", data["status"] + (f" (closed {when(ticket.closed_at)})" if ticket.closed_at else "")),
@@ -128,10 +128,11 @@ def _show(store, number: int, fmt: str) -> int:
     ])))
     for note in data["notes"]:
         hidden = " (hidden from portal)" if note["hidden_from_portal"] else ""
-        print(safe(f"\n--- note {note['id']} from {note['author'] or 'system'} at {when(note['at'])}{hidden}"))
-        print(safe(note["text"]))
+        print()
+        print(safe_line(f"--- note {note['id']} from {note['author'] or 'system'} at {when(note['at'])}{hidden}"))
+        print(escape(note["text"]))
         for item in note["attachments"]:
-            print(safe(f"  attachment: {item['filename']} ({item['content_type']}, {item['size']} bytes)"))
+            print(safe_line(f"  attachment: {item['filename']} ({item['content_type']}, {item['size']} bytes)"))
     for item in data["attachments"]:
-        print(safe(f"  attachment: {item['filename']} ({item['content_type']}, {item['size']} bytes)"))
+        print(safe_line(f"  attachment: {item['filename']} ({item['content_type']}, {item['size']} bytes)"))
     return 0
