@@ -9,8 +9,6 @@ from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
 from engine.commands.terminal import safe_line
 
-_WITH_CONTENT = ("create_ticket", "add_note", "bundle")
-
 
 def add_arguments(parser) -> None:
     """Register the command's options."""
@@ -84,7 +82,7 @@ def _raw(store, ruleset, entry) -> tuple[bytes, int]:
 
 class _OwnEntryIgnored:
     """The store's StateView, minus the entry itself: its duplicate claim, its place in the
-    loop count, the ticket it opened (auto-bundle) and the auto-replies it queued."""
+    loop count, the ticket it opened (auto-bundle), the auto-replies and notices it queued."""
 
     def __init__(self, reads, entry):
         from engine.store.state_view import StoreStateView
@@ -96,20 +94,34 @@ class _OwnEntryIgnored:
     def __getattr__(self, name):
         return getattr(self._view, name)
 
-    def _mine(self, mailbox: str, address: str, since: datetime) -> bool:
+    def _from_me(self, address: str) -> bool:
         from engine.store.base import fold_address
 
-        entry = self._entry
-        return entry.mailbox == mailbox and entry.sender == fold_address(address) and entry.created_at >= since
+        return self._entry.sender == fold_address(address)
 
-    def message_seen(self, duplicate_key: str) -> bool:
-        if self._entry.outcome in _WITH_CONTENT and duplicate_key == self._entry.duplicate_key:
-            return False  # the claim is this entry's own
+    def message_seen(self, duplicate_key: str):
+        claim = self._reads.duplicate_key_seen(duplicate_key)
+        if claim and (claim.mailbox, claim.source_key) == (self._entry.mailbox, self._entry.message_key):
+            return None  # the claim is this entry's own
         return self._view.message_seen(duplicate_key)
 
-    def sender_message_count(self, mailbox: str, address: str, since: datetime) -> int:
-        count = self._view.sender_message_count(mailbox, address, since)
-        return max(0, count - 1) if self._mine(mailbox, address, since) else count
+    def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime) -> int:
+        count = self._view.sender_message_count(mailbox, address, since, until)
+        arrived = self._entry.arrived_at or self._entry.created_at
+        mine = self._entry.mailbox == mailbox and self._from_me(address) and since <= arrived <= until
+        return max(0, count - 1) if mine else count
+
+    def logged_since(self, reason: str, address: str, since: datetime) -> int:
+        count = self._view.logged_since(reason, address, since)
+        mine = self._entry.reason == reason and self._from_me(address) and self._entry.created_at > since
+        return max(0, count - 1) if mine else count
+
+    def last_notice(self, role: str, cause: str, about: str):
+        # A notice this mail queued has the entry's own time (one clock per transaction);
+        # an earlier one would have held it back, so ignoring it leaves no earlier notice.
+        last = self._view.last_notice(role, cause, about)
+        own = self._own_outbox(role)
+        return None if last is not None and any(o.created_at == last for o in own) else last
 
     def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime):
         found = self._view.recent_ticket_by_sender_subject(mailbox, address, subject, since)
@@ -120,9 +132,12 @@ class _OwnEntryIgnored:
         from engine.store.base import fold_address
 
         count = self._view.auto_replies_sent(address, since)
+        return count - sum(fold_address(o.to_addr) == fold_address(address) and o.created_at >= since
+                           for o in self._own_outbox("auto_reply"))
+
+    def _own_outbox(self, kind: str) -> list:
         own = self._reads.outbox_messages(mailbox=self._entry.mailbox, message_key=self._entry.message_key)
-        return count - sum(o.kind == "auto_reply" and fold_address(o.to_addr) == fold_address(address)
-                           and o.created_at >= since for o in own)
+        return [o for o in own if o.kind == kind]
 
 
 def _print(entry, rows, differences, decision) -> None:
