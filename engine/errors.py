@@ -40,6 +40,7 @@ class SourceError(MailgateError):
                  unauthorized: bool = False):
         text = message + (f": server said: {server_text}" if server_text else "") + (f" (hint: {hint})" if hint else "")
         super().__init__(text)
+        self.message = message  # without the server's words and the hint, which a report shows apart
         self.server_text = server_text
         self.hint = hint
         self.status = status

@@ -49,6 +49,12 @@ def run(args) -> int:
                                           for n, r in connections]}, indent=2))
     else:
         print(_text(problems, loaded, files, elsewhere))
+        unreached = [name for name, report in connections if not report.ok]
+        if unreached:  # the config is valid, but the check asked for failed: say so last, where eyes land
+            print(f"FAILED: {len(unreached)} of {len(connections)} mailbox(es) could not be reached "
+                  f"({', '.join(unreached)}); see above")
+        elif connections:
+            print(f"OK: {len(connections)} mailbox(es) reached")
     return 1 if failed else 0
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, ClassVar, Iterable, Iterator, Literal, Optional, Protocol, Sequence, Union
 
-from engine.errors import AuthError, SourceError
+from engine.errors import AuthError, MailgateError
 
 TLS_MODES = ("implicit", "starttls", "none")
 ACTION_KINDS = ("mark_read", "delete", "move", "none")
@@ -174,10 +174,11 @@ class Source(Protocol):
         ...
 
 
-def failed_report(protocol: str, server: str, exc: SourceError, folder: str = "") -> ConnectionReport:
+def failed_report(protocol: str, server: str, exc: MailgateError, folder: str = "") -> ConnectionReport:
     """Turn an error from connecting into a ConnectionReport for test-connection."""
-    return ConnectionReport(ok=False, protocol=protocol, server=server, folder=folder, error=str(exc),
-                            server_text=exc.server_text, hint=exc.hint, auth_failed=isinstance(exc, AuthError))
+    return ConnectionReport(ok=False, protocol=protocol, server=server, folder=folder,
+                            error=getattr(exc, "message", str(exc)), server_text=getattr(exc, "server_text", ""),
+                            hint=getattr(exc, "hint", ""), auth_failed=isinstance(exc, AuthError))
 
 
 def header_of(raw: bytes) -> bytes:

@@ -21,6 +21,7 @@ from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetche
 from engine.sources import tls
 from engine.config.shared_login import split_shared
 from engine.sources.settings import password, tls_versions, token_provider
+from engine.sources.network import url_failure
 
 ews_http.install()
 T = TypeVar("T")
@@ -137,7 +138,7 @@ def offered_methods(url: str, s: EwsSettings) -> list[str]:
     except requests.exceptions.SSLError as exc:
         raise tls.https_error(url, exc, s.versions_pinned) from exc
     except requests.RequestException as exc:
-        raise SourceError(f"{url}: cannot connect", str(exc)) from exc
+        raise url_failure(url, exc, s.timeout) or SourceError(f"{url}: cannot connect", str(exc)) from exc
     header = resp.headers.get("WWW-Authenticate", "")
     return [part.strip().split(" ")[0] for part in header.split(",") if part.strip()
             and "=" not in part.strip().split(" ")[0]]
@@ -208,8 +209,9 @@ class EwsSource:
             self._account = None
             if "SSL" in str(exc):
                 raise tls.https_error(self.server, exc, self.settings.versions_pinned) from exc
-            raise SourceError(f"{self.server}: {doing} failed", _words(exc),
-                              "the next poll retries") from exc
+            failure = url_failure(self.server, exc, self.settings.timeout) if "://" in self.server else None
+            raise failure or SourceError(f"{self.server}: {doing} failed", _words(exc),
+                                         "the next poll retries") from exc
         finally:
             ews_http.set_current(None)
 

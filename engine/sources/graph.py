@@ -15,6 +15,7 @@ from engine.sources.oauth import CLOUDS, PinnedSession, TokenProvider
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, batched, failed_report
 from engine.sources import tls
 from engine.sources.settings import tls_versions, token_provider
+from engine.sources.network import url_failure
 
 # Graph's well-known folder names (https://learn.microsoft.com/graph/api/resources/mailfolder).
 WELL_KNOWN = {"inbox", "archive", "deleteditems", "drafts", "junkemail", "outbox", "sentitems",
@@ -125,8 +126,9 @@ class GraphSource:
             s = self.settings
             raise tls.https_error(s.base_url, exc, tls.pinned(s.tls_min_version, s.tls_max_version)) from exc
         except requests.RequestException as exc:
-            raise SourceError(f"{self.settings.base_url}: request failed", str(exc),
-                              "a network problem; the next poll retries") from exc
+            raise (url_failure(url, exc, self.settings.timeout)
+                   or SourceError(f"{self.settings.base_url}: request failed", str(exc),
+                                  "a network problem; the next poll retries")) from exc
 
     def _error(self, method: str, url: str, resp: requests.Response) -> SourceError:
         code, message = graph_error(resp)

@@ -9,6 +9,7 @@ from typing import Generic, Iterator, Optional, Sequence, TypeVar
 from engine.errors import AuthError, MailgateError, SourceError
 from engine.sources import sasl, tls
 from engine.sources.base import ServerSettings, TokenProvider
+from engine.sources.network import connect_failure
 
 Conn = TypeVar("Conn")
 RETRY_HINT = "the server closed or refused the connection; the next poll retries"
@@ -165,7 +166,8 @@ class ServerSession(Generic[Conn]):
         except ssl.SSLError as exc:
             raise tls.tls_error(s.server, exc, self._pinned) from exc
         except (*self.PROTOCOL_ERRORS, OSError) as exc:
-            raise SourceError(f"{s.server}: cannot connect", server_words(exc), "check host, port and firewall") from exc
+            raise (connect_failure(s.host, s.effective_port, exc, s.timeout)
+                   or SourceError(f"{s.server}: cannot connect", server_words(exc), "check host, port and firewall")) from exc
         if s.tls == "starttls":
             try:
                 self._upgrade(conn, ctx)
