@@ -22,6 +22,8 @@ class Applied:
     note: int | None = None
     outbox: int = 0
     kept: bool = False  # the raw bytes are in the quarantine table (`mailgate replay` can take it)
+    sender: str | None = None  # for the poller's line per mail
+    subject: str | None = None
 
 
 def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str, keep_raw: bool = True) -> Applied:
@@ -39,7 +41,7 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
         tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision) + _taken(tx, decision),
                           arrived_at=_arrived(decision), **_described(decision, message, raw_sha),
                           summary={**decision.summary(), "outcome": "ignore", "reason": "duplicate", "outgoing": []})
-        return Applied("ignore", "duplicate")
+        return Applied("ignore", "duplicate", sender=decision.sender, subject=message.subject)
     if decision.outcome is Outcome.QUARANTINE:  # its raw bytes are kept in the quarantine already
         tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason)
         return _log(tx, decision, message, message_key, None, None, enqueue_decided(tx, decision, None, message_key), None)
@@ -66,7 +68,8 @@ def _log(tx, decision, message, message_key, ticket, note, outbox, raw_sha) -> A
                       ticket_number=ticket, note_id=note, subject_key=decision.subject_key, arrived_at=_arrived(decision),
                       summary=decision.summary(), **_described(decision, message, raw_sha))
     return Applied(decision.outcome.value, decision.reason, ticket, note, outbox,
-                   kept=decision.keep_raw or decision.outcome is Outcome.QUARANTINE)
+                   kept=decision.keep_raw or decision.outcome is Outcome.QUARANTINE,
+                   sender=decision.sender, subject=message.subject)
 
 
 def _arrived(decision: Decision) -> datetime | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import nullcontext
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 from engine.apply.apply import Applied, apply
@@ -22,6 +21,7 @@ from engine.apply.smtp import SmtpSettings, deliver_due
 from engine.run.fetch_ahead import LockedSource, fetched_ahead
 from engine.run.fetching import batches, logged_lookup, plan
 from engine.run.parse_ahead import ParseSettings, parse_bounded, parsed_ahead
+from engine.run.report import MailboxReport, mail_line
 from engine.run.stages import Stages
 from engine.sources.base import AfterAction
 from engine.sources.settings import after_action
@@ -32,27 +32,6 @@ from engine.store.state_view import StoreStateView
 log = logging.getLogger("mailgate.poll")
 RETRY = "retry"  # not an outcome: the store was busy, the message waits for the next poll
 Clock = Callable[[], datetime]
-
-
-@dataclass
-class MailboxReport:
-    """What one poll of one mailbox did."""
-
-    mailbox: str
-    outcomes: Counter = field(default_factory=Counter)
-    acked: int = 0
-    ack_problems: list[str] = field(default_factory=list)
-    error: str | None = None
-    auth_failed: bool = False
-    skipped: str | None = None  # why the mailbox was not polled (another poller holds it)
-    stages: Stages = field(default_factory=Stages)  # where the time went (`poll --once --timings`)
-
-    def summary(self) -> str:
-        if self.skipped:
-            return f"{self.mailbox}: skipped, {self.skipped}"
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no new mail"
-        tail = f"; error: {self.error}" if self.error else ""
-        return f"{self.mailbox}: {counts}; {self.acked} acknowledged{tail}"
 
 
 TRANSIENT_TRIES = 3
@@ -222,15 +201,19 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
     action = after_action(mailbox)
     folder = mailbox.options.get("quarantine_folder")  # quarantined mail is moved there (F-FAIL-1)
     quarantine_action = AfterAction.move(folder, create_folder=True) if folder else None
+    acks = _Acks(store, source, mailbox.name, report)
     try:
         polling = mailbox.options["polling"]
         stages = report.stages
         with stages.timing("fetch"):
             keys = list(source.list_keys())
             found = plan(keys, polling["max_messages"], logged_lookup(keys, lambda some: store.logged_keys(mailbox.name, some)))
+        report.reached, report.to_do = True, len(found.new)
+        if progress and found.new:
+            progress(report)
         # Logged keys still on the server lost their ack to a crash: finish it first (F-PRE-6).
         with stages.timing("ack"):
-            _ack(source, found.logged, action, report)
+            acks(found.logged, action)
         directory = DirectoryCache()  # users, organisations and groups, for the transactions of this poll
         limit = mailbox.options["size_limits"]["max_message_mb"] * 1024 * 1024
         parse_settings = ParseSettings.of(ruleset, mailbox)  # the time budget per mail, the HTML option
@@ -241,6 +224,9 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
             results = apply_batch(store, ruleset, mailbox, zip(batch, messages), clock, directory, should_stop, stages)
             for item, applied in results:
                 report.outcomes[applied.outcome] += 1
+                report.reasons[applied.outcome, applied.reason] += 1
+                report.outbox["queued"] += applied.outbox
+                log.info("%s", mail_line(mailbox.name, item.key, applied))
                 if applied.outcome == "quarantine" and quarantine_action:
                     quarantined.append(item.key)
                 elif applied.outcome != RETRY:  # a message not committed is never acknowledged
@@ -249,15 +235,15 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 report.error = "the mailbox's lease was lost: stopped before acknowledging (its new holder will)"
                 break
             with stages.timing("ack"):
-                _send(store, smtp)
-                _ack(source, done, action, report)
-                _ack(source, quarantined, quarantine_action, report)
+                _send(store, smtp, report)
+                acks(done, action)
+                acks(quarantined, quarantine_action)
             if progress:
                 progress(report)
             if should_stop():
                 break
         # Mail waiting for a retry goes out even in a poll without new mail (F-OUT-5).
-        _send(store, smtp)
+        _send(store, smtp, report)
         record_auth_success(store, mailbox.name)
     except AuthError as err:
         report.error, report.auth_failed = str(err), True
@@ -285,23 +271,50 @@ def _parsed(fetched, settings: ParseSettings, stages: Stages):
         yield item
 
 
-def _send(store, smtp: SmtpSettings | None) -> None:
+def _send(store, smtp: SmtpSettings | None, report: MailboxReport) -> None:
     if smtp is None:
         return
     result = deliver_due(store, smtp)
+    report.outbox.update(sent=result.sent, retrying=result.retrying, failed=result.failed)
     for error in result.errors:
         log.warning("outbox: %s", error)
 
 
-def _ack(source, keys: list[str], action, report: MailboxReport) -> None:
-    keys = list(dict.fromkeys(keys))
-    if not keys:
-        return
-    result = source.ack(keys, action)
-    report.acked += len(result.done)
-    report.ack_problems += list(result.problems)
-    for problem in result.problems:
-        log.warning("ack: %s", problem)
+class _Acks:
+    """Acknowledge keys at the source, and write down what became of each (`mailgate log show`)."""
+
+    def __init__(self, store, source, mailbox: str, report: MailboxReport):
+        self.store, self.source, self.mailbox, self.report = store, source, mailbox, report
+
+    def __call__(self, keys: list[str], action) -> None:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        result = self.source.ack(keys, action)
+        self.report.acked += len(result.done)
+        self.report.ack_problems += list(result.problems)
+        for problem in result.problems:
+            log.warning("ack: %s", problem)
+        self._record(result.done, describe(action))
+        self._record([*result.kept, *result.stale], f"{describe(action)} failed: left where it was")
+
+    def _record(self, keys, words: str) -> None:
+        if not keys:
+            return
+        try:
+            with self.store.transaction() as tx:
+                tx.set_after_action(self.mailbox, keys, words)
+        except MailgateError as err:  # only the record is lost; the mail was handled
+            log.warning("%s: after-processing action not recorded: %s", self.mailbox, err)
+
+
+def describe(action) -> str:
+    """An after-processing action in words, as `mailgate log show` prints it."""
+    if action is None or action.kind == "none":
+        return "left on the server as it was"
+    if action.kind == "move":
+        return f"moved to {action.folder}"
+    return {"mark_read": "marked read", "delete": "deleted"}[action.kind]
 
 
 def _close(source) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,8 @@ from engine.config.ruleset import Ruleset
 from engine.errors import ConfigError, MailgateError
 from engine.apply.smtp import SmtpSettings
 from engine.run.housekeeping import expire_outbox, prune_raw_mail
-from engine.run.poll import MailboxReport, poll_mailbox
+from engine.run.poll import poll_mailbox
+from engine.run.report import MailboxReport
 from engine.sources.registry import build_source
 from engine.store.directory_import import sync_config_directory
 from engine.store.leases import holder_id
@@ -50,9 +52,11 @@ class Service:
     """Polls every active mailbox until stopped; one bad mailbox never stops the others."""
 
     def __init__(self, config_dir: Path, ruleset: Ruleset, store, clock: Callable[[], datetime] = utc_now,
-                 only: str | None = None, progress: Callable[[MailboxReport], None] | None = None):
+                 only: str | None = None, progress: Callable[[MailboxReport], None] | None = None,
+                 metrics=None):
         self.config_dir, self.ruleset, self.store, self.clock = config_dir, ruleset, store, clock
-        self.only, self.progress = only, progress
+        self.only, self.progress, self.metrics = only, progress, metrics  # metrics: engine.run.metrics.Metrics
+        self.expired = 0  # outbox mail expired unsent since the service started
         self.schedule = Schedule()
         self.stop_event = threading.Event()
         self.reload_requested = False
@@ -76,13 +80,18 @@ class Service:
             now = self.clock()
             if self.schedule.due.get(mailbox.name, now) > now:
                 continue
+            started = time.monotonic()
             report = self._poll(mailbox)
+            if self.metrics is not None:
+                self.metrics.observe_poll(report, time.monotonic() - started)
             polling = mailbox.policy.polling
             self.schedule.done(report, polling.interval_seconds, polling.max_backoff_seconds, self.clock())
             if not report.skipped:
                 self._record(report)
             reports.append(report)
             log.info(report.summary())
+        if self.metrics is not None:
+            self.metrics.observe_store(self.store, self.ruleset)
         return reports
 
     def _housekeeping(self) -> None:
@@ -92,7 +101,7 @@ class Service:
             return
         self.tidied_at = now
         try:
-            expire_outbox(self.store, self.ruleset, now)
+            self.expired += expire_outbox(self.store, self.ruleset, now)
             prune_raw_mail(self.store, self.ruleset, now)
         except MailgateError as err:  # the store is busy or down: the polls will say so
             log.warning("housekeeping skipped: %s", err)
