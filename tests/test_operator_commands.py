@@ -130,6 +130,7 @@ def test_log_show_prints_trace_decision_and_what_apply_did_F_MB_10(polled):
     [rule] = [line for line in out.splitlines() if "HIT new_ticket/subject_match: contains 'paper jam'" in line]
     assert "[rules/60-catalog.yaml:" in rule  # each rule with the file:line it came from
     assert "subtype" in out and "Printer" in out and "raw mail    kept" in out
+    assert "after processing: marked read" in out  # what the source did once the ticket was committed (F-MB-9)
 
 
 def test_log_show_of_an_unknown_mail_exits_1_and_without_a_ref_2(polled):
