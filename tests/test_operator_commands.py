@@ -133,6 +133,20 @@ def test_log_show_prints_trace_decision_and_what_apply_did_F_MB_10(polled):
     assert "after processing: marked read" in out  # what the source did once the ticket was committed (F-MB-9)
 
 
+def test_dry_run_against_the_store_names_what_a_processed_mail_became_F_PRE_6(polled, tmp_path):
+    [kept] = (polled / "var/maildir/help").rglob("1.jam*")  # the mail as the poll found it
+    store = polled / "var" / "mailgate.db"
+    shown = cli(polled, "dry-run", "--state", str(store), str(kept))
+    assert shown.returncode == 0, shown.stderr
+    [entry] = run_json(polled, "log", "--message-id", "jam@customer.example")
+    assert "IGNORE: duplicate" in shown.stdout
+    assert (f"already processed: entry {entry['id']}, help / 1.jam at " in shown.stdout
+            and f"create_ticket (new_ticket), ticket #{entry['ticket']}" in shown.stdout)
+    assert "`mailgate explain 1.jam` decides it again" in shown.stdout
+    [record] = run_json(polled, "dry-run", "--state", str(store), str(kept))
+    assert record["already_processed"]["key"] == "1.jam" and record["already_processed"]["ticket"] == entry["ticket"]
+
+
 def test_log_show_of_an_unknown_mail_exits_1_and_without_a_ref_2(polled):
     missing = cli(polled, "log", "show", "no-such-key")
     assert missing.returncode == 1 and "no log entry for 'no-such-key'" in missing.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from engine.commands.jsonlines import dumps_line
@@ -28,21 +29,48 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate every mail of every file and print the decisions."""
     ruleset = load_ruleset(Path(config_dir(args)))
     settings = sample_settings(args)
+    views: list = []  # the state the samples are evaluated against, kept to name what a duplicate repeats
+    make_state = settings.state
+    settings = dataclasses.replace(settings, state=lambda r, at: views.append(make_state(r, at)) or views[-1])
     for found in evaluate_samples(read_samples(args.files), ruleset, settings):
-        _print(found, args.format)
+        _print(found, args.format, _first_copy(found, views))
     return 0
 
 
-def _print(found: Evaluated, fmt: str) -> None:
+def _first_copy(found: Evaluated, views: list):
+    """For a duplicate evaluated against a store: the log entry of the copy processed before."""
+    if found.decision.reason != "duplicate" or not views or not hasattr(views[0], "first_copy_entry"):
+        return None
+    return views[0].first_copy_entry(found.decision.duplicate_key)
+
+
+def _print(found: Evaluated, fmt: str, first=None) -> None:
     if fmt == "json":
         print(dumps_line({"file": found.label, "state": found.state, "now": found.now.isoformat(),
                           "route": {"mailbox": found.route.mailbox, "why": found.route.why},
-                          "message": message_to_json(found.message), "decision": found.decision.as_json()},
-                         sort_keys=True))
+                          "message": message_to_json(found.message), "decision": found.decision.as_json(),
+                          "already_processed": first and _first_json(first)}, sort_keys=True))
         return
     print(no_surrogates(format_text(found.label, found.message, found.decision,
                                     f"mailbox {found.route.mailbox} ({found.route.why}); state: {found.state}; "
-                                    f"now: {found.now.isoformat()}")))
+                                    f"now: {found.now.isoformat()}")), end="")
+    if first is not None:
+        print(no_surrogates(_already(first)))
+    print()
+
+
+def _first_json(entry) -> dict:
+    return {"id": entry.id, "mailbox": entry.mailbox, "key": entry.message_key, "at": entry.created_at.isoformat(),
+            "outcome": entry.outcome, "reason": entry.reason, "ticket": entry.ticket_number}
+
+
+def _already(entry) -> str:
+    """Where a duplicate's first copy went, and the commands that tell more."""
+    ticket = f", ticket #{entry.ticket_number}" if entry.ticket_number else ""
+    return (f"already processed: entry {entry.id}, {entry.mailbox} / {entry.message_key} at "
+            f"{entry.created_at:%Y-%m-%d %H:%M:%S} UTC: {entry.outcome} ({entry.reason}){ticket}\n"
+            f"   `mailgate log show {entry.message_key}` shows what was done; "
+            f"`mailgate explain {entry.message_key}` decides it again under today's config, that entry left out")
 
 
 def format_text(label: str, message, decision: Decision, context: str = "") -> str:

@@ -191,7 +191,7 @@ class LogReads(Session):
         return _entry(rows[0]) if rows else None
 
     def first_delivery(self, duplicate_key: str) -> LogEntry | None:
-        """F-PRE-6: the entry that made the ticket for the mail with this duplicate key."""
+        """F-PRE-6: the entry of the first copy of the mail with this duplicate key (whatever it became)."""
         claim = self.duplicate_key_seen(duplicate_key)
         if claim is None:
             return None

@@ -95,6 +95,10 @@ class StoreStateView:
     def logged_since(self, reason: str, address: str, since: datetime) -> int:
         return self._reads.logged_since(reason, address, since)
 
+    def first_copy_entry(self, duplicate_key: str):
+        """`dry-run --state`: the log entry of a duplicate's first copy (evaluate never asks this)."""
+        return self._reads.first_delivery(duplicate_key)
+
 
 def open_state_view(url_or_path: str, ruleset: Ruleset) -> StoreStateView:
     """`dry-run --state DB`: read users and tickets from a store, writing nothing."""
