@@ -67,3 +67,38 @@ def test_a_kind_at_zero_never_expires_F_OUT_5(tmp_path):
     assert cli(config, "poll", "--once").returncode == 0
     [row] = map(json.loads, cli(config, "outbox", "--format", "json").stdout.splitlines())
     assert row["status"] == "pending"
+
+
+def test_an_operator_expires_queued_mail_before_turning_sending_on_F_OUT_5(tmp_path):
+    config = write_config(tmp_path / "config", [maildir_box("help", "support@example.com", "var/maildir/help")])
+    box = config / "var" / "maildir" / "help"
+    drop(box, make_mail("Printer on floor 2 shows a paper jam"), "1.jam")
+    drop(box, b"\x00\x01 not a mail", "2.garbage")
+    assert cli(config, "poll", "--once").returncode == 0
+    _age_outbox(config, 2)  # within every kind's maximum age: the poller would send both
+    assert "expired 0 queued" in cli(config, "outbox", "expire").stdout
+    done = cli(config, "outbox", "expire", "--older-than", "1h")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("expired 2 queued outbox mail(s) queued before ")
+    sink, controller = start_smtp()
+    try:
+        _turn_sending_on(config, sink.port)
+        assert cli(config, "poll", "--once").returncode == 0
+        assert sink.messages() == []  # nothing stale went out
+    finally:
+        controller.stop()
+    drop(box, make_mail("Monitor flickers", sender="Bob <bob@acme.test>"), "3.flicker")
+    _turn_sending_off(config)
+    assert cli(config, "poll", "--once").returncode == 0
+    fresh = next(r for r in map(json.loads, cli(config, "outbox", "--format", "json").stdout.splitlines())
+                 if r["caused_by"] == "3.flicker")
+    moved = cli(config, "outbox", "expire", str(fresh["id"]))
+    assert moved.returncode == 0 and f"outbox {fresh['id']}: pending -> expired" in moved.stdout
+    assert cli(config, "outbox", "expire", "--kind", "auto_reply").returncode == 2
+
+
+def _turn_sending_off(config) -> None:
+    settings_file = config / "rules" / "00-settings.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["settings"]["smtp"]["send"] = False
+    settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))

@@ -12,20 +12,23 @@ from engine.commands.terminal import escape, safe_line
 STATUSES = ("pending", "held", "sent", "failed", "expired")
 # What each action moves from, to, and whether it makes the mail due now / resets its retries.
 _MOVES = {"hold": (("pending",), "held", False, False), "release": (("held",), "pending", True, False),
-          "retry": (("failed", "expired"), "pending", True, True)}
+          "retry": (("failed", "expired"), "pending", True, True),
+          "expire": (("pending", "held"), "expired", False, False)}
 _PURGED_BY_DEFAULT = ("sent", "failed", "expired")  # queued mail goes only when asked for by --status
 
 
 def add_arguments(parser) -> None:
     """Register the command's options."""
     parser.add_argument("action", nargs="?", default="list",
-                        choices=("list", "show", "hold", "release", "retry", "purge"))
-    parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox ids (show, hold, release, retry)")
+                        choices=("list", "show", "hold", "release", "retry", "expire", "purge"))
+    parser.add_argument("ids", nargs="*", type=int, metavar="ID",
+                        help="outbox ids (show, hold, release, retry, expire)")
     parser.add_argument("--status", action="append", choices=STATUSES,
                         help="list/purge: only this status (repeatable); purge defaults to sent, failed, expired")
     parser.add_argument("--kind", help="only this kind (auto_reply, error_notice, rejected, ...)")
     parser.add_argument("--mailbox", help="list: only mail queued by this mailbox")
-    parser.add_argument("--older-than", metavar="AGE", help="purge: only mail queued longer ago than AGE (7d, 12h)")
+    parser.add_argument("--older-than", metavar="AGE",
+                        help="purge, expire: only mail queued longer ago than AGE (7d, 12h)")
     parser.add_argument("--limit", type=int, default=50, help="list: at most this many, newest first (50)")
     add_format_option(parser)
     add_store_option(parser)
@@ -33,9 +36,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Dispatch to the action; exit 1 when an id does not exist or is in the wrong state."""
-    if args.action in ("show", *_MOVES) and not args.ids:
+    if args.action in ("show", *_MOVES) and not args.ids and args.action != "expire":
         raise UsageError(f"outbox {args.action} needs one or more ids (see `mailgate outbox list`)")
-    with opened_store(args) as (_, store):
+    with opened_store(args) as (ruleset, store):
+        if args.action == "expire" and not args.ids:
+            return _expire(store, ruleset, args)
         if args.action == "list":
             return _list(store, args)
         if args.action == "show":
@@ -125,6 +130,29 @@ def _purge(store, args) -> int:
     else:
         print(f"purged {gone} outbox mail(s) ({', '.join(statuses)}"
               + (f", kind {args.kind}" if args.kind else "") + (f", queued before {when(older)}" if older else "") + ")")
+    return 0
+
+
+def _expire(store, ruleset, args) -> int:
+    """Expire queued mail now: past its kind's maximum age (as the poller does), or older than --older-than."""
+    from engine.commands.moments import parse_age
+    from engine.run.housekeeping import expire_outbox
+
+    now = datetime.now(timezone.utc)
+    if args.older_than is None:
+        if args.kind:
+            raise UsageError("outbox expire --kind needs --older-than (without it, every kind's maximum age applies)")
+        gone = expire_outbox(store, ruleset, now)
+        why = "past their kind's maximum age (settings.smtp.max_age_hours)"
+    else:
+        before = now - parse_age(args.older_than, "--older-than")
+        with store.transaction() as tx:
+            gone = len(tx.expire_outbox(args.kind, before))
+        why = f"queued before {when(before)}" + (f", kind {args.kind}" if args.kind else "")
+    if args.format == "json":
+        print_json({"expired": gone})
+    else:
+        print(f"expired {gone} queued outbox mail(s) {why}: they will not be sent (`outbox retry ID` sends one after all)")
     return 0
 
 
