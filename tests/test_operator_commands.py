@@ -253,6 +253,38 @@ def test_status_counts_today_outbox_and_quarantine(polled):
     assert text.returncode == 0 and "quarantine: 1 message(s) waiting" in text.stdout
 
 
+def test_status_names_the_poller_holding_each_mailbox_SPEC_6(own_copy):
+    """Two pollers on one store, each in the middle of a mailbox (as engine/run/service.py takes them),
+    and a lease row a third poller left when it died."""
+    from engine.store.leases import holder_id
+    from engine.run.service import LEASE
+
+    pollers = [open_store(own_copy) for _ in range(2)]
+    holders, locks = [holder_id(), holder_id()], [p.lease_locks() for p in pollers]
+    try:
+        for poller, lock, holder, mailbox in zip(pollers, locks, holders, ("help", "it")):
+            assert lock.take(mailbox)
+            with poller.transaction() as tx:
+                tx.record_lease(mailbox, holder, LEASE)
+        assert not locks[1].take("help")  # the second poller cannot take the first one's mailbox
+        [report] = run_json(own_copy, "status")
+        boxes = {m["mailbox"]: m for m in report["mailboxes"]}
+        assert (boxes["help"]["lease_holder"], boxes["it"]["lease_holder"]) == tuple(holders)
+        assert not boxes["help"]["lease_stale"] and not boxes["it"]["lease_stale"]
+        text = cli(own_copy, "status").stdout
+        assert holders[0] in text and holders[1] in text
+        with pollers[1].transaction() as tx:  # a poller died mid-poll: its row outlives it
+            tx.record_lease("it", "gone-host:4242:dead", -LEASE)
+        [report] = run_json(own_copy, "status")
+        dead = next(m for m in report["mailboxes"] if m["mailbox"] == "it")
+        assert dead["lease_holder"] == "gone-host:4242:dead" and dead["lease_stale"]
+        assert "gone-host:4242:dead (stale since " in cli(own_copy, "status").stdout
+    finally:
+        for lock, poller in zip(locks, pollers):
+            lock.close()
+            poller.close()
+
+
 def test_status_shows_a_failing_mailbox_its_error_and_back_off_F_FAIL_3(tmp_path):
     config = write_config(tmp_path / "config", [maildir_box("good", "support@example.com", "var/maildir/good"),
                                                  maildir_box("bad", "it@example.com", "var/maildir/bad")])

@@ -43,7 +43,11 @@ def gather(store, ruleset, now: datetime) -> dict:
             "last_error": poll and poll.last_error, "last_error_at": poll and poll.last_error_at,
             "failures": poll.failures if poll else 0,
             "backing_off_until": poll.next_poll_at if poll and poll.failures else None,
-            "lease_holder": lease.holder if lease and lease.expires_at > now else None,
+            # Who polls it right now (several pollers share a store); a row past its expiry was
+            # left by a poller that died mid-poll (its lock went with it: the next poller takes over).
+            "lease_holder": lease.holder if lease else None,
+            "lease_expires_at": lease.expires_at if lease else None,
+            "lease_stale": bool(lease and lease.expires_at <= now),
             "today": {outcome: n for (box, outcome), n in sorted(counts.items()) if box == name},
             "auth_failures": monitor.auth_failures if monitor else 0,
             "monitor_ticket": monitor.monitor_ticket if monitor else None,
@@ -52,14 +56,20 @@ def gather(store, ruleset, now: datetime) -> dict:
             "quarantine": store.quarantine_count()}
 
 
+def _lease(m: dict) -> str | None:
+    if not m["lease_holder"]:
+        return None
+    return f"{m['lease_holder']} (stale since {when(m['lease_expires_at'])})" if m["lease_stale"] else m["lease_holder"]
+
+
 def _print(report: dict) -> None:
     rows = [("mailbox", "last success", "last poll", "failures", "back-off until", "lease", "today")]
     for m in report["mailboxes"]:
         name = m["mailbox"] + ("" if m["active"] else " (inactive)") + ("" if m["configured"] else " (not configured)")
         today = ", ".join(f"{n} {o}" for o, n in m["today"].items()) or "no mail"
         rows.append((name, when(m["last_success"]), when(m["last_poll"]), m["failures"] or "",
-                     when(m["backing_off_until"]) if m["backing_off_until"] else "", m["lease_holder"], today))
-    print("\n".join(table(rows, (None, None, None, None, None, 30, 80))))
+                     when(m["backing_off_until"]) if m["backing_off_until"] else "", _lease(m), today))
+    print("\n".join(table(rows, (None, None, None, None, None, 60, 80))))
     for m in report["mailboxes"]:
         if m["failures"] and m["last_error"]:
             print(table([(f"{m['mailbox']}: last error at {when(m['last_error_at'])}:", m["last_error"])], (None, 200))[0])
