@@ -9,12 +9,12 @@ from engine.errors import MailgateError, UsageError
 from engine.commands.runtime import add_store_option
 from engine.commands.terminal import escape, safe_line
 
-STATUSES = ("pending", "held", "sent", "failed", "expired")
+STATUSES = ("pending", "held", "sent", "failed", "blocked", "expired")
 # What each action moves from, to, and whether it makes the mail due now / resets its retries.
 _MOVES = {"hold": (("pending",), "held", False, False), "release": (("held",), "pending", True, False),
           "retry": (("failed", "expired"), "pending", True, True),
           "expire": (("pending", "held"), "expired", False, False)}
-_PURGED_BY_DEFAULT = ("sent", "failed", "expired")  # queued mail goes only when asked for by --status
+_PURGED_BY_DEFAULT = ("sent", "failed", "blocked", "expired")  # queued mail goes only when asked for by --status
 
 
 def add_arguments(parser) -> None:
@@ -147,7 +147,7 @@ def _expire(store, ruleset, args) -> int:
     else:
         before = now - parse_age(args.older_than, "--older-than")
         with store.transaction() as tx:
-            gone = len(tx.expire_outbox(args.kind, before))
+            gone = len(tx.expire_outbox(args.kind, before, statuses=("pending", "held")))
         why = f"queued before {when(before)}" + (f", kind {args.kind}" if args.kind else "")
     if args.format == "json":
         print_json({"expired": gone})

@@ -171,12 +171,14 @@ class OutboxWrites(Session):
         self._exec(update(outbox).where(outbox.c.id == outbox_id).values(**values))
         return values.get("next_attempt_at")
 
-    def expire_outbox(self, kind: str | None, older_than: datetime) -> list[OutboxMessage]:
-        """Mark pending (or held) mail of `kind` (None: any) created before `older_than` expired, never to be sent.
+    def expire_outbox(self, kind: str | None, older_than: datetime,
+                      statuses: tuple[str, ...] = ("pending",)) -> list[OutboxMessage]:
+        """Mark mail of `kind` (None: any) in `statuses` created before `older_than` expired, never to be sent.
 
-        Returns the rows expired, for the log line that names each one.
+        Returns the rows expired, for the log line that names each one. The poller expires
+        pending mail only: held mail waits for an operator, who may expire it too.
         """
-        stale = outbox.c.status.in_(("pending", "held")) & (outbox.c.created_at < older_than)
+        stale = outbox.c.status.in_(statuses) & (outbox.c.created_at < older_than)
         if kind is not None:
             stale &= outbox.c.kind == kind
         rows = [_message(r) for r in self._rows(select(outbox).where(stale))]
