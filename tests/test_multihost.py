@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -47,8 +48,18 @@ def namespaces():
 def start_host(config, env, hostname: str) -> subprocess.Popen:
     """`mailgate poll` as PID 1 of a new UTS+PID namespace named `hostname`."""
     command = (f"hostname {hostname} && cd {REPO} && exec {sys.executable} -m engine.cli poll --config {config}")
-    return subprocess.Popen(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", command],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The log goes to a file: a poller logs a line per mail, and a pipe nobody reads until the
+    # end would fill and stop it mid-poll.
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", command],
+                            env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log
+    return proc
+
+
+def _log(proc) -> str:
+    proc.log.seek(0)
+    return proc.log.read()
 
 
 def holders(store: Store) -> dict[str, str]:
@@ -104,7 +115,7 @@ def _stop(proc) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return proc.stderr.read()
+    return _log(proc)
 
 
 def test_same_hostname_same_pid_pollers_never_share_and_a_killed_host_hands_over(tmp_path, postgres_url, namespaces):
@@ -115,7 +126,7 @@ def test_same_hostname_same_pid_pollers_never_share_and_a_killed_host_hands_over
     second = None
     try:
         assert _wait(lambda: "host-a" in holders(store).values() or first.poll() is not None, 120)
-        assert first.poll() is None, f"host A stopped: {first.stderr.read()[-3000:]}"
+        assert first.poll() is None, f"host A stopped: {_log(first)[-3000:]}"
         second = start_host(config, _env(postgres_url, "host-b"), "samehost")  # same name, also PID 1
         seen: set[str] = set()
 

@@ -235,9 +235,11 @@ def test_a_failing_mailbox_backs_off_while_the_others_keep_going_F_FAIL_3(tmp_pa
         store.close()
 
 
-def _start_service(config: Path) -> subprocess.Popen:
+def _start_service(config: Path, log=subprocess.PIPE) -> subprocess.Popen:
+    """The service, its log on a pipe to read (or, if nobody reads it, DEVNULL: it logs a line per mail,
+    and a full pipe would stop it)."""
     return subprocess.Popen([*MAILGATE, "poll", "--config", str(config)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
 
 
 def _read_until(proc: subprocess.Popen, needle: str, timeout: float, seen: list[str]) -> bool:
@@ -293,7 +295,7 @@ def test_sigterm_finishes_the_message_in_hand_and_acks_what_committed(tmp_path):
                           polling={"interval_seconds": 60, "max_messages": 2000, "batch_size": 25})
     for n in range(600):
         drop(box, make_mail(f"Request {n}", sender=f"User {n} <u{n}@acme.test>"), f"{n:04d}.m")
-    proc = _start_service(config)
+    proc = _start_service(config, subprocess.DEVNULL)
     try:
         store = open_store(config)
         try:
