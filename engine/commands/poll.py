@@ -41,7 +41,7 @@ def run(args) -> int:
         raise UsageError(f"no mailbox named {args.mailbox!r}")
     metrics = _metrics(args)
     store = open_store(ruleset, args.store)
-    progress = Progress.chosen(args.progress)
+    progress = Progress.chosen(args.progress) if args.once else None  # the service logs a line per mail instead
     service = Service(Path(config_dir(args)), ruleset, store, only=args.mailbox, progress=progress, metrics=metrics)
     try:
         if not args.once:
