@@ -123,8 +123,9 @@ class _OwnEntryIgnored:
         own = self._own_outbox(role)
         return None if last is not None and any(o.created_at == last for o in own) else last
 
-    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime):
-        found = self._view.recent_ticket_by_sender_subject(mailbox, address, subject, since)
+    def recent_ticket_by_sender_subject(self, mailbox: str, address: str, subject: str, since: datetime,
+                                        until: datetime):
+        found = self._view.recent_ticket_by_sender_subject(mailbox, address, subject, since, until)
         mine = self._entry.outcome == "create_ticket" and found == self._entry.ticket_number
         return None if mine else found
 
