@@ -204,3 +204,26 @@ def test_pop3_leave_on_server_never_imports_twice_F_MB_8(tmp_path, monkeypatch, 
         assert len(store.processing_log()) == 4
     finally:
         store.close()
+
+
+@pytest.mark.imap
+def test_quarantined_mail_moves_to_the_quarantine_folder_saying_why_F_FAIL_1(tmp_path, monkeypatch, dovecot, mail_user):
+    config = setup(tmp_path, monkeypatch, dovecot, mail_user, quarantine_folder="Quarantine")
+    garbage = b"\x00\x01\x02 not a mail \xff\xfe\r\n" * 10
+    dovecot.seed(mail_user, [garbage, *mails(1)])
+    assert poll(config) == 0
+    assert len(inbox(dovecot, mail_user)) == 1  # the good mail stays, marked read
+    client = dovecot.imap(mail_user)
+    try:
+        client.select_folder("Quarantine")
+        [uid] = client.search(["ALL"])
+        moved = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+    finally:
+        client.logout()
+    store = open_store(config)
+    try:
+        [item] = store.quarantined(mailbox="help")
+        kept = store.quarantine_item(item.id).raw  # as the server gave it (Dovecot stores NUL as 0x80)
+    finally:
+        store.close()
+    assert moved == b"X-Mailgate-Quarantine: unreadable\r\n" + kept  # the copy says why; the store keeps it exact

@@ -23,6 +23,8 @@ def test_unreadable_mail_is_kept_reported_and_moved_to_the_quarantine_folder_F_F
     drop(box, make_mail("Printer broken", message_id="<next@acme.test>"), "2.next")
     assert main(["poll", "--once", "--config", str(config)]) == 0
     assert files(box / ".Quarantine")["new"] == ["1.junk"]  # moved aside, not marked read in the inbox
+    moved = next((box / ".Quarantine" / "new").iterdir()).read_bytes()  # says why it is there; the store keeps it exact
+    assert moved == b"X-Mailgate-Quarantine: unreadable\r\n" + GARBAGE
     inbox = files(box)
     assert inbox["new"] == [] and [name.split(":")[0] for name in inbox["cur"]] == ["2.next"]  # marked read
     store = open_store(config)

@@ -30,6 +30,7 @@ from engine.store.directory_cache import DirectoryCache
 from engine.store.state_view import StoreStateView
 
 log = logging.getLogger("mailgate.poll")
+QUARANTINE_HEADER = "X-Mailgate-Quarantine"
 RETRY = "retry"  # not an outcome: the store was busy, the message waits for the next poll
 Clock = Callable[[], datetime]
 
@@ -228,7 +229,7 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
                 report.outbox["queued"] += applied.outbox
                 log.info("%s", mail_line(mailbox.name, item.key, applied))
                 if applied.outcome == "quarantine" and quarantine_action:
-                    quarantined.append(item.key)
+                    quarantined.append((item.key, applied.reason))
                 elif applied.outcome != RETRY:  # a message not committed is never acknowledged
                     done.append(item.key)
             if not still_ours():
@@ -237,7 +238,8 @@ def poll_mailbox(store, ruleset: Ruleset, mailbox: MailboxConfig, source, clock:
             with stages.timing("ack"):
                 _send(store, smtp, report)
                 acks(done, action)
-                acks(quarantined, quarantine_action)
+                for key, reason in quarantined:  # each moved copy says why it is there (F-FAIL-1)
+                    acks([key], replace(quarantine_action, header=(QUARANTINE_HEADER, reason)))
             if progress:
                 progress(report)
             if should_stop():

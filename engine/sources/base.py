@@ -75,12 +75,24 @@ class AfterAction:
     kind: Literal["mark_read", "delete", "move", "none"] = "mark_read"
     folder: Optional[str] = None
     create_folder: bool = False
+    # A header field the moved copy carries on top (X-Mailgate-Quarantine: reason), where the
+    # source can write one (maildir, IMAP); the store keeps the bytes as they came.
+    header: Optional[tuple[str, str]] = None
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"unknown after-action {self.kind!r}; use one of {ACTION_KINDS}")
         if self.kind == "move" and not self.folder:
             raise ValueError("after-action 'move' needs a folder")
+        if self.header is not None and (self.kind != "move" or any(c in "".join(self.header) for c in "\r\n")):
+            raise ValueError("an after-action header goes with 'move' only, on one line")
+
+    def header_line(self, raw: bytes) -> bytes:
+        """The header field as a line in the message's own line ending (CRLF or LF)."""
+        name, value = self.header
+        first = raw.find(b"\n")
+        ending = b"\r\n" if first > 0 and raw[first - 1:first] == b"\r" else b"\n"
+        return f"{name}: {value}".encode("utf-8") + ending
 
     @classmethod
     def mark_read(cls) -> "AfterAction":

@@ -221,7 +221,12 @@ class ImapSource(ServerSession[IMAPClient]):
             problem = self._ensure_folder(action)
             if problem:
                 return AckReport(action, kept=keys, problems=(problem,))
-            self._move(uids, action.folder)
+            if action.header is not None:
+                self._copy_with_header([u for _, u in items], action)
+                client.add_flags(uids, [SEEN, DELETED], silent=True)
+                self._expunge(uids)
+            else:
+                self._move(uids, action.folder)
         return AckReport(action, done=keys)
 
     def _expunge(self, uids: str) -> None:
@@ -245,6 +250,16 @@ class ImapSource(ServerSession[IMAPClient]):
         except IMAPClientError:
             pass  # subscribing only makes it visible in mail clients
         return ""
+
+    def _copy_with_header(self, uids: list[int], action: AfterAction) -> None:
+        """APPEND each message, the action's header on top, with its flags and arrival time:
+        IMAP cannot change a stored message, so the moved copy is a new one."""
+        client = self._conn
+        for uid, data in client.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"]).items():
+            raw = data[b"BODY[]"]
+            flags = [f for f in data.get(b"FLAGS", ()) if f not in (b"\\Recent",)]
+            client.append(action.folder, action.header_line(raw) + raw, flags=flags,
+                          msg_time=data.get(b"INTERNALDATE"))
 
     def _move(self, uids: str, folder: str) -> None:
         client = self._conn

@@ -172,7 +172,7 @@ class MaildirSource:
         done = []
         try:
             for entry in present:
-                if self._act(root, target, entry, action.kind):
+                if self._act(root, target, entry, action):
                     done.append(entry.key)
                 else:
                     stale.append(entry.key)
@@ -193,14 +193,16 @@ class MaildirSource:
                       "stays where it is; create the folder or set create_folder: true")
 
     @staticmethod
-    def _act(root: Path, target: Path, entry: Entry, kind: str) -> bool:
-        """Do `kind` to the entry's file; False when the file is gone (taken by another reader)."""
+    def _act(root: Path, target: Path, entry: Entry, action: AfterAction) -> bool:
+        """Do the action to the entry's file; False when the file is gone (taken by another reader)."""
         source = _file(root, entry.subdir, entry.name)
         try:
-            if kind == "delete":
+            if action.kind == "delete":
                 os.unlink(source)
-            elif kind == "mark_read":
+            elif action.kind == "mark_read":
                 os.rename(source, _file(root, "cur", _cur_name(entry, "S")))
+            elif action.header is not None:
+                _move_with_header(source, target, entry, action)
             else:  # move keeps the message's state, as IMAP MOVE does
                 os.rename(source, _file(target, entry.subdir, entry.name))
         except FileNotFoundError:
@@ -234,3 +236,17 @@ def build(mailbox, config_dir: str) -> MaildirSource:
     path = Path(options["maildir"]["path"])
     path = path if path.is_absolute() else Path(config_dir) / path
     return MaildirSource(MaildirSettings(str(path), unread_only=options["fetch"] == "unread", create=True))
+
+
+def _move_with_header(source: str, target: Path, entry: Entry, action: AfterAction) -> None:
+    """Write the message with the action's header on top into the target (tmp/, then its own
+    subfolder, as Maildir delivery does), then remove the original."""
+    with open(source, "rb") as handle:
+        raw = handle.read()
+    written = _file(target, "tmp", entry.name)
+    with open(written, "wb") as handle:
+        handle.write(action.header_line(raw) + raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(written, _file(target, entry.subdir, entry.name))
+    os.unlink(source)
