@@ -103,7 +103,8 @@ def test_the_service_logs_a_line_per_mail_and_serves_metrics_F_MB_10(tmp_path):
     service = subprocess.Popen([*MAILGATE, "poll", "--metrics-port", str(port), "--config", str(config)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: "mailgate_messages_total{" in _scrape(port), timeout=90), "no metrics served"
+        # The gauges are read from the store when the cycle ends, after the counters: wait for both.
+        assert wait_for(lambda: "mailgate_outbox_messages{" in _scrape(port), timeout=90), "no metrics served"
         metrics = _scrape(port)
     finally:
         service.send_signal(signal.SIGTERM)
