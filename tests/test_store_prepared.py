@@ -78,3 +78,15 @@ def test_a_failed_savepoint_keeps_what_came_before(store):
             tx.add_note(kept, "after the failed one")
     assert [t.subject for t in store.tickets()] == ["kept"]
     assert [n.text for n in store.notes(kept)] == ["after the failed one"]
+
+
+def test_a_ticket_and_its_distribution_list_read_together_equal_the_two_reads(store):
+    with store.transaction() as tx:
+        listed, unlisted = tx.create_ticket("Printer"), tx.create_ticket("VPN")
+        tx.add_distribution(listed, "Bob@Acme.test")
+        tx.add_distribution(listed, "carol@acme.test")
+    with store.snapshot() as reads:
+        for number in (listed, unlisted):
+            assert reads.ticket_and_distribution(number) == (reads.ticket(number), reads.distribution_list(number))
+        assert [e.address for e in reads.ticket_and_distribution(listed)[1]] == ["Bob@Acme.test", "carol@acme.test"]
+        assert reads.ticket_and_distribution(999) == (None, ())

@@ -49,7 +49,7 @@ class StoreStateView:
         return state.Group(row.name, members)
 
     def ticket(self, number: int) -> state.Ticket | None:
-        row = self._reads.ticket(number)
+        row, distribution = self._reads.ticket_and_distribution(number)
         if row is None:
             return None
         reads = self._reads
@@ -62,7 +62,7 @@ class StoreStateView:
             number=row.number, subject=row.subject, status=row.status,
             requester=requester.email if requester else None,
             organisation=organisation,
-            distribution=tuple(entry.address for entry in reads.distribution_list(number)),
+            distribution=tuple(entry.address for entry in distribution),
             assignee_user=assignee.login if assignee else None, assignee_group=group.name if group else None,
             quick_pick=row.template, logging_technician=logger.login if logger else None)
 

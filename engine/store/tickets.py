@@ -41,6 +41,11 @@ _NOTE_ID = Prepared(select(notes.c.ticket_number).where(notes.c.message_id == bi
 _TICKET = Prepared(select(tickets).where(tickets.c.number == bindparam("number")))
 _USER_ROW = Prepared(select(users).where(users.c.id == bindparam("id")))
 _SHARES = Prepared(select(organisations.c.shares_tickets).where(organisations.c.id == bindparam("id")))
+# A ticket with its distribution list in one statement: evaluate reads both for every reply.
+_TICKET_AND_LIST = Prepared(
+    select(tickets, distribution.c.address.label("list_address"), distribution.c.user_id.label("list_user_id"))
+    .select_from(tickets.outerjoin(distribution, distribution.c.ticket_number == tickets.c.number))
+    .where(tickets.c.number == bindparam("number")).order_by(distribution.c.id))
 _DISTRIBUTION = Prepared(select(distribution.c.address, distribution.c.user_id)
                          .where(distribution.c.ticket_number == bindparam("number")).order_by(distribution.c.id))
 
@@ -130,6 +135,15 @@ class TicketReads(Session):
         """The stored content with this SHA-256 (hex), or None."""
         value = self._scalar(select(blobs.c.content).where(blobs.c.sha256 == sha256.lower()))
         return None if value is None else bytes(value)
+
+    def ticket_and_distribution(self, number: int) -> tuple[Ticket | None, tuple[DistributionEntry, ...]]:
+        """ticket(number) and distribution_list(number), read together."""
+        rows = self._rows(_TICKET_AND_LIST, {"number": number})
+        if not rows:
+            return None, ()
+        entries = tuple(DistributionEntry(address=r.list_address, user_id=r.list_user_id)
+                        for r in rows if r.list_address is not None)
+        return from_row(Ticket, rows[0]), entries
 
     def distribution_list(self, number: int) -> tuple[DistributionEntry, ...]:
         """Addresses (as first given) and user ids on the ticket's distribution list."""
