@@ -7,6 +7,7 @@ SPEC IDs proved here: F-MB-7, F-MB-10, F-MB-12, F-OUT-5.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -181,3 +182,20 @@ def test_poll_says_a_mailbox_whose_secret_is_unset_was_not_reached(tmp_path):
     [line] = [line for line in done.stdout.splitlines() if line.startswith("remote:")]
     assert line.startswith("remote: not reached, nothing fetched: ") and PASSWORD_ENV in line
     assert "no new mail" not in done.stdout
+
+
+def test_poll_and_test_connection_speak_json_too_F_MB_7(tmp_path):
+    config = _maildir_config(tmp_path / "config", mails=2)
+    done = cli(config, "poll", "--once", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    box, outbox = map(json.loads, done.stdout.splitlines())
+    assert (box["mailbox"], box["reached"], box["outcomes"], box["acknowledged"]) == ("help", True, {"create_ticket": 2}, 2)
+    assert box["reasons"] == [{"outcome": "create_ticket", "reason": "new_ticket", "mails": 2}]
+    assert outbox == {"outbox": {"queued": 2, "sent": 0, "retrying": 0, "failed": 0, "expired": 0}, "sending": False}
+    [report] = map(json.loads, cli(config, "test-connection", "--format", "json").stdout.splitlines())
+    assert report["mailbox"] == "help" and report["ok"] and report["message_count"] == 2
+    unknown = write_config(tmp_path / "other", [_imap_box("imap.acme.invalid", 143)])
+    failed = cli(unknown, "test-connection", "--format", "json", env={PASSWORD_ENV: "secret-for-the-test"})
+    assert failed.returncode == 1
+    [report] = map(json.loads, failed.stdout.splitlines())
+    assert not report["ok"] and report["error"] == "cannot resolve host imap.acme.invalid"

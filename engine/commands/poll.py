@@ -28,6 +28,8 @@ def add_arguments(parser) -> None:
                         help="the address --metrics-port listens on (127.0.0.1; 0.0.0.0 for every interface)")
     parser.add_argument("--metrics-file", metavar="FILE",
                         help="write Prometheus metrics to FILE after each cycle (node_exporter's textfile collector)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="with --once: json prints one object per mailbox, then one for the outbox (JSON Lines)")
     add_store_option(parser)
 
 
@@ -53,6 +55,9 @@ def run(args) -> int:
         store.close()
     if progress:
         progress.clear()
+    if args.format == "json":
+        _print_json(reports, service)
+        return 1 if any(r.error for r in reports) else 0
     for report in reports:
         print(report.summary())
         if args.timings:
@@ -72,6 +77,19 @@ def _metrics(args):
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port, args.metrics_address)
     return metrics
+
+
+def _print_json(reports, service: Service) -> None:
+    from engine.commands.output import print_json
+
+    for r in reports:
+        print_json({"mailbox": r.mailbox, "skipped": r.skipped, "reached": r.reached, "error": r.error,
+                    "to_do": r.to_do, "outcomes": dict(r.outcomes),
+                    "reasons": [{"outcome": o, "reason": why, "mails": n} for (o, why), n in sorted(r.reasons.items())],
+                    "acknowledged": r.acked, "ack_problems": r.ack_problems, "outbox": dict(r.outbox),
+                    "seconds": r.stages.seconds})
+    totals = {kind: sum(r.outbox[kind] for r in reports) for kind in ("queued", "sent", "retrying", "failed")}
+    print_json({"outbox": {**totals, "expired": service.expired}, "sending": service.sends_mail()})
 
 
 def _outbox_line(reports, service: Service) -> str:

@@ -15,12 +15,15 @@ from engine.sources.registry import build_source
 def add_arguments(parser) -> None:
     """Register the command's options."""
     parser.add_argument("name", nargs="?", help="mailbox name (default: every active mailbox)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text for people; json prints one object per mailbox (JSON Lines)")
 
 
 def run(args) -> int:
     """Print one report per mailbox; exit 1 if any failed."""
     ruleset = load(args)
-    return 0 if all(report.ok for report in check_connections(ruleset, args.name, print_report)) else 1
+    show = print_report if args.format == "text" else print_report_json
+    return 0 if all(report.ok for report in check_connections(ruleset, args.name, show)) else 1
 
 
 def check_connections(ruleset, name=None, show=lambda name, report: None):
@@ -49,6 +52,13 @@ def _with_token_health(source, report: ConnectionReport) -> ConnectionReport:
     except MailgateError as err:
         health = {"token": f"unavailable: {err}"}
     return dataclasses.replace(report, extra={**report.extra, **health})
+
+
+def print_report_json(name: str, report: ConnectionReport) -> None:
+    """One JSON object: the mailbox's name and every field of the report."""
+    from engine.commands.output import print_json
+
+    print_json({"mailbox": name, **dataclasses.asdict(report)})
 
 
 def print_report(name: str, report: ConnectionReport) -> None:
