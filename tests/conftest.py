@@ -22,6 +22,14 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path: Path) -> str:
+    """A URL to an empty store on each backend: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def smtp():
     """A real SMTP server (aiosmtpd) on loopback that keeps what it accepts, stopped after the test."""

@@ -28,10 +28,9 @@ NEW_MAIL_CLOSED = (b"Authentication-Results: mx.example.com; dkim=pass header.d=
                    b"#close\r\n")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request, tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    opened = Store.open(url, clock=lambda: NOW)
+@pytest.fixture
+def store(store_url: str):
+    opened = Store.open(store_url, clock=lambda: NOW)
     yield opened
     opened.close()
 

@@ -32,11 +32,10 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_and_clock(request, tmp_path: Path):
+@pytest.fixture
+def store_and_clock(store_url: str):
     clock = Clock()
-    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    store = Store.open(url, clock=clock)
+    store = Store.open(store_url, clock=clock)
     yield store, clock
     store.close()
 

@@ -125,12 +125,6 @@ def test_blocked_wins_over_held_F_OUT_8_F_OUT_9(tmp_path, smtp):
     assert row.status == "blocked"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
-
 
 def _as_released_before(conn) -> None:
     """The outbox as the schema had it before held and blocked: a CHECK allowing pending, sent and failed only."""

@@ -38,13 +38,6 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path: Path) -> str:
-    """A URL to an empty store on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
-
 
 @pytest.fixture
 def clock() -> FakeClock:

@@ -7,7 +7,6 @@ SPEC IDs proved here: F-PRE-5, F-PRE-6, F-FAIL-2, F-OUT-5, F-REF-1, F-REF-9.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Index, MetaData, Table, UniqueConstraint, insert, inspect
@@ -21,12 +20,6 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 ADDED_IN_V2 = {"processing_log": {"arrived_at"}, "message_keys": {"source_key", "outcome", "reason"},
                "outbox": {"cause", "about"}}
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ values (time zones, booleans, bytes, text cleaning, column defaults) and the sam
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -20,10 +19,9 @@ from engine.store.schema import blobs, notes, tickets, users
 T0 = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request, tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    opened = Store.open(url, clock=lambda: T0)
+@pytest.fixture
+def store(store_url: str):
+    opened = Store.open(store_url, clock=lambda: T0)
     yield opened
     opened.close()
 
