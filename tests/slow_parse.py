@@ -1,7 +1,7 @@
 """A parse worker for the time-budget tests: mail marked `X-Test-Parse: sleep N` sleeps N seconds
 before it is parsed, mail marked `X-Test-Parse: exit` ends the worker process.
 
-Tests set it as the worker's initializer (engine.run.parse_ahead._start_worker); the worker
+Tests name it as the worker's initializer (engine.run.parse_ahead.WORKER_INITIALIZER); the worker
 process imports this module by name, so the marks act in the worker only.
 """
 
@@ -11,14 +11,15 @@ import os
 import re
 import time
 
-import engine.run.parse_ahead as ahead
+import engine.run.parse_worker as worker
 
+NAME = "tests.slow_parse:start_worker"
 _MARK = re.compile(rb"^X-Test-Parse: (sleep ([\d.]+)|exit)\r?$", re.M)
 
 
 def start_worker(progress) -> None:
-    ahead._start_worker(progress)
-    real = ahead.parse
+    worker.start_worker(progress)
+    real = worker.parse
 
     def parse(raw: bytes, **options):
         mark = _MARK.search(raw[:4096])
@@ -28,4 +29,4 @@ def start_worker(progress) -> None:
             time.sleep(float(mark.group(2)))
         return real(raw, **options)
 
-    ahead.parse = parse
+    worker.parse = parse

@@ -32,7 +32,7 @@ def marked_worker(monkeypatch):
     """Workers that obey the X-Test-Parse marks of tests/slow_parse.py."""
     from tests import slow_parse
 
-    monkeypatch.setattr(ahead, "_start_worker", slow_parse.start_worker)
+    monkeypatch.setattr(ahead, "WORKER_INITIALIZER", slow_parse.NAME)
 
 
 def marked(index: int, mark: str) -> SimpleNamespace:
@@ -53,7 +53,7 @@ def test_the_worker_gives_the_same_messages_as_parsing_in_line():
 
 
 def test_a_broken_worker_means_parsing_in_line(monkeypatch):
-    def refuse(self):
+    def refuse(self, initializer):
         raise OSError("no processes left")
 
     monkeypatch.setattr(ahead._Worker, "__init__", refuse)
@@ -78,7 +78,7 @@ def test_a_mail_that_kills_the_worker_costs_that_mail_alone_F_FAIL_1(marked_work
     given = batches([4])
     given[0].insert(2, marked(2, "exit"))
     [(batch, messages)] = list(ahead.parsed_ahead(given, BUDGET))
-    assert messages[2].unreadable == "parsing this mail ended the parse worker (BrokenProcessPool)"
+    assert messages[2].unreadable == "parsing this mail ended the parse worker (exit status 3)"
     assert [m for i, m in enumerate(messages) if i != 2] == [parse(item.raw) for i, item in enumerate(batch) if i != 2]
 
 
@@ -142,3 +142,45 @@ def test_a_killed_poller_leaves_no_worker_behind(tmp_path):
         time.sleep(0.1)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its poller by 10 s")
+
+
+def test_a_worker_killed_while_handing_back_a_batch_costs_a_restart_and_the_poller_still_exits(tmp_path):
+    """SPEC 6 (a poller's children end with it), F-FAIL-1: the worker is SIGKILLed mid-write of a result
+    bigger than a pipe holds, as a budget overrun does; the batch goes to a new worker, every mail is
+    parsed, and the poller exits at once, its new worker with it (a pool's manager thread once hung here)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    program = tmp_path / "poller.py"
+    program.write_text(
+        "import os, signal, time\n"
+        "from types import SimpleNamespace\n"
+        "import engine.run.parse_ahead as ahead\n"
+        "from tests.polltools import make_mail\n"
+        "if __name__ == '__main__':\n"
+        "    batches = [[SimpleNamespace(raw=make_mail(f'R{b}.{i}', message_id=f'<{b}.{i}@acme.test>', body='x' * 20000))\n"
+        "                for i in range(40)] for b in range(2)]\n"
+        "    for n, (batch, messages) in enumerate(ahead.parsed_ahead(batches, ahead.ParseSettings(seconds=30))):\n"
+        "        if n == 0:  # batch 2 is the worker's: wait until it is handing it back, to nobody reading\n"
+        "            while ahead._worker.where()[:2] != (ahead._jobs[0].number, 40):\n"
+        "                time.sleep(0.05)\n"
+        "            print(ahead._worker.pid, flush=True)\n"
+        "            os.kill(ahead._worker.pid, signal.SIGKILL)\n"
+        "        print(sum(m.unreadable is None for m in messages), flush=True)\n"
+        "    print(ahead._worker.pid, flush=True)\n")
+    poller = subprocess.Popen([sys.executable, str(program)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        out, err = poller.communicate(timeout=120)  # a hang, not a speed: parsing 80 mails takes seconds
+    except subprocess.TimeoutExpired:
+        poller.kill()
+        pytest.fail("the poller did not exit after its worker was killed mid-batch")
+    assert poller.returncode == 0, err
+    killed, first, second, replacement = (int(line) for line in out.split())
+    assert (first, second) == (40, 40) and replacement != killed
+    assert "restarting the parse worker: the worker ended (killed by SIGKILL)" in err
+    with pytest.raises(ProcessLookupError):
+        os.kill(replacement, 0)  # stopped and reaped at exit

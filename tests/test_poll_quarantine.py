@@ -79,7 +79,7 @@ def test_a_mail_over_the_time_budget_is_quarantined_and_the_mail_behind_it_goes_
     drop(box, make_mail("Stuck", message_id="<stuck@acme.test>", headers={"X-Test-Parse": "sleep 60"}), "2.stuck")
     drop(box, make_mail("Behind it", message_id="<behind@acme.test>"), "3.behind")
     ahead.shutdown()
-    monkeypatch.setattr(ahead, "_start_worker", slow_parse.start_worker)
+    monkeypatch.setattr(ahead, "WORKER_INITIALIZER", slow_parse.NAME)
     try:
         assert main(["poll", "--once", "--config", str(config)]) == 0
     finally:
