@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import ProgrammingError  # noqa: E402
 
+from bench.proc_cpu import postmaster, snapshot  # noqa: E402
 from bench.realistic import postgres  # noqa: E402
 from tests.polltools import REPO, write_config  # noqa: E402
 from tests.realistic import harness  # noqa: E402
@@ -73,12 +75,14 @@ class LockSampler(threading.Thread):
                 self.stop.wait(0.2)
 
 
-def run_pollers(count: int, config: Path, env: dict, url: str, expected: int) -> dict:
+def run_pollers(count: int, config: Path, env: dict, url: str, expected: int, servers: dict[str, int],
+                slots: list[str]) -> dict:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     sampler = LockSampler(url)
     logs = [open(config.parent / f"poller{n}.log", "w+") for n in range(count)]
+    cpu_before, load_before = snapshot([], servers), os.getloadavg()[0]
     begin = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "engine.cli", "poll", "--config", str(config), "--store", url],
+    procs = [subprocess.Popen([sys.executable, "-m", "engine.cli", "poll", *slots, "--config", str(config), "--store", url],
                               cwd=REPO, env=env, stdout=logs[n], stderr=logs[n]) for n in range(count)]
     sampler.start()
     done, last_change = 0, time.perf_counter()
@@ -91,6 +95,8 @@ def run_pollers(count: int, config: Path, env: dict, url: str, expected: int) ->
             elif time.perf_counter() - last_change > STALL_SECONDS:
                 break  # a jammed mailbox: report what was done, as 'stalled'
         seconds = last_change - begin
+        cpu = snapshot([p.pid for p in procs], servers)
+        cpu.subtract(cpu_before)
     finally:
         sampler.stop.set()
         for proc in procs:
@@ -113,7 +119,17 @@ def run_pollers(count: int, config: Path, env: dict, url: str, expected: int) ->
     engine.dispose()
     return dict(seconds=seconds, done=done, stalled=done < expected, outcomes=outcomes, tickets=tickets, notes=notes,
                 retries=output.count("was taken meanwhile"), lock_share=sampler.waiting_samples / max(1, sampler.samples),
-                max_waiting=sampler.max_waiting, errors=output.count(" ERROR "))
+                max_waiting=sampler.max_waiting, errors=output.count(" ERROR "), cpu=cpu,
+                load=(load_before, os.getloadavg()[0]))
+
+
+def startup_cpu(config: Path, env: dict, url: str) -> tuple[float, float]:
+    """(CPU s, wall s) of `poll --once` when every mail is processed: start-up and four empty polls."""
+    before, begin = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "engine.cli", "poll", "--once", "--config", str(config), "--store", url],
+                   cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime), time.perf_counter() - begin
 
 
 def processed(engine) -> int:
@@ -132,11 +148,15 @@ def by_delivery(result: dict, keys: dict[tuple[str, str], int]) -> dict[int, tup
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pollers", default="1,2,4", help="poller counts to compare, e.g. 1,2,4,8")
+    parser.add_argument("--pollers", default="1,2,4", help="poller counts to compare, in this order, e.g. 1,2,4,8 or 1,4,1,4")
     parser.add_argument("--mailboxes", type=int, default=4)
     parser.add_argument("--messages", type=int, default=2000, help="mails in all (the backlog phase of the generator)")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--host-slots", help="passed to each `mailgate poll` (0: every poller polls; default: the service's)")
     args = parser.parse_args()
+    # A deployment runs compiled modules; with PYTHONDONTWRITEBYTECODE each poller would compile ~120 again.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "engine")], check=True, stdout=subprocess.DEVNULL)
+    slots = ["--host-slots", args.host_slots] if args.host_slots is not None else []
     counts = [int(n) for n in args.pollers.split(",")]
     root = harness.fresh_root("mailgate-bench-scale-")
     (root / "dovecot").mkdir()
@@ -161,29 +181,42 @@ def main() -> None:
             env = {**os.environ, **{PASSWORD_ENV.format(i): u.password for i, u in enumerate(users)}}
             env.pop("MAILGATE_STORE_URL", None)
             url = cluster.create_database()
-            result = run_pollers(count, config, env, url, sum(len(d) for d in mail))
+            result = run_pollers(count, config, env, url, sum(len(d) for d in mail),
+                                 {"postgresql": postmaster(cluster.data), "dovecot": proc.pid}, slots)
+            result["startup"] = startup_cpu(config, env, url)
             outcome = by_delivery(result, keys)
             if baseline is None:
                 baseline = (outcome, result["tickets"], result["notes"])
             same = outcome == baseline[0] and (result["tickets"], result["notes"]) == baseline[1:]
             rows.append((count, result, same))
             stalled = f" (stalled: {sum(len(d) for d in mail) - result['done']} never processed)" if result["stalled"] else ""
-            print(f"{count} poller(s): {result['done']} mails in {result['seconds']:.1f} s{stalled}", flush=True)
+            print(f"{count} poller(s): {result['done']} mails in {result['seconds']:.1f} s{stalled}, "
+                  f"load {result['load'][0]:.2f} before, {result['load'][1]:.2f} after", flush=True)
     finally:
         stop_dovecot(proc)
         cluster.stop()
         shutil.rmtree(cluster.root, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
     total = sum(len(d) for d in mail)
-    print(f"\n{total} mails on {args.mailboxes} IMAP mailboxes, one PostgreSQL, {os.cpu_count()} cores\n")
+    print(f"\n{total} mails on {args.mailboxes} IMAP mailboxes, one PostgreSQL, {os.cpu_count()} cores, "
+          f"host slots: {args.host_slots or 'the default'}\n")
     print("| pollers | msgs/s | vs 1 | samples with a lock wait | most sessions waiting | number retries | errors "
           "| result = 1 poller |")
     print("|---|---|---|---|---|---|---|---|")
-    first = rows[0][1]["done"] / rows[0][1]["seconds"]
+    ones = [r["done"] / r["seconds"] for c, r, _ in rows if c == 1] or [rows[0][1]["done"] / rows[0][1]["seconds"]]
+    first = sum(ones) / len(ones)  # counts may repeat, in any order (1,4,2,1,4: alternate on a shared machine)
     for count, result, same in rows:
         rate = result["done"] / result["seconds"]
         print(f"| {count} | {rate:.0f} | {rate / first:.2f}× | {result['lock_share']:.0%} | {result['max_waiting']} "
               f"| {result['retries']} | {result['errors']} | {'yes' if same else 'NO'} |")
+    kinds = ["poller", "parse worker", "forkserver", "resource tracker", "postgresql", "dovecot"]
+    print("\nCPU seconds per kind of process (all pollers together), and one `poll --once` with nothing to do:\n")
+    print("| pollers | " + " | ".join(kinds) + " | start-up poll: CPU / wall | load before / after |")
+    print("|---" * (len(kinds) + 3) + "|")
+    for count, result, _ in rows:
+        print(f"| {count} | " + " | ".join(f"{result['cpu'][k]:.1f}" for k in kinds)
+              + f" | {result['startup'][0]:.2f} / {result['startup'][1]:.2f} s"
+              + f" | {result['load'][0]:.2f} / {result['load'][1]:.2f} |")
     print("\n(1 poller's counts: " + ", ".join(f"{n} {o}/{r}" for (o, r), n in
                                             Counter(baseline[0].values()).most_common()) + ")")
 
