@@ -7,10 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.commands.runtime import config_dir
+from engine.commands.runtime import add_store_option, config_dir, load, open_store
 from engine.errors import UsageError
-from engine.commands.runtime import add_store_option, load, open_store
-from engine.run.service import Service
 
 
 def add_arguments(parser) -> None:
@@ -30,6 +28,9 @@ def add_arguments(parser) -> None:
                         help="write Prometheus metrics to FILE after each cycle (node_exporter's textfile collector)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="with --once: json prints one object per mailbox, then one for the outbox (JSON Lines)")
+    parser.add_argument("--host-slots", type=int, metavar="N",
+                        help="the service: at most N pollers of this config poll at once on this host, the others "
+                             "stand by (default: one per two usable cores; 0: no limit)")
     add_store_option(parser)
 
 
@@ -38,6 +39,10 @@ def run(args) -> int:
     # --once prints its own summary; the service logs a line per mail and per mailbox poll
     logging.basicConfig(level=logging.WARNING if args.once else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.once and not _host_slot(args):
+        return 0  # stopped while standing by
+    from engine.run.service import Service  # here: a poller standing by has imported none of it
+
     ruleset = load(args)
     if args.mailbox and args.mailbox not in {m.name for m in ruleset.mailboxes}:
         raise UsageError(f"no mailbox named {args.mailbox!r}")
@@ -66,6 +71,16 @@ def run(args) -> int:
     return 1 if any(r.error for r in reports) else 0
 
 
+def _host_slot(args) -> bool:
+    """Take one of this host's slots for this config, standing by until one is free (engine/run/host_slots.py)."""
+    from engine.run.host_slots import HostSlot, default_slots, slot_directory
+
+    count = default_slots() if args.host_slots is None else args.host_slots
+    if count < 0:
+        raise UsageError("--host-slots takes a number of pollers, or 0 for no limit")
+    return count == 0 or HostSlot(slot_directory(config_dir(args), args.mailbox, args.store), count).wait()
+
+
 def _metrics(args):
     if args.metrics_port is None and not args.metrics_file:
         return None
@@ -79,7 +94,7 @@ def _metrics(args):
     return metrics
 
 
-def _print_json(reports, service: Service) -> None:
+def _print_json(reports, service) -> None:
     from engine.commands.output import print_json
 
     for r in reports:
@@ -92,7 +107,7 @@ def _print_json(reports, service: Service) -> None:
     print_json({"outbox": {**totals, "expired": service.expired}, "sending": service.sends_mail()})
 
 
-def _outbox_line(reports, service: Service) -> str:
+def _outbox_line(reports, service) -> str:
     """The outbox after this poll: queued, sent, retrying, failed, expired; and why nothing was sent."""
     totals = {kind: sum(r.outbox[kind] for r in reports) for kind in ("queued", "sent", "retrying", "failed")}
     totals["expired"] = service.expired
