@@ -108,3 +108,60 @@ def test_test_connection_says_which_mechanism_gave_way_F_MB_17(tmp_path, dovecot
 ])
 def test_which_refusals_are_worth_another_mechanism_F_MB_17(name, words, another):
     assert sasl.worth_another(name, words) is another
+
+
+def test_the_service_starts_each_poll_with_the_mechanism_that_worked_until_a_reload_F_MB_17(
+        tmp_path, dovecot_hashed, monkeypatch):  # noqa: F811
+    """Each poll builds its source afresh: without memory, every poll paid SCRAM-SHA-256, SCRAM-SHA-1 and
+    CRAM-MD5 refused again (~1.5 s). The service keeps the mechanism per mailbox until the config is reloaded."""
+    from engine.config.compile import load_ruleset
+    from engine.run import service as service_module
+    from tests.polltools import open_store
+
+    spec = {"name": "help", "address": "support@example.com", "protocol": "imap",
+            "server": {"host": "127.0.0.1", "port": dovecot_hashed.ports["imaps"], "tls": "implicit",
+                       "ca_file": str(dovecot_hashed.ca_file)},
+            "auth": {"username": dovecot_hashed.user.name, "password": {"env": PASSWORD_ENV}}}
+    config = write_config(tmp_path / "config", [spec])
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    built = []
+    real_build = service_module.build_source
+    monkeypatch.setattr(service_module, "build_source", lambda *a: built.append(real_build(*a)) or built[-1])
+    store = open_store(config)
+    service = service_module.Service(config, load_ruleset(config), store)
+    try:
+        for _ in range(2):
+            service.schedule.due.clear()
+            [report] = service.poll_once()
+            assert report.reached and not report.error, report.error
+        assert service.reload()  # SIGHUP: a new config, secrets and mechanisms learnt afresh
+        service.schedule.due.clear()
+        service.poll_once()
+    finally:
+        service.close()
+        store.close()
+    assert [len(source.fallbacks) for source in built] == [3, 0, 3]
+    assert [source.mechanism for source in built] == ["PLAIN"] * 3
+
+
+def test_the_service_keeps_oauth_tokens_across_polls_and_forgets_a_mailbox_whose_login_was_refused():
+    """The token provider (its cached token) goes to the next poll's source too; a refused login makes the
+    next poll read the secrets afresh; another config (a reload) starts from nothing."""
+    from types import SimpleNamespace
+
+    from engine.run.session_memory import SessionMemory
+
+    memory, config, tokens = SessionMemory(), object(), object()
+    memory.restore(config, "help", SimpleNamespace(mechanism="", token_provider=object()))
+    memory.keep("help", SimpleNamespace(mechanism="XOAUTH2", token_provider=tokens), auth_failed=False)
+    fresh = SimpleNamespace(mechanism="", token_provider=object())
+    memory.restore(config, "help", fresh)
+    assert fresh.mechanism == "XOAUTH2" and fresh.token_provider is tokens
+    memory.keep("help", fresh, auth_failed=True)
+    after_refusal = SimpleNamespace(mechanism="", token_provider=object())
+    memory.restore(config, "help", after_refusal)
+    assert after_refusal.mechanism == "" and after_refusal.token_provider is not tokens
+    memory.keep("help", fresh, auth_failed=False)
+    reloaded = SimpleNamespace(mechanism="", token_provider=object())
+    memory.restore(object(), "help", reloaded)
+    assert reloaded.token_provider is not tokens

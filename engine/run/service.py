@@ -18,6 +18,7 @@ from engine.apply.smtp import SmtpSettings
 from engine.run.housekeeping import expire_outbox, prune_raw_mail
 from engine.run.poll import poll_mailbox
 from engine.run.report import MailboxReport
+from engine.run.session_memory import SessionMemory
 from engine.sources.registry import build_source
 from engine.store.directory_import import sync_config_directory
 from engine.store.leases import holder_id
@@ -63,6 +64,7 @@ class Service:
         self.holder = holder_id()
         self.locks = store.lease_locks()
         self._smtp_settings: tuple[Ruleset, SmtpSettings] | None = None
+        self.sessions = SessionMemory()  # the login mechanism that worked, OAuth tokens: across polls
         self.tidied_at: datetime | None = None
         sync_config_directory(store, ruleset.directory)
 
@@ -124,10 +126,13 @@ class Service:
             return MailboxReport(mailbox.name, skipped=f"another poller holds it ({holder})")
         try:
             source = build_source(mailbox, self.ruleset.config_dir)
+            self.sessions.restore(self.ruleset, mailbox.name, source)
             smtp = self._smtp() if self.sends_mail() else None
-            return poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
-                                self.stop_event.is_set, self._renewing(mailbox.name),
-                                lambda: self.locks.held(mailbox.name))
+            report = poll_mailbox(self.store, self.ruleset, mailbox, source, self.clock, smtp,
+                                  self.stop_event.is_set, self._renewing(mailbox.name),
+                                  lambda: self.locks.held(mailbox.name))
+            self.sessions.keep(mailbox.name, source, report.auth_failed)
+            return report
         except MailgateError as err:  # e.g. a secret that cannot be read: report, back off, go on
             return MailboxReport(mailbox.name, error=str(err))
         except Exception as err:  # noqa: BLE001 - a source bug must not stop the other mailboxes (F-FAIL-3)
