@@ -62,8 +62,16 @@ def value_problems_of_invalid(loaded: LoadedFile) -> list[Problem]:
 
 
 def walk_schema(data, schema, kind, path=()):
-    """Yield (path, value, resolved schema) for every value written in `data`, depth first."""
+    """Yield (path, value, resolved schema) for every value written in `data`, depth first.
+
+    Where the schema offers alternatives (oneOf/anyOf: one value or a list of them),
+    the walk follows the branch of the value's JSON type.
+    """
     schema = resolve(schema, kind)
+    branch = _branch_for(data, schema, kind)
+    if branch is not None:
+        yield from walk_schema(data, branch, kind, path)
+        return
     yield path, data, schema
     if isinstance(data, dict):
         for key, value in data.items():
@@ -75,6 +83,25 @@ def walk_schema(data, schema, kind, path=()):
         for i, value in enumerate(data):
             if child is not None:
                 yield from walk_schema(value, child, kind, path + (i,))
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"),
+               (dict, "object"))
+
+
+def _branch_for(data, schema: dict, kind: str) -> dict | None:
+    """The oneOf/anyOf branch whose `type` is the value's JSON type, or None."""
+    branches = schema.get("oneOf") or schema.get("anyOf")
+    if not branches:
+        return None
+    json_type = next((name for python, name in _JSON_TYPES if isinstance(data, python)), None)
+    for branch in branches:
+        branch = resolve(branch, kind)
+        declared = branch.get("type")
+        declared = set(declared) if isinstance(declared, list) else {declared}
+        if json_type in declared or (json_type == "integer" and "number" in declared):
+            return branch
+    return None
 
 
 def walk_refs(data, schema, kind):
@@ -205,28 +232,11 @@ def _default_template_problems(loaded, index) -> list[Problem]:
     return problems
 
 
-def walk_regexes(data, schema, kind, path=()):
+def walk_regexes(data, schema, kind):
     """Yield (path, pattern) for every value whose schema says x-regex (routes' `matches`)."""
-    schema = resolve(schema, kind)
-    branches = schema.get("oneOf") or schema.get("anyOf")
-    if branches:  # one value or a list: the branch of the value's shape
-        for branch in branches:
-            branch = resolve(branch, kind)
-            if isinstance(data, str) and branch.get("type") == "string" or isinstance(data, list) and branch.get("type") == "array":
-                yield from walk_regexes(data, branch, kind, path)
-        return
-    if schema.get("x-regex") and isinstance(data, str):
-        yield path, data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            child = subschema(schema, key, kind)
-            if child is not None:
-                yield from walk_regexes(value, child, kind, path + (key,))
-    elif isinstance(data, list):
-        child = subschema(schema, 0, kind)
-        for i, value in enumerate(data):
-            if child is not None:
-                yield from walk_regexes(value, child, kind, path + (i,))
+    for path, value, node in walk_schema(data, schema, kind):
+        if node.get("x-regex") and isinstance(value, str):
+            yield path, value
 
 
 def _regexes(loaded: LoadedFile):
