@@ -76,6 +76,10 @@ class Session:
         """A directory look-up through the poll's cache when there is one (engine/store/directory_cache.py)."""
         return load() if self._directory is None else self._directory.get(kind, key, load)
 
+    def _remember(self, kind: str, key: Any, record: Any) -> None:
+        if self._directory is not None:
+            self._directory.put(kind, key, record)
+
     def _forget(self, kind: str, key: Any) -> None:
         if self._directory is not None:
             self._directory.forget(kind, key)
@@ -133,6 +137,7 @@ class ConnectionSession(Session):
         self._clock = clock
         self._directory = directory
         self._savepoints = 0  # names them uniquely within the transaction
+        self._stamped_tickets: set[int] = set()  # TicketWrites: updated_at is this transaction's time
 
     @contextmanager
     def savepoint(self) -> Iterator["ConnectionSession"]:
@@ -157,6 +162,7 @@ class ConnectionSession(Session):
     def _undo(self, name: str, err: BaseException) -> None:
         if self._directory is not None:
             self._directory.clear()  # it may hold what the savepoint wrote
+        self._stamped_tickets.clear()  # as may this: a ticket created inside it is gone
         lost = TransactionLost(f"the store transaction was lost: {driver_message(err)}")
         try:
             prepared.execute(self._conn, f"ROLLBACK TO SAVEPOINT {name}")

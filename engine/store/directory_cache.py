@@ -35,6 +35,19 @@ class DirectoryCache:
             record = self._found[entry] = load()
             return record
 
+    def put(self, kind: str, key: Any, record: Any) -> None:
+        """Remember what a write made the answer (a created user: no read-back needed)."""
+        self._found[(kind, key)] = record
+
+    def fill(self, kind: str, key: Any, record: Any) -> None:
+        """Remember `record` where a look-up found nothing; otherwise (not looked up, or another
+        record answers) forget the look-up, so the next asks the store."""
+        entry = (kind, key)
+        if entry in self._found and self._found[entry] is None:
+            self._found[entry] = record
+        else:
+            self._found.pop(entry, None)
+
     def forget(self, kind: str, key: Any) -> None:
         """Drop one look-up (a write changed its answer)."""
         self._found.pop((kind, key), None)

@@ -34,7 +34,6 @@ _PEEK_NUMBER = Prepared(text(f"SELECT CASE WHEN is_called THEN last_value + 1 EL
 _INSERT_NOTE = Prepared(insert(notes).returning(notes.c.id))
 _TOUCH = Prepared(update(tickets).where(tickets.c.number == bindparam("b_number")).values(updated_at=bindparam("b_now")))
 _INSERT_ATTACHMENT = Prepared(insert(attachments).returning(attachments.c.id))
-_BLOB_KNOWN = Prepared(select(blobs.c.sha256).where(blobs.c.sha256 == bindparam("sha256")))
 _SENT_ID = Prepared(select(outgoing_messages.c.ticket_number).where(outgoing_messages.c.message_id == bindparam("mid")))
 _NOTE_ID = Prepared(select(notes.c.ticket_number).where(notes.c.message_id == bindparam("mid"))
                     .order_by(notes.c.id).limit(1))
@@ -167,6 +166,18 @@ class TicketReads(Session):
 class TicketWrites(Session):
     """Write side: what apply does to tickets."""
 
+    _stamped_tickets: set[int]  # tickets whose updated_at is this transaction's time (ConnectionSession)
+
+    def _stamped(self, number: int) -> bool:
+        """Note that the ticket's updated_at is now this transaction's time; True if it was already.
+
+        A transaction writes everything at one time, so a note on a ticket the same
+        transaction created or changed needs no second update (one statement per new ticket).
+        """
+        known = number in self._stamped_tickets
+        self._stamped_tickets.add(number)
+        return known
+
     def create_ticket(self, subject: str, *, number: int | None = None, **fields: Any) -> int:
         """Create a ticket (status open unless given) and return its number.
 
@@ -184,6 +195,7 @@ class TicketWrites(Session):
         row = dict(number=wanted, subject=subject, created_at=now, updated_at=now, **values)
         if self._insert_new(tickets, row) is None:
             raise TransientStoreError(f"ticket number {wanted} was taken meanwhile; evaluate the message again")
+        self._stamped(wanted)
         return wanted
 
     def set_custom_field(self, number: int, name: str, value: str) -> None:
@@ -208,6 +220,7 @@ class TicketWrites(Session):
         result = self._exec(update(tickets).where(tickets.c.number == number).values(**values))
         if result.rowcount != 1:
             raise StoreError(f"ticket {number} does not exist")
+        self._stamped(number)
 
     def close_ticket(self, number: int) -> None:
         """Close the ticket."""
@@ -234,7 +247,8 @@ class TicketWrites(Session):
                       author_address=author_address, hidden_from_portal=hidden_from_portal,
                       message_id=bare_message_id(message_id), created_at=now)
         note_id = self._insert(_INSERT_NOTE, values)
-        self._exec(_TOUCH, {"b_number": number, "b_now": now})
+        if not self._stamped(number):  # a ticket this transaction created or changed has updated_at = now already
+            self._exec(_TOUCH, {"b_number": number, "b_now": now})
         return note_id
 
     def add_distribution(self, number: int, address: str, user_id: int | None = None) -> bool:
@@ -264,8 +278,8 @@ class TicketWrites(Session):
     def put_blob(self, content: bytes) -> str:
         """Store content unless already there; return its SHA-256 (hex)."""
         digest = hashlib.sha256(content).hexdigest()
-        if self._scalar(_BLOB_KNOWN, {"sha256": digest}) is not None:
-            return digest
+        # One statement, not a look-up first: most attachments are new (a signature logo repeats,
+        # and then its bytes travel once more for nothing, cheaper than a round trip per new one).
         row = dict(sha256=digest, size=len(content), content=content, created_at=self.now())
-        self._insert_new(blobs, row)  # a racing writer may have stored it: fine
+        self._insert_new(blobs, row)  # stored already, or by a racing writer: fine
         return digest

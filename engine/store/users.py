@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any, Iterable
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -13,9 +14,10 @@ from engine.store.directory_cache import (
     GROUP_ID, GROUP_NAME, ORG_DOMAIN, ORG_ID, ORG_NAME, USER_EMAIL, USER_ID, USER_LOGIN,
 )
 from engine.store.records import Group, Organisation, User, from_row
-from engine.store.schema import ROLES, group_members, groups, organisation_domains, organisations, users
+from engine.store.schema import ROLES, SafeText, group_members, groups, organisation_domains, organisations, users
 
 USER_FIELDS = ("name", "email", "role", "organisation_id", "location")
+_SAFE = SafeText()
 # Built once, run prepared (engine/store/prepared.py): directory look-ups are a poll's hot path.
 _USER = Prepared(select(users).where(users.c.id == bindparam("id")))
 _BY_EMAIL = Prepared(select(users).where(users.c.email_key == bindparam("key")).order_by(users.c.id).limit(1))
@@ -148,15 +150,25 @@ class UserWrites(Session):
         values = dict(login=login, name=name, email=email, email_key=fold_address(email), role=role,
                       organisation_id=organisation_id, location=location, created_at=self.now())
         new_id = self._insert_new(users, values, "id")
+        if new_id is not None:
+            self._remember_created(new_id, values)
+            return new_id
         self._forget(USER_EMAIL, values["email_key"])
         self._forget(USER_LOGIN, login)
-        if new_id is not None:
-            self._forget(USER_ID, new_id)
-            return new_id
         existing = self.user_by_login(login)
         if existing is not None and fold_address(existing.email) == fold_address(email):
             return existing.id
         raise TransientStoreError(f"the login {login!r} was taken meanwhile by another user")
+
+    def _remember_created(self, user_id: int, values: dict[str, Any]) -> None:
+        """The poll's cache learns the new user as a read would return it: apply looks it up next."""
+        text = {name: _SAFE.process_bind_param(values[name], None) for name in ("login", "name", "email", "location")}
+        record = User(id=user_id, role=values["role"], organisation_id=values["organisation_id"],
+                      created_at=values["created_at"].astimezone(timezone.utc), **text)
+        self._remember(USER_ID, user_id, record)
+        self._remember(USER_LOGIN, values["login"], record)
+        if self._directory is not None:  # by address only where none was: else the lowest id answers (F-USR-1)
+            self._directory.fill(USER_EMAIL, values["email_key"], record)
 
     def update_user(self, user_id: int, **fields: Any) -> None:
         """Change some of name, email, role, organisation_id, location."""
