@@ -106,8 +106,13 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--no-read-ahead", action="store_true", help="ask the store mail by mail (compare outcomes)")
     args = parser.parse_args()
     mails = generate(args.messages, args.seed)
+    if args.no_read_ahead:
+        from engine.run import poll
+
+        poll._wants = lambda *_: None
     root = harness.fresh_root("mailgate-bench-statements-")
     cluster = None
     try:

@@ -19,6 +19,7 @@ from engine.parse import parse
 from engine.run.monitor import record_auth_failure, record_auth_success
 from engine.apply.smtp import SmtpSettings, deliver_due
 from engine.run.fetch_ahead import LockedSource, fetched_ahead
+from engine.run.batch_wants import batch_wants
 from engine.run.fetching import batches, logged_lookup, plan
 from engine.run.parse_ahead import ParseSettings, parse_bounded, parsed_ahead
 from engine.run.report import MailboxReport, mail_line
@@ -152,12 +153,14 @@ def _apply_until_failure(store, ruleset, mailbox, pairs, clock, directory, shoul
 
 def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop, stages, *, careful: bool):
     done, failed = [], None
+    pairs = [(item, _full(item, message)) for item, message in pairs]
+    # The fast path reads what the batch will ask at once (engine/store/batch.py); the careful one asks as it goes.
+    ahead = None if careful else _wants(pairs, ruleset, mailbox, clock)
     try:
-        with store.transaction(directory) as tx:
+        with store.transaction(directory, ahead) as tx:
             for item, message in pairs:
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
-                message = _full(item, message)
                 try:
                     with tx.savepoint() if careful else nullcontext():
                         with stages.timing("evaluate"):
@@ -180,6 +183,13 @@ def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop,
     except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint
         raise TransactionLost(f"the batch was not committed, so none of it is acknowledged: {err}") from err
     return done, failed
+
+
+def _wants(pairs, ruleset, mailbox, clock):
+    try:
+        return batch_wants(pairs, ruleset, mailbox.name, clock())
+    except Exception as err:  # noqa: BLE001 - a mail evaluate would fail on too: the careful path finds it
+        raise _Careful() from err
 
 
 def _full(item, message: Message | None) -> Message:

@@ -35,6 +35,10 @@ class DirectoryCache:
             record = self._found[entry] = load()
             return record
 
+    def knows(self, kind: str, key: Any) -> bool:
+        """Whether (kind, key) was looked up (found or not) and is still remembered."""
+        return (kind, key) in self._found
+
     def put(self, kind: str, key: Any, record: Any) -> None:
         """Remember what a write made the answer (a created user: no read-back needed)."""
         self._found[(kind, key)] = record

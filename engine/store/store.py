@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
+from engine.store.batch import BatchReads, BatchWants
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
 from engine.store.directory_cache import DirectoryCache
 from engine.store.failures import wrap_database_error
@@ -41,6 +42,10 @@ class Reader(Reads, ConnectionSession):
 
 class Tx(UserWrites, TicketWrites, LogWrites, OutboxWrites, OpsWrites, Reader):
     """One write transaction: every write method, and reads that see its own writes."""
+
+
+class BatchTx(BatchReads, Tx):
+    """A poller's batch transaction: evaluate's questions answered from what it read ahead (engine/store/batch.py)."""
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -144,16 +149,22 @@ class Store(Reads, EngineSession):
         return self._engine.dialect.name
 
     @contextmanager
-    def transaction(self, directory: DirectoryCache | None = None) -> Iterator[Tx]:
+    def transaction(self, directory: DirectoryCache | None = None, ahead: BatchWants | None = None) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         `directory` is the poll's cache of users, organisations and groups (kept true by the
-        transaction's writes, cleared when it rolls back).
+        transaction's writes, cleared when it rolls back). `ahead`: what a batch's mails will
+        ask, read at once and served from there (engine/store/batch.py).
         """
         now = self._clock()  # one timestamp for everything the transaction writes
         try:
             with self._session(write=True) as conn:
-                yield Tx(conn, lambda: now, directory)
+                if ahead is None:
+                    yield Tx(conn, lambda: now, directory)
+                    return
+                tx = BatchTx(conn, lambda: now, directory)
+                tx.read_ahead(ahead)
+                yield tx
         except BaseException:
             if directory is not None:
                 directory.clear()
