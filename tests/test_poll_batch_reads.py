@@ -6,6 +6,9 @@ and what earlier polls committed), and it came from the batch's snapshot, not fr
 per mail (the store's own per-mail read is spied on and must not run). A stale snapshot fails
 the first; a snapshot not used fails the second.
 
+The rows no later statement reads back (log rows, claims, Message-IDs we sent) go in one statement
+per table before the commit; a unique key taken meanwhile sends the batch the careful way.
+
 SPEC IDs proved here: F-REF-1, F-PRE-5, F-REF-7, F-PRE-6, F-OUT-1.
 """
 
@@ -135,3 +138,61 @@ def test_one_auto_reply_per_window_counts_the_batchs_own_F_OUT_1(tmp_path, store
         store.close()
     assert [m.to_addr for m in replies] == ["ann.miller@acme.test"]  # two tickets, one auto-reply
     assert asked == []
+
+
+def test_the_batchs_log_rows_and_claims_go_in_one_statement_per_table(tmp_path, store_args, monkeypatch):
+    from engine.store import prepared
+
+    config, box = _config(tmp_path)
+    _deliver(box, [(f"{n}.mail", make_mail(f"Request {n}", f"User {n} <user{n}@acme.test>")) for n in range(4)])
+    sent, real = [], prepared.run_many
+    monkeypatch.setattr(prepared, "run_many", lambda conn, stmt, rows: (sent.append((stmt.stmt.table.name, len(rows))),
+                                                                       real(conn, stmt, rows))[1])
+    _poll(config, store_args)
+    assert {"processing_log": 4, "message_keys": 4}.items() <= dict(sent).items()
+    assert len(sent) == len(dict(sent))  # one statement per table for the batch
+    assert {e.reason for e in _log(config, store_args).values()} == {"new_ticket"}
+
+
+def test_a_key_claimed_behind_the_snapshots_back_takes_the_careful_path_F_PRE_6(tmp_path, store_args, monkeypatch):
+    """Another poller claims a mail's key after the batch read its claims: the batch's one INSERT of
+    claims fails on the unique key, the whole batch is applied again mail by mail, and the mail ends
+    as a duplicate of that poller's copy, as it did when claims went in one by one."""
+    import engine.store.batch as batch
+    from engine.store.base import ConnectionSession
+
+    config, box = _config(tmp_path)
+    copy = make_mail("Printer jam", ANN, message_id="<jam@acme.test>")
+    _deliver(box, [("1.before", make_mail("VPN drops", ANN)), ("2.copy", copy),
+                   ("3.after", make_mail("Mail server slow", "Bob Stone <bob.stone@acme.test>"))])
+    _poll_other_mailbox_first(tmp_path, config, store_args, copy)
+    real = batch._read_claims
+    monkeypatch.setattr(batch, "_read_claims", lambda session, snap, wants: (
+        real(session, snap, wants), snap.claims.update(dict.fromkeys(snap.claims)))[0])  # blind to the claim
+    savepoints, real_savepoint = [], ConnectionSession.savepoint
+    monkeypatch.setattr(ConnectionSession, "savepoint", lambda self: (savepoints.append(1), real_savepoint(self))[1])
+    _poll(config, store_args)
+    log = _log(config, store_args)
+    assert [(log[k].outcome, log[k].reason) for k in ("1.before", "2.copy", "3.after")] == [
+        ("create_ticket", "new_ticket"), ("ignore", "duplicate"), ("create_ticket", "new_ticket")]
+    assert len(savepoints) == 3  # the careful path: a savepoint per mail
+
+
+def _poll_other_mailbox_first(tmp_path, config, store_args, raw) -> None:
+    """The copy, committed through another mailbox of the same store (what another poller would do)."""
+    from engine.store.store import Store
+
+    store = open_store(config, store_args[1] if store_args else None)
+    try:
+        with store.transaction() as tx:
+            assert tx.claim_message_key(_key(raw), "other", source_key="elsewhere", outcome="create_ticket",
+                                        reason="new_ticket")
+    finally:
+        store.close()
+
+
+def _key(raw: bytes) -> str:
+    from engine.evaluate.draft import duplicate_key
+    from engine.parse import parse
+
+    return duplicate_key(parse(raw))

@@ -178,11 +178,24 @@ def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop,
                         continue
                     failed = (item, message)
                     break
+            if ahead is not None:
+                _flush(tx)
             committing = time.perf_counter()
         stages.add("commit", time.perf_counter() - committing)
     except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint
         raise TransactionLost(f"the batch was not committed, so none of it is acknowledged: {err}") from err
     return done, failed
+
+
+def _flush(tx) -> None:
+    """Send the rows the batch held for one statement per table; a unique key taken meanwhile
+    (another poller) or any failure applies the batch again the careful way, as a failed mail does."""
+    try:
+        tx.flush()
+    except TransactionLost:
+        raise
+    except Exception as err:  # noqa: BLE001 - rolls the whole transaction back
+        raise _Careful() from err
 
 
 def _wants(pairs, ruleset, mailbox, clock):

@@ -58,12 +58,22 @@ def _insert_new_stmt(dialect: str, table: Table, returning: str | None) -> Any:
     # RETURNING, not rowcount, tells whether a row went in: drivers do not
     # all keep an INSERT's rowcount.
     # Imported here: a poller on SQLite need not load PostgreSQL's dialect (~25 ms of start-up).
+    column = table.c[returning] if returning else list(table.primary_key)[0]
+    return Prepared(_insert(dialect, table).on_conflict_do_nothing().returning(column))
+
+
+@functools.cache
+def insert_ignoring_stmt(dialect: str, table: Table) -> Prepared:
+    """INSERT ... ON CONFLICT DO NOTHING without RETURNING: rows sent many at once (prepared.run_many)."""
+    return Prepared(_insert(dialect, table).on_conflict_do_nothing())
+
+
+def _insert(dialect: str, table: Table) -> Any:
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as make
     else:
         from sqlalchemy.dialects.postgresql import insert as make
-    column = table.c[returning] if returning else list(table.primary_key)[0]
-    return Prepared(make(table).on_conflict_do_nothing().returning(column))
+    return make(table)
 
 
 class Session:

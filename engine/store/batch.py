@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from engine.store.base import bare_message_id, bounded, fold_address
+from engine.store import prepared
+from engine.store.base import bare_message_id, bounded, fold_address, insert_ignoring_stmt
+from engine.store.prepared import Prepared
 from engine.store.records import DistributionEntry, DuplicateKey, Ticket, from_row
 from engine.store.schema import (
     SafeText, distribution, message_keys, notes, outbox, outgoing_messages, processing_log, tickets, users,
@@ -32,6 +34,9 @@ _SAFE = SafeText()
 _CHUNK = 500  # values per IN list
 log = processing_log
 _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
+_INSERT_LOG = Prepared(insert(log))
+_INSERT_CLAIM = Prepared(insert(message_keys))
+_DEFERRED_ID = 1 << 62  # a deferred log row's id until the database gives it one: after every row it holds
 
 
 def _safe(value: str | None) -> str | None:
@@ -173,17 +178,62 @@ def _read_users(session, directory, addresses: Iterable[str]) -> None:
 
 
 class BatchReads:
-    """Mixed into a write transaction (store.BatchTx): evaluate's questions from the snapshot, writes kept in it."""
+    """Mixed into a write transaction (store.BatchTx): evaluate's questions from the snapshot, writes kept in it.
+
+    Rows no later statement of the batch reads back from the database (processing-log rows,
+    duplicate-key claims, the Message-IDs of mail we queued) are held and sent per table in one
+    `executemany` by flush(), before the commit. A unique key taken meanwhile (another poller)
+    fails the flush with IntegrityError; the poller then applies the batch again the careful way.
+    A read the snapshot cannot answer flushes what its table holds first, so the database sees it.
+    """
 
     _snapshot: Snapshot | None = None
 
     def read_ahead(self, wants: BatchWants) -> None:
         """Read what the batch will ask, in this transaction (before its first mail)."""
         self._snapshot = read_snapshot(self, wants, self._directory)
+        self._held: dict[str, list[dict[str, Any]]] = {"log": [], "claims": [], "sent": []}
+        self._held_claims: dict[str, dict[str, Any]] = {}  # by bounded key: set_message_key_ticket fills in
+        self._deferred_ids = _DEFERRED_ID
 
-    def _undo(self, name: str, err: BaseException) -> None:
-        self._snapshot = None  # a rolled-back savepoint may have written into it: the database answers from now on
-        super()._undo(name, err)
+    def flush(self, table: str | None = None) -> None:
+        """Send the held rows (of one table, or all), one statement per table."""
+        held = getattr(self, "_held", None)
+        if not held:
+            return
+        statements = {"log": _INSERT_LOG, "claims": _INSERT_CLAIM,
+                      "sent": insert_ignoring_stmt(self._dialect(), outgoing_messages)}
+        for name in (table,) if table else ("log", "claims", "sent"):  # their tickets and notes are in already
+            rows, held[name] = held[name], []
+            if name == "claims":
+                self._held_claims.clear()
+            if rows:
+                prepared.run_many(self._conn, statements[name], rows)
+
+    def savepoint(self):
+        """From a savepoint on, the database answers and takes every write: its rollback must undo them all."""
+        self.flush()
+        self._snapshot = None
+        return super().savepoint()
+
+    # --- deferred writes (LogWrites' hooks) ----------------------------------------------------------------------
+
+    def _add_log_row(self, row: dict[str, Any]) -> int | None:
+        if self._snapshot is None:
+            return super()._add_log_row(row)
+        self._held["log"].append(row)
+        self._deferred_ids += 1
+        return self._deferred_ids
+
+    def _add_claim(self, values: dict[str, Any]) -> bool:
+        snap, key = self._snapshot, _safe(values["message_key"])
+        if snap is None or key not in snap.claims:
+            return super()._add_claim(values)
+        if snap.claims[key] is not None:
+            return False  # claimed before, or earlier in this batch
+        self._held["claims"].append(values)
+        self._held_claims[key] = values
+        return True
 
     # --- reads ---------------------------------------------------------------------------------------------
 
@@ -191,6 +241,7 @@ class BatchReads:
         snap, key = self._snapshot, _safe(bounded(message_key))
         if snap is not None and key in snap.claims:
             return snap.claims[key]
+        self.flush("claims")
         return super().duplicate_key_seen(message_key)
 
     def _logged(self, mailbox: str, address: str, since: datetime) -> list[_Logged] | None:
@@ -202,6 +253,7 @@ class BatchReads:
     def sender_message_count(self, mailbox: str, address: str, since: datetime, until: datetime | None = None) -> int:
         rows = self._logged(mailbox, address, since)
         if rows is None:
+            self.flush("log")
             return super().sender_message_count(mailbox, address, since, until)
         until = until or self.now()
         return sum(1 for row in rows if since <= row.arrived <= until)
@@ -210,6 +262,7 @@ class BatchReads:
                                         until: datetime | None = None) -> int | None:
         rows = self._logged(mailbox, address, since)
         if rows is None:
+            self.flush("log")
             return super().recent_ticket_by_sender_subject(mailbox, address, subject_key, since, until)
         until, subject_key = until or self.now(), _safe(subject_key)
         found = [row for row in rows if row.outcome == "create_ticket" and row.ticket_number is not None
@@ -228,6 +281,7 @@ class BatchReads:
     def ticket_by_message_id(self, message_id: str) -> int | None:
         snap, bare = self._snapshot, _safe(bare_message_id(message_id))
         if snap is None or bare not in snap.message_ids:
+            self.flush("sent")
             return super().ticket_by_message_id(message_id)
         found = snap.sent.get(bare)
         return found if found is not None else snap.noted.get(bare)
@@ -235,8 +289,17 @@ class BatchReads:
     def ticket_by_sent_message_id(self, message_id: str) -> int | None:
         snap, bare = self._snapshot, _safe(bare_message_id(message_id))
         if snap is None or bare not in snap.message_ids:
+            self.flush("sent")
             return super().ticket_by_sent_message_id(message_id)
         return snap.sent.get(bare)
+
+    def logged_since(self, reason: str, address: str, since: datetime) -> int:
+        self.flush("log")  # flood control's count, any mailbox: the database's, with this batch's rows in it
+        return super().logged_since(reason, address, since)
+
+    def processed(self, mailbox: str, message_key: str):
+        self.flush("log")
+        return super().processed(mailbox, message_key)
 
     def ticket_and_distribution(self, number: int):
         snap = self._snapshot
@@ -248,21 +311,27 @@ class BatchReads:
 
     def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None, *,
                           source_key: str | None = None, outcome: str | None = None, reason: str | None = None) -> bool:
+        snap, key = self._snapshot, _safe(bounded(message_key))
+        covered = snap is not None and key in snap.claims
+        before = snap.claims[key] if covered else None
         claimed = super().claim_message_key(message_key, mailbox, ticket_number, source_key=source_key,
                                             outcome=outcome, reason=reason)
-        snap, key = self._snapshot, _safe(bounded(message_key))
-        if snap is not None and key in snap.claims:
+        if covered:
             if claimed:
                 snap.claims[key] = DuplicateKey(
                     message_key=key, mailbox=_safe(mailbox), ticket_number=ticket_number, created_at=self.now(),
                     source_key=_safe(bounded(source_key)) if source_key else None, outcome=outcome, reason=_safe(reason))
-            else:  # claimed by someone the snapshot did not see: the database answers
+            elif before is None:  # claimed by someone the snapshot did not see: the database answers
                 del snap.claims[key]
         return claimed
 
     def set_message_key_ticket(self, message_key: str, ticket_number: int) -> None:
-        super().set_message_key_ticket(message_key, ticket_number)
         snap, key = self._snapshot, _safe(bounded(message_key))
+        held = self._held_claims.get(key) if snap is not None else None
+        if held is not None:
+            held["ticket_number"] = ticket_number  # the claim goes in with its ticket: no UPDATE
+        else:
+            super().set_message_key_ticket(message_key, ticket_number)
         if snap is not None and snap.claims.get(key) is not None:
             snap.claims[key] = replace(snap.claims[key], ticket_number=ticket_number)
 
@@ -289,10 +358,13 @@ class BatchReads:
         return queued
 
     def record_outgoing_message_id(self, message_id: str, ticket_number: int) -> None:
-        super().record_outgoing_message_id(message_id, ticket_number)
-        snap, bare = self._snapshot, _safe(bare_message_id(message_id))
-        if snap is not None and bare in snap.message_ids:
-            snap.sent.setdefault(bare, ticket_number)  # ON CONFLICT DO NOTHING: the first stays
+        snap = self._snapshot
+        if snap is None:
+            return super().record_outgoing_message_id(message_id, ticket_number)
+        bare = bare_message_id(message_id)
+        self._held["sent"].append(dict(message_id=bare, ticket_number=ticket_number, created_at=self.now()))
+        if _safe(bare) in snap.message_ids:
+            snap.sent.setdefault(_safe(bare), ticket_number)  # ON CONFLICT DO NOTHING: the first stays
 
     def add_note(self, number: int, text: str, *, message_id: str | None = None, **more: Any) -> int:
         note_id = super().add_note(number, text, message_id=message_id, **more)

@@ -280,7 +280,7 @@ class LogWrites(Session):
                       updated_at=now, subject=cut_subject(subject), recipients=_recipients(recipients),
                       duplicate_key=bounded(duplicate_key) if duplicate_key else None, raw_sha256=raw_sha256,
                       summary=json.dumps(summary, ensure_ascii=False, default=str) if summary is not None else None)
-        new_id = self._insert_new(log, dict(mailbox=mailbox, message_key=message_key, created_at=now, **values), "id")
+        new_id = self._add_log_row(dict(mailbox=mailbox, message_key=message_key, created_at=now, **values))
         if new_id is not None:
             return new_id
         here = (log.c.mailbox == mailbox) & (log.c.message_key == message_key)
@@ -288,6 +288,10 @@ class LogWrites(Session):
         if self._exec(replay).rowcount != 1:
             raise DuplicateMessage(mailbox, message_key)
         return self._scalar(select(log.c.id).where(here))
+
+    def _add_log_row(self, row: dict[str, Any]) -> int | None:
+        """Insert a log row unless (mailbox, message_key) is logged; its id, or None (a batch defers it)."""
+        return self._insert_new(log, row, "id")
 
     def keep_raw_mail(self, raw: bytes, size: int | None = None) -> str:
         """Keep a processed mail's bytes (once per content) for `mailgate explain`; return its SHA-256.
@@ -321,6 +325,10 @@ class LogWrites(Session):
         values = dict(message_key=bounded(message_key), mailbox=mailbox, ticket_number=ticket_number,
                       source_key=bounded(source_key) if source_key else None, outcome=outcome, reason=reason,
                       created_at=self.now())
+        return self._add_claim(values)
+
+    def _add_claim(self, values: dict[str, Any]) -> bool:
+        """Insert a claim unless the key is claimed; whether it went in (a batch defers it)."""
         return self._insert_new(message_keys, values) is not None
 
     def release_for_replay(self, mailbox: str, message_key: str) -> datetime | None:

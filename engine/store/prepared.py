@@ -122,6 +122,19 @@ def run(conn, prepared: Prepared, params: dict[str, Any] | None) -> tuple[Any, _
     return cursor, form
 
 
+def run_many(conn, prepared: Prepared, rows: list[dict[str, Any]]) -> None:
+    """One statement for many rows of the same keys (`executemany`: psycopg 3 pipelines it on PostgreSQL)."""
+    form = prepared.form(conn.dialect, rows[0])
+    parameters = [form.parameters(row) for row in rows]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(form.sql, parameters)
+    except Exception as err:  # noqa: BLE001 - wrapped by SQLAlchemy, as in run()
+        conn._handle_dbapi_exception(err, form.sql, parameters, cursor, None)
+    finally:
+        cursor.close()
+
+
 def execute(conn, sql: str) -> None:
     """A statement without parameters or rows (SAVEPOINT ...) on the connection's driver cursor."""
     cursor = conn.connection.dbapi_connection.cursor()
