@@ -140,7 +140,7 @@ def test_one_auto_reply_per_window_counts_the_batchs_own_F_OUT_1(tmp_path, store
     assert asked == []
 
 
-def test_the_batchs_log_rows_and_claims_go_in_one_statement_per_table(tmp_path, store_args, monkeypatch):
+def test_the_batchs_log_rows_claims_and_outbox_go_in_one_statement_per_table(tmp_path, store_args, monkeypatch):
     from engine.store import prepared
 
     config, box = _config(tmp_path)
@@ -149,7 +149,7 @@ def test_the_batchs_log_rows_and_claims_go_in_one_statement_per_table(tmp_path, 
     monkeypatch.setattr(prepared, "run_many", lambda conn, stmt, rows: (sent.append((stmt.stmt.table.name, len(rows))),
                                                                        real(conn, stmt, rows))[1])
     _poll(config, store_args)
-    assert {"processing_log": 4, "message_keys": 4}.items() <= dict(sent).items()
+    assert dict(sent) == {"processing_log": 4, "message_keys": 4, "outbox": 4, "outgoing_messages": 4}  # auto-replies
     assert len(sent) == len(dict(sent))  # one statement per table for the batch
     assert {e.reason for e in _log(config, store_args).values()} == {"new_ticket"}
 

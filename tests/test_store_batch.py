@@ -66,3 +66,14 @@ def test_a_created_user_is_served_from_the_polls_cache_as_the_store_reads_it(sto
     assert all(user == store.user(new_id) for user in cached)
     assert cached[0].name == "New\ufffdPerson"
     assert store.user_by_email("SHARED@example.com").id == first != second
+
+
+def test_apply_creates_a_user_unless_the_login_is_taken_F_USR_1(store: Store) -> None:
+    """One statement where a look-up of the login came first: a login someone has means nothing written."""
+    directory = DirectoryCache()
+    with store.transaction(directory) as tx:
+        ann = tx.create_user("ann", email="ann@example.com")
+        assert tx.create_user("ann", email="ann@elsewhere.test", unless_login_taken=True) is None
+        assert tx.user_by_login("ann").id == ann and tx.user_by_email("ann@elsewhere.test") is None
+        bob = tx.create_user("bob", email="bob@example.com", unless_login_taken=True)
+    assert [u.login for u in store.users()] == ["ann", "bob"] and store.user(bob).email == "bob@example.com"

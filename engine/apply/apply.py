@@ -115,8 +115,8 @@ def _organisation_id(tx, name: str | None) -> int | None:
 
 def _users(tx, decision: Decision) -> None:
     for user in decision.users_to_create:
-        if tx.user_by_email(user.email) is None and tx.user_by_login(user.login) is None:
-            tx.create_user(user.login, name=user.name, email=user.email, role=user.role,
+        if tx.user_by_email(user.email) is None:  # a login someone has already: not created, as before
+            tx.create_user(user.login, name=user.name, email=user.email, role=user.role, unless_login_taken=True,
                            organisation_id=_organisation_id(tx, user.organisation), location=user.location)
 
 

@@ -25,7 +25,8 @@ from engine.store.base import bare_message_id, bounded, fold_address, insert_ign
 from engine.store.prepared import Prepared
 from engine.store.records import DistributionEntry, DuplicateKey, Ticket, from_row
 from engine.store.schema import (
-    SafeText, distribution, message_keys, notes, outbox, outgoing_messages, processing_log, tickets, users,
+    SafeText, attachments, blobs, distribution, message_keys, notes, outbox, outgoing_messages, processing_log,
+    tickets, users,
 )
 from engine.store.directory_cache import USER_EMAIL
 from engine.store.records import User
@@ -34,8 +35,10 @@ _SAFE = SafeText()
 _CHUNK = 500  # values per IN list
 log = processing_log
 _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
-_INSERT_LOG = Prepared(insert(log))
-_INSERT_CLAIM = Prepared(insert(message_keys))
+# Held rows, in the order they are sent (a blob before the attachments naming it); None: ON CONFLICT DO NOTHING.
+_HELD = {"log": Prepared(insert(log)), "claims": Prepared(insert(message_keys)), "sent": None,
+         "outbox": Prepared(insert(outbox)), "blobs": None, "attachments": Prepared(insert(attachments))}
+_IGNORING = {"sent": outgoing_messages, "blobs": blobs}
 _DEFERRED_ID = 1 << 62  # a deferred log row's id until the database gives it one: after every row it holds
 
 
@@ -181,8 +184,8 @@ class BatchReads:
     """Mixed into a write transaction (store.BatchTx): evaluate's questions from the snapshot, writes kept in it.
 
     Rows no later statement of the batch reads back from the database (processing-log rows,
-    duplicate-key claims, the Message-IDs of mail we queued) are held and sent per table in one
-    `executemany` by flush(), before the commit. A unique key taken meanwhile (another poller)
+    duplicate-key claims, outbox rows and the Message-IDs of mail we queued, blobs and attachment
+    rows) are held and sent per table in one `executemany` by flush(), before the commit. A unique key taken meanwhile (another poller)
     fails the flush with IntegrityError; the poller then applies the batch again the careful way.
     A read the snapshot cannot answer flushes what its table holds first, so the database sees it.
     """
@@ -192,23 +195,28 @@ class BatchReads:
     def read_ahead(self, wants: BatchWants) -> None:
         """Read what the batch will ask, in this transaction (before its first mail)."""
         self._snapshot = read_snapshot(self, wants, self._directory)
-        self._held: dict[str, list[dict[str, Any]]] = {"log": [], "claims": [], "sent": []}
+        self._held: dict[str, list[dict[str, Any]]] = {name: [] for name in _HELD}
         self._held_claims: dict[str, dict[str, Any]] = {}  # by bounded key: set_message_key_ticket fills in
+        self._held_keys: dict[str, set[str]] = {"outbox": set(), "blobs": set()}  # unique keys held
         self._deferred_ids = _DEFERRED_ID
 
     def flush(self, table: str | None = None) -> None:
         """Send the held rows (of one table, or all), one statement per table."""
         held = getattr(self, "_held", None)
-        if not held:
+        if held is None:
             return
-        statements = {"log": _INSERT_LOG, "claims": _INSERT_CLAIM,
-                      "sent": insert_ignoring_stmt(self._dialect(), outgoing_messages)}
-        for name in (table,) if table else ("log", "claims", "sent"):  # their tickets and notes are in already
+        for name in (table,) if table else _HELD:  # the tickets and notes they name are in already
             rows, held[name] = held[name], []
             if name == "claims":
                 self._held_claims.clear()
+            self._held_keys.get(name, set()).clear()
             if rows:
-                prepared.run_many(self._conn, statements[name], rows)
+                stmt = _HELD[name] or insert_ignoring_stmt(self._dialect(), _IGNORING[name])
+                prepared.run_many(self._conn, stmt, rows)
+
+    def _deferred_id(self) -> int:
+        self._deferred_ids += 1
+        return self._deferred_ids
 
     def savepoint(self):
         """From a savepoint on, the database answers and takes every write: its rollback must undo them all."""
@@ -222,8 +230,29 @@ class BatchReads:
         if self._snapshot is None:
             return super()._add_log_row(row)
         self._held["log"].append(row)
-        self._deferred_ids += 1
-        return self._deferred_ids
+        return self._deferred_id()
+
+    def _add_outbox_row(self, values: dict[str, Any]) -> int | None:
+        if self._snapshot is None:
+            return super()._add_outbox_row(values)
+        if values["message_id"] in self._held_keys["outbox"]:
+            return None  # queued already in this batch, as ON CONFLICT would say (one in the database fails the flush)
+        self._held_keys["outbox"].add(values["message_id"])
+        self._held["outbox"].append(values)
+        return self._deferred_id()
+
+    def _add_blob_row(self, row: dict[str, Any]) -> None:
+        if self._snapshot is None:
+            return super()._add_blob_row(row)
+        if row["sha256"] not in self._held_keys["blobs"]:
+            self._held_keys["blobs"].add(row["sha256"])
+            self._held["blobs"].append(row)
+
+    def _add_attachment_row(self, values: dict[str, Any]) -> int:
+        if self._snapshot is None:
+            return super()._add_attachment_row(values)
+        self._held["attachments"].append(values)
+        return self._deferred_id()
 
     def _add_claim(self, values: dict[str, Any]) -> bool:
         snap, key = self._snapshot, _safe(values["message_key"])
@@ -271,10 +300,9 @@ class BatchReads:
 
     def auto_replies_sent(self, address: str, since: datetime) -> int:
         snap = self._snapshot
-        if snap is None or snap.outbox_since is None or since < snap.outbox_since:
-            return super().auto_replies_sent(address, since)
-        sent = snap.auto_replies.get(_safe(fold_address(address)))
-        if sent is None:
+        sent = snap.auto_replies.get(_safe(fold_address(address))) if snap is not None else None
+        if sent is None or snap.outbox_since is None or since < snap.outbox_since:
+            self.flush("outbox")
             return super().auto_replies_sent(address, since)
         return sum(1 for when in sent if when >= since)
 
@@ -296,6 +324,10 @@ class BatchReads:
     def logged_since(self, reason: str, address: str, since: datetime) -> int:
         self.flush("log")  # flood control's count, any mailbox: the database's, with this batch's rows in it
         return super().logged_since(reason, address, since)
+
+    def last_notice(self, kind: str, cause: str, about: str):
+        self.flush("outbox")
+        return super().last_notice(kind, cause, about)
 
     def processed(self, mailbox: str, message_key: str):
         self.flush("log")

@@ -124,10 +124,14 @@ class OutboxWrites(Session):
                       cause=cause, about=fold_address(about),
                       status=status, last_error=reason, attempts=0, next_attempt_at=now, created_at=now,
                       message_key=bounded(message_key) if message_key else None)
-        outbox_id = self._insert_new(outbox, values)
+        outbox_id = self._add_outbox_row(values)
         if outbox_id is not None and ticket_number is not None:
             self.record_outgoing_message_id(bare, ticket_number)
         return outbox_id
+
+    def _add_outbox_row(self, values: dict[str, Any]) -> int | None:
+        """Insert an outbox row unless its Message-ID is queued; its id, or None (a batch defers it)."""
+        return self._insert_new(outbox, values)
 
     def record_outgoing_message_id(self, message_id: str, ticket_number: int) -> None:
         """Remember that mail with this Message-ID was about this ticket."""

@@ -273,6 +273,10 @@ class TicketWrites(Session):
         values = dict(ticket_number=number, note_id=note_id, sha256=digest, filename=filename,
                       content_type=content_type, size=len(content), inline=inline,
                       content_id=bare_message_id(content_id), created_at=self.now())
+        return self._add_attachment_row(values)
+
+    def _add_attachment_row(self, values: dict[str, Any]) -> int:
+        """Insert an attachment row and return its id (a batch defers it)."""
         return self._insert(_INSERT_ATTACHMENT, values)
 
     def put_blob(self, content: bytes) -> str:
@@ -281,5 +285,9 @@ class TicketWrites(Session):
         # One statement, not a look-up first: most attachments are new (a signature logo repeats,
         # and then its bytes travel once more for nothing, cheaper than a round trip per new one).
         row = dict(sha256=digest, size=len(content), content=content, created_at=self.now())
-        self._insert_new(blobs, row)  # stored already, or by a racing writer: fine
+        self._add_blob_row(row)  # stored already, or by a racing writer: fine
         return digest
+
+    def _add_blob_row(self, row: dict[str, Any]) -> None:
+        """Insert a blob unless stored (a batch defers it)."""
+        self._insert_new(blobs, row)

@@ -138,13 +138,16 @@ class UserWrites(Session):
         role: str = "requester",
         organisation_id: int | None = None,
         location: str | None = None,
-    ) -> int:
+        unless_login_taken: bool = False,
+    ) -> int | None:
         """Create a user and return its id.
 
         Pollers sharing a store may create the same new sender at once: when the
         login was just taken for the same address, that user's id is returned.
         Taken for another address, the caller's choice of login is stale:
         TransientStoreError, so the message is evaluated again and picks another.
+        `unless_login_taken`: a login taken by anyone means None and nothing written
+        (apply: one statement where a look-up of the login came first).
         """
         _check_role(role)
         values = dict(login=login, name=name, email=email, email_key=fold_address(email), role=role,
@@ -155,6 +158,8 @@ class UserWrites(Session):
             return new_id
         self._forget(USER_EMAIL, values["email_key"])
         self._forget(USER_LOGIN, login)
+        if unless_login_taken:
+            return None
         existing = self.user_by_login(login)
         if existing is not None and fold_address(existing.email) == fold_address(email):
             return existing.id
