@@ -157,7 +157,10 @@ def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop,
     # The fast path reads what the batch will ask at once (engine/store/batch.py); the careful one asks as it goes.
     ahead = None if careful else _wants(pairs, ruleset, mailbox, clock)
     try:
-        with store.transaction(directory, ahead) as tx:
+        with store.transaction(directory, batch=ahead is not None) as tx:
+            if ahead is not None:
+                with stages.timing("evaluate"):  # what evaluate will ask, read at once
+                    tx.read_ahead(ahead)
             for item, message in pairs:
                 if should_stop():
                     break  # the message in hand was finished; the rest waits for the next poll
@@ -179,7 +182,8 @@ def _apply_in_one(store, ruleset, mailbox, pairs, clock, directory, should_stop,
                     failed = (item, message)
                     break
             if ahead is not None:
-                _flush(tx)
+                with stages.timing("apply"):  # what apply held, written at once
+                    _flush(tx)
             committing = time.perf_counter()
         stages.add("commit", time.perf_counter() - committing)
     except MailgateError as err:  # the commit failed, or TransactionLost from a savepoint

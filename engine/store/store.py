@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from engine.errors import MailgateError, StoreError
-from engine.store.batch import BatchReads, BatchWants
+from engine.store.batch import BatchReads
 from engine.store.base import Clock, ConnectionSession, EngineSession, utc_now
 from engine.store.directory_cache import DirectoryCache
 from engine.store.failures import wrap_database_error
@@ -149,22 +149,17 @@ class Store(Reads, EngineSession):
         return self._engine.dialect.name
 
     @contextmanager
-    def transaction(self, directory: DirectoryCache | None = None, ahead: BatchWants | None = None) -> Iterator[Tx]:
+    def transaction(self, directory: DirectoryCache | None = None, *, batch: bool = False) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         `directory` is the poll's cache of users, organisations and groups (kept true by the
-        transaction's writes, cleared when it rolls back). `ahead`: what a batch's mails will
-        ask, read at once and served from there (engine/store/batch.py).
+        transaction's writes, cleared when it rolls back). `batch`: a poller's BatchTx, which
+        reads ahead what a batch will ask and holds rows for flush() (engine/store/batch.py).
         """
         now = self._clock()  # one timestamp for everything the transaction writes
         try:
             with self._session(write=True) as conn:
-                if ahead is None:
-                    yield Tx(conn, lambda: now, directory)
-                    return
-                tx = BatchTx(conn, lambda: now, directory)
-                tx.read_ahead(ahead)
-                yield tx
+                yield (BatchTx if batch else Tx)(conn, lambda: now, directory)
         except BaseException:
             if directory is not None:
                 directory.clear()
