@@ -7,8 +7,9 @@ got) and on PostgreSQL each waited for the server. `BatchReads` asks them for th
 batch before the first mail is evaluated and answers from that snapshot; every write the
 batch makes updates it (read-your-writes), so mail N+1 sees mail N exactly as the database
 would. A question the snapshot does not cover (another key, an older window, a mailbox it
-was not read for) goes to the database, which has every write of the batch: answers never
-depend on how well the wants were guessed, only the number of statements does.
+was not read for) goes to the database, after the rows the batch holds for that table are
+sent: answers never depend on how well the wants were guessed, only the number of statements
+does. The rows no later statement reads back are held and written in bulk (BatchReads.flush).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
 _HELD = {"log": Prepared(insert(log)), "claims": Prepared(insert(message_keys)), "sent": None,
          "outbox": Prepared(insert(outbox)), "blobs": None, "attachments": Prepared(insert(attachments))}
 _IGNORING = {"sent": outgoing_messages, "blobs": blobs}
-_DEFERRED_ID = 1 << 62  # a deferred log row's id until the database gives it one: after every row it holds
+_DEFERRED_ID = 1 << 62  # a held row's id until the database gives it one: above every id a table holds
 
 
 def _safe(value: str | None) -> str | None:
@@ -185,9 +186,10 @@ class BatchReads:
 
     Rows no later statement of the batch reads back from the database (processing-log rows,
     duplicate-key claims, outbox rows and the Message-IDs of mail we queued, blobs and attachment
-    rows) are held and sent per table in one `executemany` by flush(), before the commit. A unique key taken meanwhile (another poller)
-    fails the flush with IntegrityError; the poller then applies the batch again the careful way.
-    A read the snapshot cannot answer flushes what its table holds first, so the database sees it.
+    rows) are held and sent per table in one `executemany` by flush(), before the commit. A
+    unique key taken meanwhile (another poller) fails the flush with IntegrityError; the poller
+    then applies the batch again the careful way. A read the snapshot cannot answer flushes what
+    its table holds first, so the database sees it.
     """
 
     _snapshot: Snapshot | None = None
