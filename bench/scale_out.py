@@ -188,6 +188,12 @@ def main() -> None:
             if baseline is None:
                 baseline = (outcome, result["tickets"], result["notes"])
             same = outcome == baseline[0] and (result["tickets"], result["notes"]) == baseline[1:]
+            if not same:
+                print(f"{count} poller(s) differ from the first run: tickets {result['tickets']} / {baseline[1]}, "
+                      f"notes {result['notes']} / {baseline[2]}; " + "; ".join(
+                          f"delivery {d}: {outcome.get(d)} (first run: {baseline[0].get(d)})"
+                          for d in sorted(set(outcome) | set(baseline[0])) if outcome.get(d) != baseline[0].get(d))[:2000],
+                      flush=True)
             rows.append((count, result, same))
             stalled = f" (stalled: {sum(len(d) for d in mail) - result['done']} never processed)" if result["stalled"] else ""
             print(f"{count} poller(s): {result['done']} mails in {result['seconds']:.1f} s{stalled}, "

@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
                         help="with --once: json prints one object per mailbox, then one for the outbox (JSON Lines)")
     parser.add_argument("--host-slots", type=int, metavar="N",
                         help="the service: at most N pollers of this config poll at once on this host, the others "
-                             "stand by (default: one per two usable cores; 0: no limit)")
+                             "stand by (default: one per usable core; 0: no limit)")
     add_store_option(parser)
 
 

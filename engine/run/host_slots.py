@@ -35,8 +35,9 @@ def usable_cores() -> int:
 
 
 def default_slots() -> int:
-    """One poller per two usable cores: a poller keeps about two busy (itself and its parse worker)."""
-    return max(1, usable_cores() // 2)
+    """One poller per usable core: one poller with its parse worker, database session and IMAP server
+    keeps about one core busy over a poll (it waits on round trips), so as many as cores fill them."""
+    return usable_cores()
 
 
 def slot_directory(config_dir: str | os.PathLike, *more: str | None) -> Path:

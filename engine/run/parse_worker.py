@@ -153,6 +153,13 @@ def _write_frame(fd: int, value) -> None:
 
 # ---- in the poller ----
 
+def _environment() -> dict[str, str]:
+    """The poller's environment, and its import path: the worker imports what the poller can
+    (the engine from a source checkout, an initializer module of the tests), whatever its cwd."""
+    path = [entry for entry in sys.path if entry and os.path.isdir(entry)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 class WorkerProcess:
     """The poller's handle: send jobs, collect Parsed results with a timeout, read progress, kill."""
 
@@ -163,7 +170,7 @@ class WorkerProcess:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, initializer, str(jobs_read), str(results_write), str(self.progress.fd)],
-                pass_fds=(jobs_read, results_write, self.progress.fd), stdin=subprocess.DEVNULL)
+                pass_fds=(jobs_read, results_write, self.progress.fd), stdin=subprocess.DEVNULL, env=_environment())
         except BaseException:
             for fd in (self._jobs, self._results):
                 os.close(fd)
