@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.packed import Packed
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class Message:
     # ISO 8601 time of the topmost Received: header with a readable date: when our side of the
     # mail system got it (lower ones the sender can forge). Arrival fallback for loop counts (F-PRE-5).
     received: str | None = None
+    # The raw bytes hashed and compressed for the store, made beside the parse in the parse worker
+    # (engine/run/parse_ahead.py), so the poller only inserts them; None where parsed in line.
+    packed: Packed | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """The first decoded value of header `name`, or None."""

@@ -37,7 +37,7 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
     if not tx.claim_message_key(decision.duplicate_key, decision.mailbox, source_key=message_key,
                                 outcome=decision.outcome.value, reason=decision.reason):
         # Seen before, or another mailbox (or poller) took this very mail first.
-        raw_sha = tx.keep_raw_mail(raw, message.size) if keep_raw else None
+        raw_sha = tx.keep_raw_mail(raw, message.size, message.packed) if keep_raw else None
         tx.log_processing(decision.mailbox, message_key, "ignore", "duplicate", _trace(decision) + _taken(tx, decision),
                           arrived_at=_arrived(decision), **_described(decision, message, raw_sha),
                           summary={**decision.summary(), "outcome": "ignore", "reason": "duplicate", "outgoing": []})
@@ -47,7 +47,7 @@ def apply(tx, decision: Decision, message: Message, raw: bytes, message_key: str
         return _log(tx, decision, message, message_key, None, None, enqueue_decided(tx, decision, None, message_key), None)
     if decision.keep_raw:  # refused, but a person wrote it: kept for `mailgate replay` like quarantine
         tx.quarantine(decision.mailbox, message_key, raw, f"{decision.reason}: refused, kept for replay")
-    raw_sha = tx.keep_raw_mail(raw, message.size) if keep_raw else None
+    raw_sha = tx.keep_raw_mail(raw, message.size, message.packed) if keep_raw else None
     ticket = note = None
     if decision.outcome in WITH_CONTENT:
         _organisations(tx, decision)

@@ -23,9 +23,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.message import Message
+from engine.packed import pack
 from engine.parse import parse
 
 DEFAULT_INITIALIZER = "engine.run.parse_worker:start_worker"
@@ -139,7 +140,10 @@ def _parse_job(job: Job) -> Parsed:
     messages, cpu = [], time.process_time()
     for index, raw in enumerate(job.raws):
         progress.set(job.number, index, time.monotonic())
-        messages.append(parse(raw, keep_remote_images=job.keep_remote_images))  # tests/slow_parse.py wraps it
+        message = parse(raw, keep_remote_images=job.keep_remote_images)  # tests/slow_parse.py wraps it
+        # The store's SHA-256 and compression of the raw mail are done here too, on the worker's core
+        # (engine/packed.py): the poller's core only inserts them.
+        messages.append(replace(message, packed=pack(raw)))
     progress.set(job.number, len(job.raws), time.monotonic())  # handing back: no mail's time counts
     return Parsed(job.number, messages, time.process_time() - cpu)
 

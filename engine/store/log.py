@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any, Iterator, Sequence
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from engine.packed import Packed, packed_for, unpack
 from engine.store.base import Session, bare_message_id, bounded, fold_address
 from engine.store.prepared import Prepared
 from engine.errors import DuplicateMessage
@@ -41,7 +41,6 @@ _BUNDLE = Prepared(
 )
 
 
-_KEEP_RAW = select(raw_mail.c.sha256).where(raw_mail.c.sha256 == bindparam("sha"))
 _SCAN_CHUNK = 500  # log rows read per query while a search filters in Python
 
 
@@ -210,7 +209,7 @@ class LogReads(Session):
     def raw_mail(self, sha256: str) -> RawMail | None:
         """Kept raw mail by its SHA-256 (hex), or None once pruned."""
         rows = self._rows(select(raw_mail).where(raw_mail.c.sha256 == sha256))
-        return from_row(RawMail, rows[0], content=bytes(rows[0].content)) if rows else None
+        return from_row(RawMail, rows[0], content=unpack(bytes(rows[0].content), rows[0].codec)) if rows else None
 
     def quarantine_count(self) -> int:
         """Quarantined messages not yet replayed."""
@@ -293,16 +292,16 @@ class LogWrites(Session):
         """Insert a log row unless (mailbox, message_key) is logged; its id, or None (a batch defers it)."""
         return self._insert_new(log, row, "id")
 
-    def keep_raw_mail(self, raw: bytes, size: int | None = None) -> str:
-        """Keep a processed mail's bytes (once per content) for `mailgate explain`; return its SHA-256.
+    def keep_raw_mail(self, raw: bytes, size: int | None = None, packed: Packed | None = None) -> str:
+        """Keep a processed mail's bytes (once per content, compressed) for `mailgate explain`; return its SHA-256.
 
-        `size` is the whole mail's size when `raw` is only its header (F-PRE-7).
+        `size` is the whole mail's size when `raw` is only its header (F-PRE-7). `packed` is
+        `raw` hashed and compressed already (by the parse worker): then this only inserts it.
         """
-        sha = hashlib.sha256(raw).hexdigest()
-        if self._scalar(_KEEP_RAW, {"sha": sha}) is None:
-            self._insert_new(raw_mail, dict(sha256=sha, size=max(size or 0, len(raw)), content=raw,
-                                            created_at=self.now()))
-        return sha
+        packed = packed_for(raw, packed)
+        self._insert_new(raw_mail, dict(sha256=packed.sha256, size=max(size or 0, len(raw)), content=packed.content,
+                                        codec=packed.codec, created_at=self.now()))
+        return packed.sha256
 
     def prune_raw_mail(self, before: datetime) -> int:
         """Forget raw mail kept before `before`; return how many went."""

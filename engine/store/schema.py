@@ -363,6 +363,9 @@ raw_mail = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", Integer, nullable=False),  # of the whole mail: larger than content when only its header was fetched
     Column("content", LargeBinary, nullable=False),
+    # How content is stored: "zstd" compressed (engine/packed.py), NULL the bytes as they came
+    # (rows kept before migration 7, and mail too small to shrink).
+    Column("codec", String(10)),
     _created(),
     Index(None, "created_at"),
 )
