@@ -51,8 +51,15 @@ def _method_result(segment: str) -> MethodResult | None:
     return MethodResult(match.group(1), match.group(2), properties)
 
 
+_PARENS = re.compile(r"([()])")
+
+
 def _uncomment(text: str) -> str:
     """Drop (comments), nested ones too, outside quoted strings; linear in the length."""
+    if "(" not in text:
+        return text  # nothing to drop: the walk below would copy every character
+    if '"' not in text and "\\" not in text:
+        return _drop_parenthesised(text)
     out, depth, quoted, escaped = [], 0, False, False
     for char in text:
         if escaped:
@@ -77,8 +84,23 @@ def _uncomment(text: str) -> str:
     return "".join(out)
 
 
+def _drop_parenthesised(text: str) -> str:
+    """_uncomment for text without quotes or backslashes, a run of text at a time instead of a character."""
+    out, depth = [], 0
+    for piece in _PARENS.split(text):
+        if piece == "(":
+            depth += 1
+        elif piece == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(piece)
+    return "".join(out)
+
+
 def _split(text: str) -> list[str]:
     """Split at semicolons outside quoted strings."""
+    if '"' not in text:
+        return text.split(";")
     parts, current, quoted = [], [], False
     for char in text:
         if char == '"':

@@ -44,9 +44,28 @@ _BUNDLE = Prepared(
 _SCAN_CHUNK = 500  # log rows read per query while a search filters in Python
 
 
+# A trace step as apply writes it; stored as a JSON array of the values, not an object naming each key
+# again: a third fewer bytes per log row (a trace has ~30 steps). Rows written before are objects.
+_STEP = ("stage", "rule", "hit", "detail", "origin")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def encode_trace(trace: Any) -> str:
+    """The trace as the log row keeps it."""
+    return _json([list(step.values()) if type(step) is dict and tuple(step) == _STEP else step for step in trace])
+
+
+def decode_trace(text: str) -> list:
+    """The trace of a log row, each step a dict as apply gave it, whichever form the row has."""
+    return [dict(zip(_STEP, step)) if type(step) is list else step for step in json.loads(text)]
+
+
 def _entry(row: Any) -> LogEntry:
     mapping = row._mapping
-    trace = json.loads(mapping["trace"]) if "trace" in mapping else None
+    trace = decode_trace(mapping["trace"]) if "trace" in mapping else None
     summary = json.loads(row.summary) if row.summary else None
     return from_row(LogEntry, row, trace=trace, summary=summary)
 
@@ -273,12 +292,12 @@ class LogWrites(Session):
         A message logged as `quarantine` may be logged again (replay, F-FAIL-2).
         """
         now, message_key = self.now(), bounded(message_key)
-        values = dict(outcome=outcome, reason=reason, trace=json.dumps(trace, ensure_ascii=False, default=str),
+        values = dict(outcome=outcome, reason=reason, trace=encode_trace(trace),
                       ticket_number=ticket_number, note_id=note_id, sender=fold_address(sender),
                       subject_key=subject_key, message_id=bare_message_id(message_id), arrived_at=arrived_at,
                       updated_at=now, subject=cut_subject(subject), recipients=_recipients(recipients),
                       duplicate_key=bounded(duplicate_key) if duplicate_key else None, raw_sha256=raw_sha256,
-                      summary=json.dumps(summary, ensure_ascii=False, default=str) if summary is not None else None)
+                      summary=_json(summary) if summary is not None else None)
         new_id = self._add_log_row(dict(mailbox=mailbox, message_key=message_key, created_at=now, **values))
         if new_id is not None:
             return new_id

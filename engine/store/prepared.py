@@ -46,16 +46,11 @@ class _Form:
     row: type[Row]
 
     def parameters(self, params: dict[str, Any]) -> Any:
-        values = []
-        for key, name, fixed, process, given in self.binds:
-            if given:
-                try:
-                    value = params[key]
-                except KeyError:
-                    raise StoreError(f"statement parameter {key!r} missing") from None
-            else:
-                value = fixed
-            values.append(value if process is None else process(value))
+        try:
+            values = [(params[key] if given else fixed) if process is None else
+                      process(params[key] if given else fixed) for key, _, fixed, process, given in self.binds]
+        except KeyError as err:
+            raise StoreError(f"statement parameter {err.args[0]!r} missing") from None
         if self.positional:
             return values
         return dict(zip((bind[1] for bind in self.binds), values))
@@ -85,7 +80,7 @@ class Prepared:
 
 def _compile(stmt: Any, dialect, keys: list[str]) -> _Form:
     compiled = stmt.compile(dialect=dialect, column_keys=keys)
-    processors = compiled._bind_processors
+    processors = _processors(compiled, dialect)
     by_name = {name: bind for bind, name in compiled.bind_names.items()}
     defaults = {column.key: column.default for column in getattr(compiled, "insert_prefetch", ())}
     order = compiled.positiontup if compiled.positional else list(by_name)
@@ -106,6 +101,18 @@ def _compile(stmt: Any, dialect, keys: list[str]) -> _Form:
     results = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
     row = type("Row", (Row,), {"__slots__": (), "_keys": {c.keyname: i for i, c in enumerate(columns)}})
     return _Form(compiled.string, compiled.positional, tuple(binds), results, row)
+
+
+def _processors(compiled, dialect) -> dict[str, Callable]:
+    """The bind processors SQLAlchemy would run; a type with a fast_bind_processor (engine/store/schema.py)
+    gives the same values in one call instead of TypeDecorator's chain (~8 % of a poll's statements' cost)."""
+    found = dict(compiled._bind_processors)
+    for name in found:
+        bind = compiled.binds.get(name)
+        fast = getattr(bind.type, "fast_bind_processor", None) if bind is not None else None
+        if fast is not None:
+            found[name] = fast(dialect)
+    return found
 
 
 def run(conn, prepared: Prepared, params: dict[str, Any] | None) -> tuple[Any, _Form]:

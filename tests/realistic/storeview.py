@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, text
 
+from engine.store.log import decode_trace
 from tests.realistic.machine import Sent
 from tests.realistic.truth import Facts
 
@@ -77,10 +78,10 @@ class StoreView:
         return [LogRow(r[0], r[1], r[2] or "", r[3], r[4], r[5], r[6], _utc(r[7])) for r in rows]
 
     def trace(self, mailbox: str, key: str) -> list[dict]:
-        """The logged trace steps as dicts; [] when the log keeps them in another form (they only explain)."""
+        """The logged trace steps as dicts; [] when the log keeps them in a form unknown here (they only explain)."""
         rows = self._rows("SELECT trace FROM processing_log WHERE mailbox = :m AND message_key = :k", m=mailbox, k=key)
         try:
-            steps = json.loads(rows[0][0]) if rows else []
+            steps = decode_trace(rows[0][0]) if rows else []
             return [s for s in steps if isinstance(s, dict)]
         except (TypeError, ValueError):
             return []
