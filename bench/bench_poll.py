@@ -14,7 +14,8 @@ when --rounds > 1 (the machine may be shared: compare figures of the same minute
 
 - raw imapclient fetch: BODY.PEEK[] in batches of --batch, nothing done with the bytes;
 - `mailgate poll --once --timings` in a subprocess into a fresh store, start-up included; its
-  peak RSS (VmHWM), the CPU seconds of all its processes, and the time per stage it reports.
+  peak RSS (VmHWM), the CPU seconds of all its processes, the time per stage it reports, and
+  (SQLite) the store's size on disk when done.
 
 Between runs IMAP mail is marked unseen again and the maildir laid anew; POP3 leaves mail on the
 server (after_processing mark_read), a fresh store makes it new again. A poll stops at
@@ -73,6 +74,7 @@ class Result:
     summary: str = ""
     polls: int = 0
     jams: int = 0  # runs that stopped on a mail an operator had to move aside
+    store_bytes: int = 0  # of a SQLite store when done (its file and write-ahead log)
 
     @property
     def rate(self) -> float:
@@ -163,6 +165,7 @@ def poll(boxes: Mailboxes, protocol: str, store_url: str, mails: int, profile: P
     try:
         while result.polls < harness.MAX_UNJAMS + mails // 9999 + 1:
             done = _poll_once(boxes, protocol, store_url, result, profile)
+            result.store_bytes = sqlite_bytes(store_url)
             if done.returncode == 0:
                 if result.processed >= mails or "no new mail" in done.stdout:
                     return result
@@ -177,6 +180,14 @@ def poll(boxes: Mailboxes, protocol: str, store_url: str, mails: int, profile: P
         return result
     finally:
         view.close()
+
+
+def sqlite_bytes(store_url: str) -> int:
+    """The bytes a SQLite store holds on disk (0 for PostgreSQL): what keeping each mail writes."""
+    if not store_url.startswith("sqlite:///"):
+        return 0
+    path = store_url[len("sqlite:///"):]
+    return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
 
 
 def _poll_once(boxes: Mailboxes, protocol: str, store_url: str, result: Result, profile: Path | None):
@@ -226,7 +237,9 @@ def report(count: int, mean: float, floor: list[Result], runs: dict[tuple[str, s
         print(f"  {protocol:7} into {store:8}: {_span(rates)} msgs/s, {max(rates) / best_floor:.0%} of the floor; "
               f"peak RSS {max(r.rss_kib for r in results) / 1024:.0f} MiB; CPU {_span(cpu)} % of one core "
               f"(main {min(r.cpu_main for r in results) / count * 1000:.2f} s, "
-              f"worker {min(r.cpu_children for r in results) / count * 1000:.2f} s per 1,000 mails)")
+              f"worker {min(r.cpu_children for r in results) / count * 1000:.2f} s per 1,000 mails)"
+              + (f"; store {max(r.store_bytes for r in results) / count * 1000 / 2**20:.1f} MiB per 1,000 mails"
+                 if store == "sqlite" else ""))
         best = max(results, key=lambda r: r.rate)
         if best.stages:
             print("    time per stage (best run): " + ", ".join(f"{k} {v:.2f} s" for k, v in best.stages.items()))

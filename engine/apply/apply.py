@@ -184,7 +184,7 @@ def _attachments(tx, decision: Decision, message: Message, raw: bytes, ticket: i
     for item in message.attachments:
         if (item.sha256, item.filename) in kept:
             tx.store_attachment(ticket, item.data, filename=item.filename or "attachment", content_type=item.content_type,
-                                note_id=note, inline=item.inline, content_id=item.content_id)
+                                note_id=note, inline=item.inline, content_id=item.content_id, sha256=item.sha256)
     if "raw_message" in decision.extra_attachments:
         tx.store_attachment(ticket, raw, filename="message.eml", content_type="message/rfc822", note_id=note)
     if "html_rendering" in decision.extra_attachments:
