@@ -5,6 +5,9 @@ SPEC IDs proved here: F-TOK-3.
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from engine.evaluate.authenticity import judge
 from engine.parse.auth_results import parse_authentication_results
 
@@ -61,3 +64,52 @@ def test_comment_and_quote_tricks_do_not_fake_a_result_F_TOK_3():
     assert not verdict("mx.example.com; dkim=fail (dmarc=pass header.from=example.com) header.d=example.com").aligned_pass
     assert not verdict('mx.example.com; dkim=fail header.b="x; dmarc=pass"').aligned_pass
     assert not verdict("mx.example.com (; dmarc=pass)").aligned_pass
+
+
+def _walk_uncomment(text: str) -> str:
+    """The character walk every header took before the fast paths: the reference they must equal."""
+    out, depth, quoted, escaped = [], 0, False, False
+    for char in text:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+        elif quoted:
+            quoted = char != '"'
+            out.append(char)
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            quoted = char == '"'
+            out.append(char)
+    return "".join(out)
+
+
+def _walk_split(text: str) -> list[str]:
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet='ab ();"\\=x.', max_size=40))
+def test_comments_and_segments_read_a_run_at_a_time_as_the_character_walk_F_TOK_3(text):
+    from engine.parse.auth_results import _split, _uncomment
+
+    assert _uncomment(text) == _walk_uncomment(text)
+    assert _split(text) == _walk_split(text)
