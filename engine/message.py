@@ -86,7 +86,7 @@ class Message:
     # mail system got it (lower ones the sender can forge). Arrival fallback for loop counts (F-PRE-5).
     received: str | None = None
     # The raw bytes hashed and compressed for the store, made beside the parse in the parse worker
-    # (engine/run/parse_ahead.py), so the poller only inserts them; None where parsed in line.
+    # (engine/run/parse_worker.py), so the poller only inserts them; None where parsed in line.
     packed: Packed | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
