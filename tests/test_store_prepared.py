@@ -100,7 +100,7 @@ def test_fast_bind_processors_write_what_sqlalchemys_would(dialect):
     from engine.store.schema import SafeText, UTCDateTime
 
     found = {"sqlite": sqlite, "postgresql": postgresql}[dialect].dialect()
-    cases = {UTCDateTime(): [None, T0, datetime(1, 1, 1), datetime(2026, 1, 2, 3, 4, 5, 6),
+    cases = {UTCDateTime(): [None, T0, datetime(1, 1, 1), datetime(2026, 1, 2, 3, 4, 5, 6), T0.replace(microsecond=0),
                              datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5)))],
              SafeText(): [None, "", "plain", "a\x00b", "Grüße\x00", "lone \udcff surrogate", "日本語"]}
     for kind, values in cases.items():

@@ -110,7 +110,11 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 def _sqlite_text(value: datetime | None) -> str | None:
     # "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-    return None if value is None else _naive_utc(value).isoformat(" ", "microseconds")
+    if value is None:
+        return None
+    if value.tzinfo is timezone.utc:  # the store's clock: no conversion, just no "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
+    return _naive_utc(value).isoformat(" ", "microseconds")
 
 
 def _created() -> Column:
