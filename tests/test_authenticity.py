@@ -66,50 +66,11 @@ def test_comment_and_quote_tricks_do_not_fake_a_result_F_TOK_3():
     assert not verdict("mx.example.com (; dmarc=pass)").aligned_pass
 
 
-def _walk_uncomment(text: str) -> str:
-    """The character walk every header took before the fast paths: the reference they must equal."""
-    out, depth, quoted, escaped = [], 0, False, False
-    for char in text:
-        if escaped:
-            escaped = False
-            if depth == 0:
-                out.append(char)
-            continue
-        if char == "\\":
-            escaped = True
-            if depth == 0:
-                out.append(char)
-        elif quoted:
-            quoted = char != '"'
-            out.append(char)
-        elif char == "(":
-            depth += 1
-        elif char == ")" and depth:
-            depth -= 1
-        elif depth == 0:
-            quoted = char == '"'
-            out.append(char)
-    return "".join(out)
-
-
-def _walk_split(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == ";" and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
 @settings(max_examples=3000, deadline=None)
 @given(st.text(alphabet='ab ();"\\=x.', max_size=40))
 def test_comments_and_segments_read_a_run_at_a_time_as_the_character_walk_F_TOK_3(text):
-    from engine.parse.auth_results import _split, _uncomment
+    """The fast paths (no quotes, no escapes, no comments) give what the walk, the reference, gives."""
+    from engine.parse.auth_results import _split, _uncomment, _walk_split, _walk_uncomment
 
     assert _uncomment(text) == _walk_uncomment(text)
     assert _split(text) == _walk_split(text)

@@ -60,6 +60,11 @@ def _uncomment(text: str) -> str:
         return text  # nothing to drop: the walk below would copy every character
     if '"' not in text and "\\" not in text:
         return _drop_parenthesised(text)
+    return _walk_uncomment(text)
+
+
+def _walk_uncomment(text: str) -> str:
+    """_uncomment a character at a time: what quotes and escapes need."""
     out, depth, quoted, escaped = [], 0, False, False
     for char in text:
         if escaped:
@@ -101,6 +106,11 @@ def _split(text: str) -> list[str]:
     """Split at semicolons outside quoted strings."""
     if '"' not in text:
         return text.split(";")
+    return _walk_split(text)
+
+
+def _walk_split(text: str) -> list[str]:
+    """_split a character at a time: what quotes need."""
     parts, current, quoted = [], [], False
     for char in text:
         if char == '"':
