@@ -1,6 +1,7 @@
 """Base64 blocks of 1 KiB or more skip the stdlib's line-based parser (engine/parse/mime/blobs.py) and come back
 byte for byte: the Message, every attachment's bytes and SHA-256 (F-ATT-2 blocks by it) are what parsing the
-mail line by line gives, wherever the block sits (a whole body, before a boundary or the end, between text).
+mail line by line gives, wherever the block sits (a whole body, before a boundary or the end, between text);
+and the header and text fast paths give what their regexes give.
 """
 
 from __future__ import annotations
@@ -60,3 +61,14 @@ def test_a_hidden_block_parses_as_the_line_parser_reads_it_F_ATT_2(name, monkeyp
     whole = parse(raw)
     assert hidden == whole
     assert [(a.sha256, a.data) for a in hidden.attachments] == [(a.sha256, a.data) for a in whole.attachments]
+
+
+@pytest.mark.parametrize("value", ["plain", "  padded  ", "folded\r\n continued", "stray\nbreak", "cr\ronly",
+                                   "Grüße \udcff lone", "日本\ud800", "", "\r\n"])
+def test_header_and_text_fast_paths_equal_the_regexes(value):
+    """unfold and no_surrogates skip their regexes when nothing can match; the answer is the same."""
+    from engine.parse.mime.charset import _SURROGATE, no_surrogates
+    from engine.parse.mime.headers import _FOLD, _NEWLINES, unfold
+
+    assert unfold(value) == _NEWLINES.sub(" ", _FOLD.sub("", value)).strip()
+    assert no_surrogates(value) == _SURROGATE.sub("\ufffd", value)
