@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import time
 import sys
 from collections import Counter
 from pathlib import Path
@@ -90,8 +91,10 @@ def measure(mails: list, root: Path, store_url: str) -> tuple[Counted, str]:
     config = maildir_config(root, maildir)
     counted = Counted()
     counted.install()
+    begin = time.process_time()
     try:
         status = main(["poll", "--once", "--config", str(config), "--store", store_url])
+        counted.cpu = time.process_time() - begin
     finally:
         prepared.run, prepared.execute = counted._run, counted._execute
         if counted._many is not None:
@@ -123,7 +126,8 @@ def main() -> None:
                 url = f"sqlite:///{root / 'store.db'}"
             counted, status = measure(mails, root / store, url)
             print(f"\n{store}: {counted.total()} statements for {len(mails)} mails: "
-                  f"{counted.total() / len(mails):.2f} per mail ({status}; bulk rows {counted.rows})")
+                  f"{counted.total() / len(mails):.2f} per mail ({status}; bulk rows {counted.rows}; "
+                  f"poller CPU {counted.cpu:.2f} s, counting included)")
             for kind, n in counted.statements.most_common(args.top):
                 print(f"  {n / len(mails):6.2f}  {kind}")
     finally:

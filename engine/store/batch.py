@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from engine.store import prepared
 from engine.store.base import bare_message_id, bounded, fold_address, insert_ignoring_stmt
@@ -40,6 +40,23 @@ _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
 _HELD = {"log": Prepared(insert(log)), "claims": Prepared(insert(message_keys)), "sent": None,
          "outbox": Prepared(insert(outbox)), "blobs": None, "attachments": Prepared(insert(attachments))}
 _IGNORING = {"sent": outgoing_messages, "blobs": blobs}
+
+# The reads ahead, built once (expanding IN lists: SQLAlchemy renders them per call).
+_CLAIMS = select(message_keys).where(message_keys.c.message_key.in_(bindparam("keys", expanding=True)))
+_LOGGED = (select(log.c.id, log.c.sender, _ARRIVED.label("arrived"), log.c.subject_key, log.c.outcome, log.c.ticket_number)
+           .where(log.c.mailbox == bindparam("mailbox"), log.c.sender.in_(bindparam("senders", expanding=True)),
+                  _ARRIVED >= bindparam("since")).order_by(log.c.id))
+_AUTO_REPLIES = select(outbox.c.to_key, outbox.c.created_at).where(
+    outbox.c.kind == "auto_reply", outbox.c.to_key.in_(bindparam("to", expanding=True)),
+    outbox.c.created_at >= bindparam("since"))
+_SENT = select(outgoing_messages.c.message_id, outgoing_messages.c.ticket_number).where(
+    outgoing_messages.c.message_id.in_(bindparam("ids", expanding=True)))
+_NOTED = (select(notes.c.message_id, notes.c.ticket_number).where(notes.c.message_id.in_(bindparam("ids", expanding=True)))
+          .order_by(notes.c.id))
+_TICKETS = (select(tickets, distribution.c.address.label("list_address"), distribution.c.user_id.label("list_user_id"))
+            .select_from(tickets.outerjoin(distribution, distribution.c.ticket_number == tickets.c.number))
+            .where(tickets.c.number.in_(bindparam("numbers", expanding=True))).order_by(tickets.c.number, distribution.c.id))
+_USERS = select(users).where(users.c.email_key.in_(bindparam("keys", expanding=True))).order_by(users.c.id)
 _DEFERRED_ID = 1 << 62  # a held row's id until the database gives it one: above every id a table holds
 
 
@@ -113,7 +130,7 @@ def _read_claims(session, snap: Snapshot, wants: BatchWants) -> None:
     keys = [_safe(bounded(key)) for key in wants.duplicate_keys]
     snap.claims = dict.fromkeys(keys)
     for chunk in _chunks(keys):
-        for row in session._rows(select(message_keys).where(message_keys.c.message_key.in_(chunk))):
+        for row in session._rows(_CLAIMS, {"keys": chunk}):
             snap.claims[row.message_key] = from_row(DuplicateKey, row)
 
 
@@ -122,11 +139,8 @@ def _read_log(session, snap: Snapshot, wants: BatchWants) -> None:
         return
     senders = [_safe(fold_address(address)) for address in wants.senders]
     snap.log_since, snap.logged = wants.log_since, {sender: [] for sender in senders}
-    columns = (log.c.id, log.c.sender, _ARRIVED.label("arrived"), log.c.subject_key, log.c.outcome, log.c.ticket_number)
     for chunk in _chunks(senders):
-        stmt = select(*columns).where(log.c.mailbox == wants.mailbox, log.c.sender.in_(chunk),
-                                      _ARRIVED >= wants.log_since).order_by(log.c.id)
-        for row in session._rows(stmt):
+        for row in session._rows(_LOGGED, {"mailbox": wants.mailbox, "senders": chunk, "since": wants.log_since}):
             snap.logged[row.sender].append(_Logged(row.id, row.arrived, row.subject_key, row.outcome, row.ticket_number))
 
 
@@ -136,9 +150,7 @@ def _read_auto_replies(session, snap: Snapshot, wants: BatchWants) -> None:
     addresses = [_safe(fold_address(address)) for address in wants.senders]
     snap.outbox_since, snap.auto_replies = wants.outbox_since, {address: [] for address in addresses}
     for chunk in _chunks(addresses):
-        stmt = select(outbox.c.to_key, outbox.c.created_at).where(
-            outbox.c.kind == "auto_reply", outbox.c.to_key.in_(chunk), outbox.c.created_at >= wants.outbox_since)
-        for row in session._rows(stmt):
+        for row in session._rows(_AUTO_REPLIES, {"to": chunk, "since": wants.outbox_since}):
             snap.auto_replies[row.to_key].append(row.created_at)
 
 
@@ -146,22 +158,16 @@ def _read_message_ids(session, snap: Snapshot, wants: BatchWants) -> None:
     bare = [_safe(bare_message_id(mid)) for mid in wants.message_ids]
     snap.message_ids = {mid for mid in bare if mid is not None}
     for chunk in _chunks(snap.message_ids):
-        table = outgoing_messages
-        for row in session._rows(select(table.c.message_id, table.c.ticket_number).where(table.c.message_id.in_(chunk))):
+        for row in session._rows(_SENT, {"ids": chunk}):
             snap.sent[row.message_id] = row.ticket_number
-        stmt = select(notes.c.message_id, notes.c.ticket_number).where(notes.c.message_id.in_(chunk)).order_by(notes.c.id)
-        for row in session._rows(stmt):
+        for row in session._rows(_NOTED, {"ids": chunk}):
             snap.noted.setdefault(row.message_id, row.ticket_number)  # the first note's, as _NOTE_ID
 
 
 def _read_tickets(session, snap: Snapshot, numbers: Iterable[int | None]) -> None:
-    columns = (tickets, distribution.c.address.label("list_address"), distribution.c.user_id.label("list_user_id"))
-    joined = tickets.outerjoin(distribution, distribution.c.ticket_number == tickets.c.number)
     for chunk in _chunks(numbers):
-        stmt = select(*columns).select_from(joined).where(tickets.c.number.in_(chunk)).order_by(
-            tickets.c.number, distribution.c.id)
         rows: dict[int, list[Any]] = defaultdict(list)
-        for row in session._rows(stmt):
+        for row in session._rows(_TICKETS, {"numbers": chunk}):
             rows[row.number].append(row)
         for number, found in rows.items():
             entries = tuple(DistributionEntry(address=r.list_address, user_id=r.list_user_id)
@@ -175,7 +181,7 @@ def _read_users(session, directory, addresses: Iterable[str]) -> None:
     wanted = [key for key in keys if not directory.knows(USER_EMAIL, key)]
     found: dict[str, User] = {}
     for chunk in _chunks(keys[key] for key in wanted):
-        for row in session._rows(select(users).where(users.c.email_key.in_(chunk)).order_by(users.c.id)):
+        for row in session._rows(_USERS, {"keys": chunk}):
             found.setdefault(row.email_key, from_row(User, row))
     for key in wanted:
         directory.put(USER_EMAIL, key, found.get(keys[key]))
