@@ -106,10 +106,12 @@ def run_pollers(count: int, config: Path, env: dict, url: str, expected: int, se
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    output = ""
+    output, shares = "", []
     for log in logs:
         log.seek(0)
-        output += log.read()
+        text_of_one = log.read()
+        shares.append(text_of_one.count(" INFO mailgate.poll: "))  # its line per mail: how the work was shared
+        output += text_of_one
         log.close()
     with engine.connect() as conn:
         outcomes = {(mb, key): (outcome, reason) for mb, key, outcome, reason in conn.execute(
@@ -120,7 +122,7 @@ def run_pollers(count: int, config: Path, env: dict, url: str, expected: int, se
     return dict(seconds=seconds, done=done, stalled=done < expected, outcomes=outcomes, tickets=tickets, notes=notes,
                 retries=output.count("was taken meanwhile"), lock_share=sampler.waiting_samples / max(1, sampler.samples),
                 max_waiting=sampler.max_waiting, errors=output.count(" ERROR "), cpu=cpu,
-                load=(load_before, os.getloadavg()[0]))
+                load=(load_before, os.getloadavg()[0]), shares=shares)
 
 
 def startup_cpu(config: Path, env: dict, url: str) -> tuple[float, float]:
@@ -197,7 +199,8 @@ def main() -> None:
             rows.append((count, result, same))
             stalled = f" (stalled: {sum(len(d) for d in mail) - result['done']} never processed)" if result["stalled"] else ""
             print(f"{count} poller(s): {result['done']} mails in {result['seconds']:.1f} s{stalled}, "
-                  f"load {result['load'][0]:.2f} before, {result['load'][1]:.2f} after", flush=True)
+                  f"load {result['load'][0]:.2f} before, {result['load'][1]:.2f} after; mails per poller "
+                  f"{'/'.join(map(str, result['shares']))}", flush=True)
     finally:
         stop_dovecot(proc)
         cluster.stop()
