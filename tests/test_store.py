@@ -1,6 +1,6 @@
 """The ticket store, run whole on SQLite and on a private PostgreSQL (SPEC section 6).
 
-SPEC IDs proved here: F-BODY-4, F-FAIL-1, F-FAIL-2, F-MB-10, F-MB-11, F-NEW-3, F-OUT-1, F-OUT-4, F-OUT-5, F-PRE-5, F-PRE-6, F-REF-1, F-REF-3, F-REF-4, F-REF-7, F-TOK-1, F-USR-1, F-USR-2.
+SPEC IDs proved here: F-BODY-4, F-FAIL-1, F-FAIL-2, F-MB-9, F-MB-10, F-MB-11, F-NEW-3, F-OUT-1, F-OUT-4, F-OUT-5, F-PRE-5, F-PRE-6, F-REF-1, F-REF-3, F-REF-4, F-REF-7, F-TOK-1, F-USR-1, F-USR-2.
 """
 
 from __future__ import annotations
@@ -321,6 +321,17 @@ def test_processing_log_listing_filters_by_mailbox_and_outcome_F_MB_10(store: St
     assert [e.message_key for e in store.processing_log(mailbox="a")] == ["2", "1"]
     assert [e.message_key for e in store.processing_log(outcome="ignore")] == ["3", "1"]
     assert store.processing_log(mailbox="a", outcome="ignore")[0].trace == [{"rule": "auto", "hit": True}]
+
+
+def test_the_after_processing_action_is_recorded_for_the_batchs_keys_only_F_MB_9(store: Store) -> None:
+    with store.transaction() as tx:
+        for mailbox, key in (("a", "1"), ("a", "2"), ("a", "3"), ("b", "1")):
+            tx.log_processing(mailbox, key, "ignore", "auto_generated")
+    for keys, action in ((["1", "2", "unknown"], "marked read"), (["3"], "moved to Done")):  # one statement, any length
+        with store.transaction() as tx:
+            tx.set_after_action("a", keys, action)
+    found = {(e.mailbox, e.message_key): e.after_action for e in store.processing_log()}
+    assert found == {("a", "1"): "marked read", ("a", "2"): "marked read", ("a", "3"): "moved to Done", ("b", "1"): None}
 
 
 # --- people (F-USR-1, F-USR-2) -------------------------------------------------------

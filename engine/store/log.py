@@ -41,6 +41,11 @@ _BUNDLE = Prepared(
 )
 
 
+# One statement for every batch (an expanding IN list): building it anew with each batch's keys as
+# literals cost ~1.5 % of a poll in SQLAlchemy's coercions.
+_AFTER_ACTION = (update(log).where(log.c.mailbox == bindparam("b_mailbox"),
+                                   log.c.message_key.in_(bindparam("b_keys", expanding=True)))
+                 .values(after_action=bindparam("b_action")))
 _SCAN_CHUNK = 500  # log rows read per query while a search filters in Python
 
 
@@ -330,8 +335,7 @@ class LogWrites(Session):
         """Record what the source did with these messages after their commit (F-MB-9)."""
         keys = [bounded(k) for k in message_keys_done]
         if keys:
-            self._exec(update(log).where(log.c.mailbox == mailbox, log.c.message_key.in_(keys))
-                       .values(after_action=action))
+            self._exec(_AFTER_ACTION, {"b_mailbox": mailbox, "b_keys": keys, "b_action": action})
 
     def claim_message_key(self, message_key: str, mailbox: str, ticket_number: int | None = None, *,
                           source_key: str | None = None, outcome: str | None = None, reason: str | None = None) -> bool:
