@@ -8,6 +8,7 @@ one's rows into an error, so "does not wait" is checked without timing anything.
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -114,3 +115,55 @@ def test_two_pollers_creating_the_same_new_sender_share_one_user(stores):
         started.wait()
     thread.join()
     assert result.error is None and result.id == mine
+
+
+def _blocked_backends(store) -> int:
+    with store.snapshot() as view:
+        rows = view._rows(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()"))
+    return rows[0][0]
+
+
+def _wait_until_blocked(store, thread) -> None:
+    """Until the other poller waits on our uncommitted rows (or has finished)."""
+    deadline = time.monotonic() + 30
+    while _blocked_backends(store) == 0 and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("what", ["domains", "members"])
+def test_two_pollers_syncing_the_same_domains_and_members_converge(stores, what):
+    """The second sync waits for the first's uncommitted rows, then finds them and adds nothing twice:
+    no unique violation, the same result as one sync (issue 17; flaky under load before)."""
+    sync_config_directory(stores[0], DIRECTORY)
+    first, second = stores[0], stores[1]
+    org, group = first.organisation_by_name("Acme").id, first.group("Network").id
+    with first.transaction() as tx:
+        other = tx.create_user("second", email="second@acme.test")
+
+    def write(tx):
+        if what == "domains":
+            tx.set_organisation_domains(org, ["acme.test", "acme.example"])
+        else:
+            tx.set_members(group, [first.user_by_login("jdoe").id, other])
+
+    result = SimpleNamespace(error=None)
+
+    def second_poller():
+        try:
+            with second.transaction() as tx:
+                write(tx)
+        except Exception as err:  # noqa: BLE001 - asserted below
+            result.error = err
+
+    with first.transaction() as tx:
+        write(tx)
+        thread = threading.Thread(target=second_poller)
+        thread.start()
+        _wait_until_blocked(stores[2], thread)
+    thread.join()
+    assert result.error is None
+    if what == "domains":
+        assert sorted(first.organisation_by_name("Acme").domains) == ["acme.example", "acme.test"]
+    else:
+        assert sorted(first.user(i).login for i in first.group("Network").member_ids) == ["jdoe", "second"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from engine.errors import StoreError, TransientStoreError
 from engine.store.base import Session, fold_address
@@ -209,11 +209,15 @@ class UserWrites(Session):
         self._forget_kinds(ORG_ID, ORG_NAME, ORG_DOMAIN)
 
     def set_organisation_domains(self, organisation_id: int, domains: Iterable[str]) -> None:
-        """Replace the organisation's email domains."""
-        table = organisation_domains
-        self._exec(delete(table).where(table.c.organisation_id == organisation_id))
-        for domain in _domains(domains):
-            self._exec(insert(table).values(organisation_id=organisation_id, domain=domain))
+        """Replace the organisation's email domains.
+
+        Only what differs is written, and a domain another poller added meanwhile is
+        no conflict: pollers syncing the same config together converge (issue 17).
+        """
+        table, wanted = organisation_domains, list(_domains(domains))
+        self._exec(delete(table).where(table.c.organisation_id == organisation_id, table.c.domain.not_in(wanted)))
+        for domain in wanted:
+            self._insert_new(table, dict(organisation_id=organisation_id, domain=domain), "domain")
         self._forget_kinds(ORG_ID, ORG_NAME, ORG_DOMAIN)
 
     def create_group(self, name: str) -> int:
@@ -229,8 +233,9 @@ class UserWrites(Session):
         return self._insert_new(table, dict(group_id=group_id, user_id=user_id), "user_id") is not None
 
     def set_members(self, group_id: int, user_ids: Iterable[int]) -> None:
-        """Replace the group's members."""
-        self._exec(delete(group_members).where(group_members.c.group_id == group_id))
-        for user_id in dict.fromkeys(user_ids):
-            self._exec(insert(group_members).values(group_id=group_id, user_id=user_id))
+        """Replace the group's members (only what differs, so concurrent syncs converge, like the domains)."""
+        table, wanted = group_members, list(dict.fromkeys(user_ids))
+        self._exec(delete(table).where(table.c.group_id == group_id, table.c.user_id.not_in(wanted)))
+        for user_id in wanted:
+            self._insert_new(table, dict(group_id=group_id, user_id=user_id), "user_id")
         self._forget_kinds(GROUP_ID, GROUP_NAME)
