@@ -144,14 +144,23 @@ def test_the_batchs_log_rows_claims_and_outbox_go_in_one_statement_per_table(tmp
     from engine.store import prepared
 
     config, box = _config(tmp_path)
-    _deliver(box, [(f"{n}.mail", make_mail(f"Request {n}", f"User {n} <user{n}@acme.test>")) for n in range(4)])
+    mails = [(f"{n}.mail", make_mail(f"Request {n}", f"User {n} <user{n}@acme.test>")) for n in range(4)]
+    _deliver(box, mails)
     sent, real = [], prepared.run_many
     monkeypatch.setattr(prepared, "run_many", lambda conn, stmt, rows: (sent.append((stmt.stmt.table.name, len(rows))),
                                                                        real(conn, stmt, rows))[1])
     _poll(config, store_args)
-    assert dict(sent) == {"processing_log": 4, "message_keys": 4, "outbox": 4, "outgoing_messages": 4}  # auto-replies
+    assert dict(sent) == {"processing_log": 4, "message_keys": 4, "outbox": 4, "outgoing_messages": 4,  # auto-replies
+                          "raw_mail": 4}
     assert len(sent) == len(dict(sent))  # one statement per table for the batch
-    assert {e.reason for e in _log(config, store_args).values()} == {"new_ticket"}
+    logged = _log(config, store_args)
+    assert {e.reason for e in logged.values()} == {"new_ticket"}
+    store = open_store(config, store_args[1] if store_args else None)
+    try:  # the raw mail sent in bulk is kept byte for byte (explain reads it)
+        kept = {store.raw_mail(e.raw_sha256).content for e in logged.values()}
+    finally:
+        store.close()
+    assert kept == {raw for _, raw in mails}
 
 
 def test_a_key_claimed_behind_the_snapshots_back_takes_the_careful_path_F_PRE_6(tmp_path, store_args, monkeypatch):

@@ -27,7 +27,7 @@ from engine.store.prepared import Prepared
 from engine.store.records import DistributionEntry, DuplicateKey, Ticket, from_row
 from engine.store.schema import (
     SafeText, attachments, blobs, distribution, message_keys, notes, outbox, outgoing_messages, processing_log,
-    tickets, users,
+    raw_mail, tickets, users,
 )
 from engine.store.directory_cache import USER_EMAIL
 from engine.store.records import User
@@ -37,9 +37,9 @@ _CHUNK = 500  # values per IN list
 log = processing_log
 _ARRIVED = func.coalesce(log.c.arrived_at, log.c.created_at)
 # Held rows, in the order they are sent (a blob before the attachments naming it); None: ON CONFLICT DO NOTHING.
-_HELD = {"log": Prepared(insert(log)), "claims": Prepared(insert(message_keys)), "sent": None,
+_HELD = {"raw": None, "log": Prepared(insert(log)), "claims": Prepared(insert(message_keys)), "sent": None,
          "outbox": Prepared(insert(outbox)), "blobs": None, "attachments": Prepared(insert(attachments))}
-_IGNORING = {"sent": outgoing_messages, "blobs": blobs}
+_IGNORING = {"raw": raw_mail, "sent": outgoing_messages, "blobs": blobs}
 
 # The reads ahead, built once (expanding IN lists: SQLAlchemy renders them per call).
 _CLAIMS = select(message_keys).where(message_keys.c.message_key.in_(bindparam("keys", expanding=True)))
@@ -192,7 +192,7 @@ class BatchReads:
 
     Rows no later statement of the batch reads back from the database (processing-log rows,
     duplicate-key claims, outbox rows and the Message-IDs of mail we queued, blobs and attachment
-    rows) are held and sent per table in one `executemany` by flush(), before the commit. A
+    rows, kept raw mail) are held and sent per table in one `executemany` by flush(), before the commit. A
     unique key taken meanwhile (another poller) fails the flush with IntegrityError; the poller
     then applies the batch again the careful way. A read the snapshot cannot answer flushes what
     its table holds first, so the database sees it.
@@ -205,7 +205,7 @@ class BatchReads:
         self._snapshot = read_snapshot(self, wants, self._directory)
         self._held: dict[str, list[dict[str, Any]]] = {name: [] for name in _HELD}
         self._held_claims: dict[str, dict[str, Any]] = {}  # by bounded key: set_message_key_ticket fills in
-        self._held_keys: dict[str, set[str]] = {"outbox": set(), "blobs": set()}  # unique keys held
+        self._held_keys: dict[str, set[str]] = {"outbox": set(), "blobs": set(), "raw": set()}  # unique keys held
         self._deferred_ids = _DEFERRED_ID
 
     def flush(self, table: str | None = None) -> None:
@@ -255,6 +255,13 @@ class BatchReads:
         if row["sha256"] not in self._held_keys["blobs"]:
             self._held_keys["blobs"].add(row["sha256"])
             self._held["blobs"].append(row)
+
+    def _add_raw_row(self, row: dict[str, Any]) -> None:
+        if self._snapshot is None:
+            return super()._add_raw_row(row)
+        if row["sha256"] not in self._held_keys["raw"]:  # the same mail twice in a batch is kept once
+            self._held_keys["raw"].add(row["sha256"])
+            self._held["raw"].append(row)
 
     def _add_attachment_row(self, values: dict[str, Any]) -> int:
         if self._snapshot is None:
@@ -340,6 +347,10 @@ class BatchReads:
     def processed(self, mailbox: str, message_key: str):
         self.flush("log")
         return super().processed(mailbox, message_key)
+
+    def raw_mail(self, sha256: str):
+        self.flush("raw")
+        return super().raw_mail(sha256)
 
     def ticket_and_distribution(self, number: int):
         snap = self._snapshot

@@ -323,9 +323,13 @@ class LogWrites(Session):
         `raw` hashed and compressed already (by the parse worker): then this only inserts it.
         """
         packed = packed_for(raw, packed)
-        self._insert_new(raw_mail, dict(sha256=packed.sha256, size=max(size or 0, len(raw)), content=packed.content,
-                                        codec=packed.codec, created_at=self.now()))
+        self._add_raw_row(dict(sha256=packed.sha256, size=max(size or 0, len(raw)), content=packed.content,
+                               codec=packed.codec, created_at=self.now()))
         return packed.sha256
+
+    def _add_raw_row(self, row: dict[str, Any]) -> None:
+        """Insert kept raw mail unless stored (a batch defers it)."""
+        self._insert_new(raw_mail, row)
 
     def prune_raw_mail(self, before: datetime) -> int:
         """Forget raw mail kept before `before`; return how many went."""
