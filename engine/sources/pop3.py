@@ -13,6 +13,7 @@ from typing import ClassVar, Optional, Sequence
 from engine.errors import MailgateError, SourceError
 from engine.sources import sasl
 from engine.sources.base import AckReport, AfterAction, ConnectionReport, Fetched, ServerSettings, TokenProvider, failed_report
+from engine.sources.pop3_multiline import retrieve
 from engine.sources.session import ServerSession, server_words
 from engine.sources.settings import login_token_provider, server_options
 
@@ -138,7 +139,7 @@ class Pop3Source(ServerSession[poplib.POP3]):
         if max_size is not None and size > max_size:
             head = b"\r\n".join(conn.top(number, 0)[1]) + b"\r\n"
             return Fetched(key, head, size, truncated=True)
-        raw = b"\r\n".join(conn.retr(number)[1]) + b"\r\n"
+        raw = retrieve(conn, number)
         return Fetched(key, raw, len(raw))
 
     def _octets(self) -> dict[int, int]:
