@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -101,3 +101,20 @@ def test_hard_cases_are_present(box, first):
     assert any(d.truth.kind == "new" for d in copies)  # exact duplicates of a request
     later = Counter(i.kind for i in box.items if i.phase == 2)
     assert later["reply_tag_only"] >= 40 and later["reply_refs_only"] >= 30 and later["bounce_ours"] >= 15
+
+
+@pytest.mark.parametrize("hour", range(0, 24, 3))
+def test_no_person_writes_three_mails_in_five_minutes_whatever_the_hour(hour):
+    """Phase 2's late mail pulled back before the second poll keeps the spacing too: at 16:00 UTC the
+    5,000-mail box once had one person write ten mails in six minutes, which loop prevention rightly
+    refused (bench/realistic.py's "human mail refused as a loop" then failed by the clock)."""
+    end = datetime(2026, 11, 29, hour, 0, 31, tzinfo=timezone.utc)
+    for minutes in (0, 60, 120):
+        box = Mailbox(5000, seed=9, end=end + timedelta(minutes=minutes))
+        by_sender: dict[str, list] = {}
+        for item in box.items:
+            if item.kind not in ("loop_burst", "spam", "newsletter", "bounce_ours", "bounce_foreign"):
+                by_sender.setdefault(item.sender, []).append(item.arrival)
+        for sender, times in by_sender.items():
+            times.sort()
+            assert all((later - earlier).total_seconds() >= 300 for earlier, later in zip(times, times[2:])), sender

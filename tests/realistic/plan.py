@@ -315,12 +315,10 @@ class Planner:
 
     def _space(self) -> None:
         """No sender has more than 2 mails within 5 minutes (copies added later make at most 4)."""
+        latest = self.windows[2][1] + timedelta(minutes=8)  # phase 2 is never in the future of the poll reading it
         for _ in range(6):
             moved = False
-            by_sender: dict[str, list[Item]] = {}
-            for item in self.items:
-                if item.kind not in ("loop_burst", "spam", "newsletter", "bounce_ours", "bounce_foreign"):
-                    by_sender.setdefault(item.sender, []).append(item)
+            by_sender = self._by_sender()
             for items in by_sender.values():
                 items.sort(key=lambda i: i.arrival)
                 for k in range(2, len(items)):
@@ -333,10 +331,29 @@ class Planner:
                     moved = True
             if not moved:
                 break
-        latest = self.windows[2][1] + timedelta(minutes=8)
-        for item in self.items:  # never in the future of the poll that reads it
+        by_sender = self._by_sender()
+        for item in self.items:
             if item.phase == 2 and item.arrival > latest:
-                item.arrival = latest - timedelta(seconds=self.rng.randint(1, 600))
+                item.arrival = self._spaced_before(latest, item, by_sender.get(item.sender, []))
+
+    def _by_sender(self) -> dict[str, list[Item]]:
+        by_sender: dict[str, list[Item]] = {}
+        for item in self.items:
+            if item.kind not in ("loop_burst", "spam", "newsletter", "bounce_ours", "bounce_foreign"):
+                by_sender.setdefault(item.sender, []).append(item)
+        return by_sender
+
+    def _spaced_before(self, latest: datetime, item: Item, mine: list[Item]) -> datetime:
+        """A time before `latest` (and after the mail it answers) with at most one other mail of
+        its sender within 5 minutes either side: pulling late mail back must not make a loop."""
+        earliest = item.thread.arrival + timedelta(seconds=60) if item.thread and item.id != item.thread.id else None
+        moment = latest
+        for step in range(200):
+            moment = latest - timedelta(seconds=self.rng.randint(1, 600) + 300 * step)
+            near = [o for o in mine if o is not item and abs(o.arrival - moment) < SPACING]
+            if len(near) <= 1 and (earliest is None or moment > earliest):
+                return moment
+        return moment
 
     def _sample(self, kinds: list[str]) -> None:
         """Phase 3: the store = decision sample, one mail per sender, none depending on another."""
