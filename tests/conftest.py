@@ -31,6 +31,24 @@ def store_url(request, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def clock():
+    """A FakeClock at T0 (tests/fakeclock.py) that the test moves by hand."""
+    from tests.fakeclock import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock):
+    """An empty store on each backend, on the test's clock."""
+    from engine.store import Store
+
+    opened = Store.open(store_url, clock=clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def smtp():
     """A real SMTP server (aiosmtpd) on loopback that keeps what it accepts, stopped after the test."""
     from tests.polltools import start_smtp

@@ -19,22 +19,15 @@ from engine.parse import parse
 from engine.store import Store
 from engine.store.directory_import import sync_config_directory
 from engine.store.state_view import StoreStateView
+from tests.fakeclock import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=timezone.utc)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def store_and_clock(store_url: str):
-    clock = Clock()
+    clock = FakeClock(T0)
     store = Store.open(store_url, clock=clock)
     yield store, clock
     store.close()

@@ -6,7 +6,7 @@ SPEC IDs proved here: F-BODY-4, F-FAIL-1, F-FAIL-2, F-MB-9, F-MB-10, F-MB-11, F-
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,35 +21,7 @@ from engine.store.migrate import LATEST, MIGRATIONS, Migration, migrate, schema_
 from engine.store.outbox import RETRY_DELAYS
 from engine.store.schema import blobs, metadata, processing_log
 from engine.store.store import make_engine
-
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(store_url: str, clock: FakeClock):
-    opened = Store.open(store_url, clock=clock)
-    yield opened
-    opened.close()
-
+from tests.fakeclock import T0, FakeClock
 
 def _count(store: Store, table: Table) -> int:
     engine = create_engine(store._engine.url)

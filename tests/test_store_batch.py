@@ -5,37 +5,13 @@ Run on SQLite and on a private PostgreSQL. SPEC IDs proved here: F-USR-1.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-import pytest
+from datetime import timedelta
 
 from engine.store import Store
 from engine.store.directory_cache import DirectoryCache
+from tests.fakeclock import T0, FakeClock
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(store_url: str, clock: Clock):
-    opened = Store.open(store_url, clock=clock)
-    yield opened
-    opened.close()
-
-
-def test_a_note_stamps_its_ticket_once_per_transaction(store: Store, clock: Clock) -> None:
+def test_a_note_stamps_its_ticket_once_per_transaction(store: Store, clock: FakeClock) -> None:
     """A note on a ticket the transaction created needs no second update; on an older ticket it moves updated_at."""
     with store.transaction() as tx:
         fresh = tx.create_ticket("new")
