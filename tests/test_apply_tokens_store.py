@@ -14,9 +14,9 @@ from engine.apply.apply import apply
 from engine.config.compile import load_ruleset
 from engine.evaluate import evaluate
 from engine.parse import parse
-from engine.store import Store
 from engine.store.directory_import import sync_config_directory
 from engine.store.state_view import StoreStateView
+from tests.fakeclock import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
@@ -29,10 +29,9 @@ NEW_MAIL_CLOSED = (b"Authentication-Results: mx.example.com; dkim=pass header.d=
 
 
 @pytest.fixture
-def store(store_url: str):
-    opened = Store.open(store_url, clock=lambda: NOW)
-    yield opened
-    opened.close()
+def clock() -> FakeClock:
+    """The store's clock (conftest's `store` opens on it), standing at NOW."""
+    return FakeClock(NOW)
 
 
 def test_technician_close_token_on_a_new_ticket_is_stored_closed_F_TOK_1_F_TOK_3(store):

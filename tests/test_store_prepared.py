@@ -12,18 +12,17 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.store import Store
 from engine.store.prepared import Prepared
 from engine.store.schema import blobs, notes, tickets, users
+from tests.fakeclock import FakeClock
 
 T0 = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store(store_url: str):
-    opened = Store.open(store_url, clock=lambda: T0)
-    yield opened
-    opened.close()
+def clock() -> FakeClock:
+    """The store's clock (conftest's `store` opens on it), standing at T0."""
+    return FakeClock(T0)
 
 
 def test_prepared_reads_equal_sqlalchemys_rows(store):
