@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imapclient import IMAPClient, SEEN  # noqa: E402
 
-from bench.realistic import postgres  # noqa: E402
+from bench.realistic import postgres, stop_postgres  # noqa: E402
 from tests.polltools import write_config  # noqa: E402
 from tests.realistic import harness  # noqa: E402
 from tests.realistic.generate import Mailbox  # noqa: E402
@@ -293,9 +293,7 @@ def main() -> None:
         stop_dovecot(proc)
         if server.token_server:
             server.token_server.stop()
-        if cluster is not None:
-            cluster.stop()
-            shutil.rmtree(cluster.root, ignore_errors=True)
+        stop_postgres(cluster)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_poll import generate, write_maildir  # noqa: E402
-from bench.realistic import postgres  # noqa: E402
+from bench.realistic import postgres, stop_postgres  # noqa: E402
 from engine.store import prepared  # noqa: E402
 from tests.polltools import REPO, write_config  # noqa: E402
 from tests.realistic import harness  # noqa: E402
@@ -131,9 +131,7 @@ def main() -> None:
             for kind, n in counted.statements.most_common(args.top):
                 print(f"  {n / len(mails):6.2f}  {kind}")
     finally:
-        if cluster is not None:
-            cluster.stop()
-            shutil.rmtree(cluster.root, ignore_errors=True)
+        stop_postgres(cluster)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -42,6 +42,13 @@ def postgres(root: Path):
     return cluster, cluster.create_database()
 
 
+def stop_postgres(cluster) -> None:
+    """Stop a cluster `postgres()` started, if one was, and remove its files."""
+    if cluster is not None:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=5000)
@@ -79,9 +86,7 @@ def main() -> None:
         stop_dovecot(proc)
         if server.token_server:
             server.token_server.stop()
-        if cluster is not None:
-            cluster.stop()
-            shutil.rmtree(cluster.root, ignore_errors=True)
+        stop_postgres(cluster)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import ProgrammingError  # noqa: E402
 
 from bench.proc_cpu import postmaster, snapshot  # noqa: E402
-from bench.realistic import postgres  # noqa: E402
+from bench.realistic import postgres, stop_postgres  # noqa: E402
 from tests.polltools import REPO, write_config  # noqa: E402
 from tests.realistic import harness  # noqa: E402
 from tests.realistic.generate import Mailbox  # noqa: E402
@@ -235,8 +235,7 @@ def main() -> None:
                   f"{'/'.join(map(str, result['shares']))}", flush=True)
     finally:
         stop_dovecot(proc)
-        cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
+        stop_postgres(cluster)
         shutil.rmtree(root, ignore_errors=True)
     total = sum(len(d) for d in mail)
     print(f"\n{total} mails on {args.mailboxes} IMAP mailboxes, one PostgreSQL, {os.cpu_count()} cores, "
