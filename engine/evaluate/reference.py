@@ -207,6 +207,11 @@ def reply_only(d: Draft) -> bool:
     return d.finish(Outcome.REJECT, "reply_only_mailbox", "this mailbox only accepts replies to existing tickets")
 
 
+def bundle_window(policy) -> timedelta:
+    """How far back auto-bundling looks: this polling interval and the one before (F-REF-7)."""
+    return timedelta(seconds=2 * policy.polling.interval_seconds)
+
+
 def auto_bundle(d: Draft) -> bool:
     """Same sender and subject within this or the next polling interval: a note on that ticket (F-REF-7)."""
     replies = d.policy.replies
@@ -215,7 +220,7 @@ def auto_bundle(d: Draft) -> bool:
         return False
     # By ARRIVAL, like loop prevention: a backlog read in one poll holds the same subject sent
     # days apart (two "Printer problem" mails a week apart are two problems), not a double send.
-    window = timedelta(seconds=2 * d.policy.polling.interval_seconds)
+    window = bundle_window(d.policy)
     subject = bundle_subject(d.message.subject, d.ruleset.reply_prefixes)
     number = d.state.recent_ticket_by_sender_subject(d.mailbox.name, d.sender, subject, d.arrived - window, d.arrived)
     ticket = d.state.ticket(number) if number is not None else None

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from engine.config.ruleset import Ruleset
 from engine.evaluate.draft import arrival, duplicate_key
+from engine.evaluate.reference import bundle_window
 from engine.evaluate.sender import sender_address
 from engine.message import Message
 from engine.store.batch import BatchWants
@@ -28,8 +29,7 @@ def batch_wants(pairs: list[tuple[object, Message]], ruleset: Ruleset, mailbox: 
         ids += [message.in_reply_to, *message.references, message.bounce.original_message_id if message.bounce else None]
     if not pairs:
         return BatchWants(mailbox)
-    window = max(timedelta(minutes=policy.loop_prevention.window_minutes),
-                 timedelta(seconds=2 * policy.polling.interval_seconds))  # loop prevention, auto-bundling (F-REF-7)
+    window = max(timedelta(minutes=policy.loop_prevention.window_minutes), bundle_window(policy))  # F-PRE-5, F-REF-7
     return BatchWants(
         mailbox=mailbox, duplicate_keys=tuple(keys), senders=tuple(dict.fromkeys(senders)),
         log_since=min(arrivals) - window,
